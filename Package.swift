@@ -1,0 +1,43 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// One module per layer (SwiftNIO style):
+//   CSwerveSys   – the few Linux declarations Swift's Glibc module does not import (epoll, accept4, openat2, sendfile).
+//   SwerveEngine – the epoll connection engine. Knows nothing about HTTP.
+//   SwerveHTTP   – socket-free HTTP: parser, path resolver, MIME table, response planning and serialisation.
+//   SwerveServer – glues the HTTP pipeline onto the engine; the configuration a user sets.
+//   swerve       – the thin command-line executable.
+let package = Package(
+    name: "swerve",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "swerve", targets: ["swerve"]),
+        .library(name: "SwerveServer", targets: ["SwerveServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .target(name: "CSwerveSys"),
+        .target(name: "SwerveEngine", dependencies: ["CSwerveSys"]),
+        .target(name: "SwerveHTTP", dependencies: ["CSwerveSys"]),
+        .target(
+            name: "SwerveServer",
+            dependencies: [
+                "SwerveEngine", "SwerveHTTP", "CSwerveSys",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "swerve",
+            dependencies: [
+                "SwerveServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys"]),
+        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveHTTP", "CSwerveSys"]),
+    ]
+)

@@ -1,0 +1,45 @@
+// The Linux declarations Swift's Glibc module does not import, and thin wrappers for the ones that are
+// macros or variadic syscalls. Everything here is a direct call into the kernel or libc; no policy.
+#ifndef CSWERVESYS_H
+#define CSWERVESYS_H
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <time.h>
+
+// Hidden by Glibc without _GNU_SOURCE; defining that would change the sockaddr parameter type for Swift.
+int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+/// openat2(2) flags we use (linux/openat2.h). RESOLVE_BENEATH makes the kernel refuse, with EXDEV, any
+/// resolution – `..`, absolute symlink, or symlink chain – that would leave `dirfd`.
+#define SWERVE_RESOLVE_NO_MAGICLINKS 0x02
+#define SWERVE_RESOLVE_NO_SYMLINKS   0x04
+#define SWERVE_RESOLVE_BENEATH       0x08
+
+/// openat2(2) has no Glibc wrapper on Debian 12 and `syscall` is variadic (not importable):
+/// returns the fd, or -1 with errno set.
+int swerve_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+
+/// The nanosecond parts of st_mtim / st_ctim (the `st_mtim` member is reached through macros Swift imports poorly).
+int64_t swerve_stat_mtime_sec(const struct stat *st);
+int64_t swerve_stat_mtime_nsec(const struct stat *st);
+
+/// Blocks (in the calling thread, inherited by threads it creates) the signals a server handles itself.
+int swerve_block_signals(void);
+/// Waits for SIGINT, SIGTERM or SIGUSR1; returns the signal number, or -1 on error.
+int swerve_wait_signal(void);
+/// Sends `sig` to this process (used to stop a `sigwait` from another thread).
+int swerve_raise_process(int sig);
+
+#endif

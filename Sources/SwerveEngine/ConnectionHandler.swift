@@ -1,0 +1,43 @@
+/// The protocol layer the engine drives. The engine moves bytes; the handler decides what they mean.
+///
+/// One handler instance per event loop (so it can own reusable scratch state without locks); the engine is generic
+/// over it, so calls are direct, not through an existential.
+public protocol ConnectionHandler: AnyObject, SendableMetatype {
+    /// Per-connection protocol state (for HTTP: a request body still being discarded, say). Stored inline in the
+    /// loop's fd-indexed connection table, so it must be plain data.
+    associatedtype ConnectionState: BitwiseCopyable
+
+    /// The state of a newly accepted connection.
+    func makeConnectionState() -> ConnectionState
+
+    /// Consumes buffered input from the start of `input` and writes responses into `output`.
+    /// Called after every read that delivered bytes, and again after output drained if it returned `.outputFull`.
+    func process(
+        _ input: UnsafeRawBufferPointer,
+        state: inout ConnectionState,
+        output: inout OutputWriter,
+        context: ProcessContext
+    ) -> ProcessOutcome
+}
+
+/// Facts about the loop that a handler may use to shape its responses.
+public struct ProcessContext: Sendable {
+    /// The server is shutting down: finish what was asked, and tell the client the connection will close.
+    public var draining: Bool
+    /// Seconds since the epoch, updated once per loop wake-up (for Date headers).
+    public var wallClockSeconds: Int
+}
+
+/// What the engine does after `process` returns. `consumed` is how many input bytes the handler is done with; the
+/// rest stay buffered for the next call.
+public enum ProcessOutcome: Equatable, Sendable {
+    /// Needs more bytes. `midMessage`: a request has begun but is not complete (its header or body is still
+    /// arriving), so the header timeout runs instead of the idle keep-alive timeout.
+    case needInput(consumed: Int, midMessage: Bool)
+    /// Output is too full to answer the next request: flush, then call again with the remaining input.
+    case outputFull(consumed: Int)
+    /// Send what is queued, then close. `lingering`: the client may still be sending (an error answered before
+    /// its request was read whole), so half-close and discard its input for a while, letting it read the
+    /// response instead of receiving a reset (RFC 9112 §9.6).
+    case close(consumed: Int, lingering: Bool)
+}

@@ -1,0 +1,62 @@
+/// Engine settings. Immutable once the engine starts; every default lives here.
+public struct EngineConfiguration: Sendable {
+    public var host: ListenAddress
+    public var port: UInt16
+    /// Event loops, one thread each.
+    public var workers: Int
+    /// Open client connections across all loops; beyond it, accepting pauses until one closes.
+    public var maxConnections: Int
+    /// A request's header must arrive whole within this many seconds of its first byte (and a new connection must
+    /// send one within it): the slowloris bound.
+    public var headerTimeout: Double
+    /// An idle keep-alive connection is closed after this many seconds.
+    public var keepAliveTimeout: Double
+    /// A connection whose pending output makes no progress for this long is closed.
+    public var sendTimeout: Double
+    /// After an error response with a half-close, input is drained and discarded for at most this long.
+    public var lingerTimeout: Double
+    /// On shutdown, in-flight responses get this long to finish.
+    public var shutdownGrace: Double
+    /// Per-connection input buffer. Must exceed the handler's largest request head (HTTP: 8 KiB target + 16 KiB
+    /// of fields), or a legal request could never complete.
+    public var inputBufferSize: Int
+    /// Per-connection output buffer for headers and small inline bodies.
+    public var outputBufferSize: Int
+    /// Queued segments per connection (a header and a file each take one): bounds pipelined file responses.
+    public var outputSegments: Int
+
+    public init(
+        host: ListenAddress = ListenAddress("0.0.0.0")!,
+        port: UInt16 = 8080,
+        workers: Int = EngineConfiguration.processorCount,
+        maxConnections: Int = 16384,
+        headerTimeout: Double = 10,
+        keepAliveTimeout: Double = 15,
+        sendTimeout: Double = 60,
+        lingerTimeout: Double = 2,
+        shutdownGrace: Double = 10,
+        inputBufferSize: Int = 32 * 1024,
+        outputBufferSize: Int = 32 * 1024,
+        outputSegments: Int = 64
+    ) {
+        self.host = host
+        self.port = port
+        self.workers = workers
+        self.maxConnections = maxConnections
+        self.headerTimeout = headerTimeout
+        self.keepAliveTimeout = keepAliveTimeout
+        self.sendTimeout = sendTimeout
+        self.lingerTimeout = lingerTimeout
+        self.shutdownGrace = shutdownGrace
+        self.inputBufferSize = inputBufferSize
+        self.outputBufferSize = outputBufferSize
+        self.outputSegments = outputSegments
+    }
+
+    /// Online CPUs (sysconf), at least 1.
+    public static var processorCount: Int {
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+}
+
+import Glibc

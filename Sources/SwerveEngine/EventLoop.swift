@@ -1,0 +1,665 @@
+import CSwerveSys
+import Glibc
+import Synchronization
+
+/// Where a connection is in its life.
+enum ConnectionPhase: UInt8 {
+    case free = 0
+    /// Reading requests and writing responses.
+    case open
+    /// Write side shut down after an error response; input is read and discarded until EOF or the linger timeout.
+    case lingering
+}
+
+/// Which deadline a connection's `deadline` field currently means.
+enum TimerKind: UInt8 {
+    case idle = 0, header, send, linger
+}
+
+/// One row of the fd-indexed connection table. Plain data, so a zero-filled page is a table of free rows.
+struct ConnectionSlot<State: BitwiseCopyable> {
+    var generation: UInt32
+    var phase: ConnectionPhase
+    var timer: TimerKind
+    /// Stop reading: output is backed up and the client is not draining it.
+    var readPaused: Bool
+    /// Close (or linger) once the output queue drains.
+    var closeAfterFlush: Bool
+    var lingerAfterFlush: Bool
+    /// The peer sent EOF.
+    var peerClosed: Bool
+    /// The handler said a request is partially received.
+    var midMessage: Bool
+    var inputLength: Int32
+    /// Input buffer from the loop's pool; nil while nothing is buffered.
+    var input: UnsafeMutableRawPointer?
+    /// Output queue from the loop's pool; nil while nothing is queued.
+    var output: UnsafeMutablePointer<OutputBuffer>?
+    /// Monotonic milliseconds at which `timer` fires.
+    var deadline: Int64
+    /// Bytes discarded while lingering.
+    var lingered: Int32
+    var state: State
+}
+
+/// Open connections across all loops. One relaxed atomic add per accept and close; loops never wait on it.
+final class ConnectionCounter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+/// Milliseconds on the coarse monotonic clock (a vDSO read, no syscall; ~4 ms resolution is plenty for timeouts).
+@inline(__always) func monotonicMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// One event loop: one thread, one epoll instance, one listener, and the connections it accepted.
+///
+/// Edge-triggered connections: each connection is registered once, for `in | out | rdhup`, edge-triggered, and never
+/// modified again – so a keep-alive request costs no `epoll_ctl` (level-triggered would need EPOLLOUT toggled on
+/// every partial write). The price of edge triggering is that every edge must be consumed: the loop reads until a
+/// read returns fewer bytes than asked (for a stream socket that means the receive queue was empty at that moment,
+/// so the next arrival raises a new edge) and writes until a write is short. The listener is level-triggered:
+/// `accept4` runs in bounded batches and whatever is left simply reports again.
+///
+/// Thread-safety: everything but `requestStop()`/`wakeUp()` runs on the loop's own thread.
+final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
+    typealias Slot = ConnectionSlot<Handler.ConnectionState>
+
+    let configuration: EngineConfiguration
+    let handler: Handler
+    private let selector: EpollSelector
+    private let listenFD: Int32
+    private let wakeFD: Int32
+    private let stopRequested = Atomic<Bool>(false)
+    /// Open connections across all loops, for the `maxConnections` cap.
+    private let connectionCount: ConnectionCounter
+    private let slots: UnsafeMutablePointer<Slot>
+    private let slotsBytes: Int
+    private let tableCapacity: Int32
+    private var inputPool: FreeList<UnsafeMutableRawPointer>
+    private var outputPool: FreeList<UnsafeMutablePointer<OutputBuffer>>
+    private let scratch: UnsafeMutableRawPointer
+    private static var scratchSize: Int { 16 * 1024 }
+
+    private var now: Int64 = monotonicMilliseconds()
+    private var wallClock: Int = time(nil)
+    private var liveConnections = 0
+    private var highestFD: Int32 = 0
+    private var acceptPaused = false
+    private var listenerOpen = true
+    private var draining = false
+    private var drainDeadline: Int64 = 0
+    private var nextTick: Int64 = 0
+
+    private let headerTimeoutMS: Int64
+    private let keepAliveTimeoutMS: Int64
+    private let sendTimeoutMS: Int64
+    private let lingerTimeoutMS: Int64
+    /// How often deadlines are scanned. Scanning is a pass over this loop's rows up to its highest fd: ~20k rows is
+    /// tens of microseconds, four times a second.
+    private static var tickMS: Int64 { 250 }
+    /// Connections accepted per listener wake-up before other events get a turn.
+    private static var acceptBatch: Int { 128 }
+    /// Bytes a lingering close discards before giving up on a client that keeps sending.
+    private static var lingerLimit: Int32 { 1 << 20 }
+
+    static var listenerToken: SelectorToken { SelectorToken(fd: -1, generation: 0) }
+    static var wakeToken: SelectorToken { SelectorToken(fd: -2, generation: 0) }
+
+    init(configuration: EngineConfiguration, listenFD: Int32, connectionCount: ConnectionCounter, handler: Handler) throws(SystemError) {
+        self.configuration = configuration
+        self.handler = handler
+        self.listenFD = listenFD
+        self.connectionCount = connectionCount
+        selector = try EpollSelector()
+        let efd = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard efd >= 0 else { throw SystemError("eventfd") }
+        wakeFD = efd
+
+        // The table is indexed by fd, so it needs a row for every fd the process may hold. mmap gives zero pages
+        // that cost no memory until touched: a loop that serves 100 connections touches a few pages, not 20k rows.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let capacity = Int32(clamping: min(UInt64(limit.rlim_cur), 1 << 20))
+        tableCapacity = max(capacity, 1024)
+        slotsBytes = Int(tableCapacity) * MemoryLayout<Slot>.stride
+        let memory = mmap(nil, slotsBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let memory, memory != MAP_FAILED else { throw SystemError("mmap") }
+        slots = memory.bindMemory(to: Slot.self, capacity: Int(tableCapacity))
+
+        inputPool = FreeList(retain: 64)
+        outputPool = FreeList(retain: 64)
+        scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
+        headerTimeoutMS = Int64(configuration.headerTimeout * 1000)
+        keepAliveTimeoutMS = Int64(configuration.keepAliveTimeout * 1000)
+        sendTimeoutMS = Int64(configuration.sendTimeout * 1000)
+        lingerTimeoutMS = Int64(configuration.lingerTimeout * 1000)
+
+        try selector.register(fd: listenFD, events: .readable, token: Self.listenerToken)
+        try selector.register(fd: wakeFD, events: .readable, token: Self.wakeToken)
+    }
+
+    deinit {
+        inputPool.drain { $0.deallocate() }
+        inputPool.deallocate()
+        outputPool.drain { $0.pointee.free(); $0.deallocate() }
+        outputPool.deallocate()
+        scratch.deallocate()
+        munmap(slots, slotsBytes)
+        Glibc.close(wakeFD)
+        if listenerOpen { Glibc.close(listenFD) }
+    }
+
+    // MARK: Cross-thread
+
+    /// Asks the loop to stop: it closes its listener, lets in-flight responses finish within the grace period, and
+    /// returns from `run()`. Safe from any thread.
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        wakeUp()
+    }
+
+    func wakeUp() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    // MARK: The loop
+
+    func run() {
+        while true {
+            let timeout: Int32
+            if liveConnections > 0 || acceptPaused || draining {
+                timeout = Int32(clamping: max(0, nextTick - now))
+            } else {
+                timeout = -1
+            }
+            do {
+                _ = try selector.whenReady(timeoutMilliseconds: timeout) { token, events in
+                    self.dispatch(token: token, events: events)
+                }
+            } catch {
+                // epoll_wait only fails on programming errors (EBADF, EINVAL); nothing to serve any more.
+                break
+            }
+            now = monotonicMilliseconds()
+            if now >= nextTick {
+                wallClock = time(nil)
+                nextTick = now + Self.tickMS
+                expireDeadlines()
+            }
+            if draining && (liveConnections == 0 || now >= drainDeadline) {
+                closeAll()
+                return
+            }
+        }
+        closeAll()
+    }
+
+    @inline(__always)
+    private func dispatch(token: SelectorToken, events: SelectorEvents) {
+        switch token.fd {
+        case Self.listenerToken.fd:
+            acceptConnections()
+        case Self.wakeToken.fd:
+            var value: UInt64 = 0
+            _ = Glibc.read(wakeFD, &value, 8)
+            if stopRequested.load(ordering: .acquiring) { beginDraining() }
+        default:
+            let fd = token.fd
+            guard fd >= 0, fd < tableCapacity else { return }
+            let slot = slots + Int(fd)
+            // A stale event for an fd number that was closed and reused by a newer connection.
+            guard slot.pointee.generation == token.generation, slot.pointee.phase != .free else { return }
+            if events.contains(.error) {
+                close(fd)
+                return
+            }
+            if events.contains(.writable) || events.contains(.hangup) {
+                onWritable(fd, slot)
+                guard slot.pointee.phase != .free, slot.pointee.generation == token.generation else { return }
+            }
+            if events.contains(.readable) || events.contains(.readHangup) || events.contains(.hangup) {
+                onReadable(fd, slot)
+            }
+        }
+    }
+
+    // MARK: Accepting
+
+    private func acceptConnections() {
+        for _ in 0..<Self.acceptBatch {
+            if connectionCount.value.load(ordering: .relaxed) >= configuration.maxConnections || draining {
+                pauseAccepting()
+                return
+            }
+            let fd = accept4(listenFD, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            if fd < 0 {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK:
+                    return
+                case EINTR, ECONNABORTED, EPROTO:
+                    continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors or memory: the pending connection stays in the backlog. Stop listening
+                    // (a level-triggered listener would otherwise spin) and retry on the next tick or close.
+                    pauseAccepting()
+                    return
+                default:
+                    return
+                }
+            }
+            guard fd < tableCapacity else {
+                Glibc.close(fd)
+                continue
+            }
+            var on: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+            let slot = slots + Int(fd)
+            let generation = slot.pointee.generation &+ 1 == 0 ? 1 : slot.pointee.generation &+ 1
+            slot.initialize(to: Slot(
+                generation: generation, phase: .open, timer: .header, readPaused: false, closeAfterFlush: false,
+                lingerAfterFlush: false, peerClosed: false, midMessage: false, inputLength: 0, input: nil, output: nil,
+                deadline: now + headerTimeoutMS, lingered: 0, state: handler.makeConnectionState()))
+            do {
+                try selector.register(
+                    fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered],
+                    token: SelectorToken(fd: fd, generation: generation))
+            } catch {
+                slot.pointee.phase = .free
+                Glibc.close(fd)
+                continue
+            }
+            liveConnections += 1
+            connectionCount.value.add(1, ordering: .relaxed)
+            if fd > highestFD { highestFD = fd }
+        }
+    }
+
+    private func pauseAccepting() {
+        guard !acceptPaused, listenerOpen else { return }
+        acceptPaused = true
+        selector.deregister(fd: listenFD)
+    }
+
+    private func resumeAcceptingIfPossible() {
+        guard acceptPaused, listenerOpen, !draining,
+              connectionCount.value.load(ordering: .relaxed) < configuration.maxConnections else { return }
+        do {
+            try selector.register(fd: listenFD, events: .readable, token: Self.listenerToken)
+            acceptPaused = false
+        } catch {
+            // Try again next tick.
+        }
+    }
+
+    // MARK: Reading
+
+    private func onReadable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        if slot.pointee.phase == .lingering {
+            drainLingering(fd, slot)
+            return
+        }
+        guard !slot.pointee.readPaused, !slot.pointee.peerClosed, !slot.pointee.closeAfterFlush else { return }
+        let bufferSize = configuration.inputBufferSize
+        while true {
+            if slot.pointee.input == nil {
+                slot.pointee.input = inputPool.pop() ?? .allocate(byteCount: bufferSize, alignment: 16)
+            }
+            let have = Int(slot.pointee.inputLength)
+            let space = bufferSize - have
+            if space == 0 {
+                // The handler let its input fill the buffer without answering: a handler bug or a limit set above
+                // the buffer size. Nothing sensible remains but to drop the connection.
+                close(fd)
+                return
+            }
+            let n = Glibc.read(fd, slot.pointee.input! + have, space)
+            if n > 0 {
+                slot.pointee.inputLength = Int32(have + n)
+                guard runHandler(fd, slot) else { return }
+                if n < space { break }
+                continue
+            }
+            if n == 0 {
+                // EOF: the client sent everything it will send. Finish queued output, then close.
+                slot.pointee.peerClosed = true
+                if slot.pointee.output == nil {
+                    close(fd)
+                } else {
+                    slot.pointee.closeAfterFlush = true
+                }
+                return
+            }
+            switch errno {
+            case EAGAIN, EWOULDBLOCK: break
+            case EINTR: continue
+            default:
+                close(fd)
+                return
+            }
+            break
+        }
+        releaseInputIfEmpty(slot)
+    }
+
+    /// Lets the handler consume buffered input and flushes what it wrote. Returns false when the connection was
+    /// closed or must not be read further for now.
+    private func runHandler(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> Bool {
+        while true {
+            if slot.pointee.output == nil {
+                slot.pointee.output = outputPool.pop() ?? makeOutputBuffer()
+            }
+            let length = Int(slot.pointee.inputLength)
+            var writer = OutputWriter(slot.pointee.output!)
+            let outcome = handler.process(
+                UnsafeRawBufferPointer(start: slot.pointee.input, count: length),
+                state: &slot.pointee.state, output: &writer,
+                context: ProcessContext(draining: draining, wallClockSeconds: wallClock))
+            switch outcome {
+            case .needInput(let consumed, let midMessage):
+                consumeInput(slot, consumed)
+                let wasMid = slot.pointee.midMessage
+                slot.pointee.midMessage = midMessage || slot.pointee.inputLength > 0
+                if slot.pointee.midMessage && !wasMid {
+                    // A new request started: its header (and body) must arrive within the header timeout,
+                    // counted from now and not extended by each trickled byte.
+                    slot.pointee.timer = .header
+                    slot.pointee.deadline = now + headerTimeoutMS
+                }
+                switch flush(fd, slot) {
+                case .closed: return false
+                case .drained, .pending: return true
+                }
+            case .outputFull(let consumed):
+                consumeInput(slot, consumed)
+                switch flush(fd, slot) {
+                case .closed: return false
+                case .drained: continue
+                case .pending:
+                    // Back-pressure: the client is not reading its responses. Stop reading its requests until
+                    // EPOLLOUT reports the queue drained.
+                    slot.pointee.readPaused = true
+                    return false
+                }
+            case .close(let consumed, let lingering):
+                consumeInput(slot, consumed)
+                slot.pointee.closeAfterFlush = true
+                slot.pointee.lingerAfterFlush = lingering
+                _ = flush(fd, slot)
+                return false
+            }
+        }
+    }
+
+    @inline(__always)
+    private func consumeInput(_ slot: UnsafeMutablePointer<Slot>, _ consumed: Int) {
+        let length = Int(slot.pointee.inputLength)
+        guard consumed > 0 else { return }
+        precondition(consumed <= length, "handler consumed more input than it was given")
+        let rest = length - consumed
+        if rest > 0, let input = slot.pointee.input {
+            // Only a partial (pipelined or trickled) request is left; it is short compared with what was consumed.
+            input.copyMemory(from: input + consumed, byteCount: rest)
+        }
+        slot.pointee.inputLength = Int32(rest)
+    }
+
+    @inline(__always)
+    private func releaseInputIfEmpty(_ slot: UnsafeMutablePointer<Slot>) {
+        guard slot.pointee.inputLength == 0, let input = slot.pointee.input else { return }
+        slot.pointee.input = nil
+        if !inputPool.push(input) { input.deallocate() }
+    }
+
+    private func makeOutputBuffer() -> UnsafeMutablePointer<OutputBuffer> {
+        let buffer = UnsafeMutablePointer<OutputBuffer>.allocate(capacity: 1)
+        buffer.initialize(to: OutputBuffer(capacity: configuration.outputBufferSize, segmentCapacity: configuration.outputSegments))
+        return buffer
+    }
+
+    // MARK: Writing
+
+    enum FlushResult { case drained, pending, closed }
+
+    private func onWritable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        guard slot.pointee.phase == .open, slot.pointee.output != nil else { return }
+        let wasPaused = slot.pointee.readPaused
+        guard flush(fd, slot) == .drained else { return }
+        if wasPaused {
+            slot.pointee.readPaused = false
+            // Answer what was buffered while paused, then read again: the edge that announced new input may have
+            // come and gone while reading was paused.
+            if slot.pointee.inputLength > 0 {
+                guard runHandler(fd, slot) else { return }
+            }
+            onReadable(fd, slot)
+        }
+    }
+
+    /// Writes queued output until it is all sent or the socket is full. On drain it returns the buffer to the
+    /// pool and performs a pending close. Cost per call in the common case: one `writev`.
+    private func flush(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
+        guard let out = slot.pointee.output else { return finishDrained(fd, slot) }
+        var progressed = false
+        var result = FlushResult.drained
+        outer: while out.pointee.head < out.pointee.tail {
+            let first = out.pointee.segments[out.pointee.head]
+            if first.isFile {
+                var offset = off_t(first.offset)
+                let n = sendfile(fd, first.fd, &offset, first.length)
+                if n > 0 {
+                    progressed = true
+                    let segment = out.pointee.segments + out.pointee.head
+                    segment.pointee.offset += n
+                    segment.pointee.length -= n
+                    if segment.pointee.length == 0 {
+                        if segment.pointee.ownsFD { Glibc.close(segment.pointee.fd) }
+                        out.pointee.head += 1
+                        continue
+                    }
+                    result = .pending
+                    break outer
+                }
+                if n == 0 {
+                    // The file shrank under us: the promised Content-Length cannot be delivered. Closing is the
+                    // only honest signal left to the client.
+                    close(fd)
+                    return .closed
+                }
+                if errno == EAGAIN || errno == EWOULDBLOCK { result = .pending; break outer }
+                if errno == EINTR { continue }
+                close(fd)
+                return .closed
+            }
+            // Gather consecutive memory segments into one writev (a file segment ends the run).
+            let iovecs = scratch.bindMemory(to: iovec.self, capacity: 64)
+            var count = 0
+            var total = 0
+            var index = out.pointee.head
+            while index < out.pointee.tail && count < 64 {
+                let segment = out.pointee.segments[index]
+                if segment.isFile { break }
+                iovecs[count] = iovec(iov_base: out.pointee.bytes + segment.offset, iov_len: segment.length)
+                total += segment.length
+                count += 1
+                index += 1
+            }
+            // A header followed by a sendfile body: MSG_MORE asks TCP to hold the header back until the body
+            // joins it, so both share packets instead of a small header segment going out alone.
+            let moreFollows = index < out.pointee.tail
+            let n: Int
+            if moreFollows {
+                var message = msghdr()
+                message.msg_iov = iovecs
+                message.msg_iovlen = count
+                n = sendmsg(fd, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_MORE))
+            } else {
+                n = writev(fd, iovecs, Int32(count))
+            }
+            if n < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK { result = .pending; break outer }
+                if errno == EINTR { continue }
+                close(fd)
+                return .closed
+            }
+            progressed = true
+            var remaining = n
+            while remaining > 0 {
+                let segment = out.pointee.segments + out.pointee.head
+                if remaining >= segment.pointee.length {
+                    remaining -= segment.pointee.length
+                    out.pointee.head += 1
+                } else {
+                    segment.pointee.offset += remaining
+                    segment.pointee.length -= remaining
+                    remaining = 0
+                }
+            }
+            if n < total { result = .pending; break outer }
+        }
+        if result == .pending {
+            if progressed || slot.pointee.timer != .send {
+                slot.pointee.timer = .send
+                slot.pointee.deadline = now + sendTimeoutMS
+            }
+            return .pending
+        }
+        return finishDrained(fd, slot)
+    }
+
+    private func finishDrained(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
+        if let out = slot.pointee.output {
+            out.pointee.reset()
+            slot.pointee.output = nil
+            if !outputPool.push(out) {
+                out.pointee.free()
+                out.deallocate()
+            }
+        }
+        if slot.pointee.closeAfterFlush || (draining && !slot.pointee.midMessage) {
+            if slot.pointee.lingerAfterFlush && !slot.pointee.peerClosed {
+                startLingering(fd, slot)
+                return .closed
+            }
+            close(fd)
+            return .closed
+        }
+        if slot.pointee.midMessage {
+            if slot.pointee.timer != .header {
+                slot.pointee.timer = .header
+                slot.pointee.deadline = now + headerTimeoutMS
+            }
+        } else {
+            slot.pointee.timer = .idle
+            slot.pointee.deadline = now + keepAliveTimeoutMS
+        }
+        return .drained
+    }
+
+    // MARK: Closing
+
+    /// Half-closes so the client sees the response and an orderly EOF, then discards its input until it closes
+    /// too or the linger timeout passes. Closing with unread input would make the kernel send a reset, which can
+    /// destroy the response before the client reads it.
+    private func startLingering(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        shutdown(fd, Int32(SHUT_WR))
+        slot.pointee.phase = .lingering
+        slot.pointee.timer = .linger
+        slot.pointee.deadline = now + lingerTimeoutMS
+        slot.pointee.inputLength = 0
+        releaseInputIfEmpty(slot)
+        drainLingering(fd, slot)
+    }
+
+    private func drainLingering(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        while true {
+            let n = Glibc.read(fd, scratch, Self.scratchSize)
+            if n > 0 {
+                slot.pointee.lingered &+= Int32(n)
+                if slot.pointee.lingered > Self.lingerLimit {
+                    close(fd)
+                    return
+                }
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            if n < 0 && errno == EINTR { continue }
+            close(fd)
+            return
+        }
+    }
+
+    /// Closes a connection and returns its buffers. Closing the fd also removes it from epoll.
+    private func close(_ fd: Int32) {
+        let slot = slots + Int(fd)
+        guard slot.pointee.phase != .free else { return }
+        if let out = slot.pointee.output {
+            out.pointee.reset()
+            slot.pointee.output = nil
+            if !outputPool.push(out) {
+                out.pointee.free()
+                out.deallocate()
+            }
+        }
+        slot.pointee.inputLength = 0
+        releaseInputIfEmpty(slot)
+        slot.pointee.phase = .free
+        Glibc.close(fd)
+        liveConnections -= 1
+        connectionCount.value.subtract(1, ordering: .relaxed)
+        if acceptPaused { resumeAcceptingIfPossible() }
+    }
+
+    private func closeAll() {
+        var fd: Int32 = 0
+        while fd <= highestFD {
+            if slots[Int(fd)].phase != .free { close(fd) }
+            fd += 1
+        }
+        if listenerOpen {
+            selector.deregister(fd: listenFD)
+            Glibc.close(listenFD)
+            listenerOpen = false
+        }
+    }
+
+    // MARK: Timers and shutdown
+
+    private func expireDeadlines() {
+        if acceptPaused { resumeAcceptingIfPossible() }
+        var fd: Int32 = 0
+        while fd <= highestFD {
+            let slot = slots + Int(fd)
+            if slot.pointee.phase != .free && slot.pointee.deadline <= now {
+                close(fd)
+            }
+            fd += 1
+        }
+        // Shrink the scan range past closed connections at the top.
+        while highestFD > 0 && slots[Int(highestFD)].phase == .free { highestFD -= 1 }
+    }
+
+    private func beginDraining() {
+        guard !draining else { return }
+        draining = true
+        drainDeadline = now + Int64(configuration.shutdownGrace * 1000)
+        if listenerOpen {
+            selector.deregister(fd: listenFD)
+            Glibc.close(listenFD)
+            listenerOpen = false
+        }
+        // Idle keep-alive connections have nothing in flight: close them now. Busy ones close after their
+        // current response (see finishDrained).
+        var fd: Int32 = 0
+        while fd <= highestFD {
+            let slot = slots + Int(fd)
+            if slot.pointee.phase == .open && slot.pointee.output == nil && !slot.pointee.midMessage {
+                close(fd)
+            }
+            fd += 1
+        }
+    }
+}

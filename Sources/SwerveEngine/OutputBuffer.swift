@@ -1,0 +1,123 @@
+import CSwerveSys
+import Glibc
+
+/// One piece of queued output: bytes in the connection's output buffer, or a byte range of an open file that goes
+/// out with `sendfile` (never read into memory).
+struct OutputSegment {
+    /// -1 for memory; otherwise the file to send from.
+    var fd: Int32
+    /// Whether the segment closes `fd` once it is sent (or the connection dies).
+    var ownsFD: Bool
+    /// Memory: offset into the buffer's bytes. File: file offset.
+    var offset: Int
+    var length: Int
+
+    @inline(__always) var isFile: Bool { fd >= 0 }
+}
+
+/// A connection's pending output: a byte area for headers and small bodies plus an ordered list of segments.
+///
+/// Invariant: segments `[head, tail)` are pending, in wire order; memory segments lie inside `bytes[0..<used]`.
+/// The buffer is append-only until it drains completely, then resets to empty and goes back to the loop's pool.
+/// This keeps it linear (no ring arithmetic) and bounds a connection's queued output to one buffer plus the files
+/// its segments reference: the handler is told to stop (`freeBytes`, `freeSegments`) when it fills.
+struct OutputBuffer {
+    let bytes: UnsafeMutableRawPointer
+    let capacity: Int
+    var used: Int = 0
+    let segments: UnsafeMutablePointer<OutputSegment>
+    let segmentCapacity: Int
+    var head: Int = 0
+    var tail: Int = 0
+
+    init(capacity: Int, segmentCapacity: Int) {
+        bytes = .allocate(byteCount: capacity, alignment: 16)
+        self.capacity = capacity
+        segments = .allocate(capacity: segmentCapacity)
+        self.segmentCapacity = segmentCapacity
+    }
+
+    func free() {
+        bytes.deallocate()
+        segments.deallocate()
+    }
+
+    @inline(__always) var isEmpty: Bool { head == tail }
+
+    /// Drops everything pending, closing owned file descriptors. Cost: one `close` per owned file segment.
+    mutating func reset() {
+        var i = head
+        while i < tail {
+            let segment = segments[i]
+            if segment.isFile && segment.ownsFD { Glibc.close(segment.fd) }
+            i += 1
+        }
+        head = 0
+        tail = 0
+        used = 0
+    }
+}
+
+/// What a handler writes responses into. It appends to the connection's `OutputBuffer`; nothing is sent until the
+/// handler returns, so a batch of pipelined responses leaves in one `writev`.
+public struct OutputWriter: ~Copyable {
+    let buffer: UnsafeMutablePointer<OutputBuffer>
+
+    @inline(__always) init(_ buffer: UnsafeMutablePointer<OutputBuffer>) { self.buffer = buffer }
+
+    /// Bytes that can still be appended.
+    @inline(__always) public var freeBytes: Int { buffer.pointee.capacity - buffer.pointee.used }
+    /// Segments that can still be added (a memory append may need one, a file always needs one).
+    @inline(__always) public var freeSegments: Int { buffer.pointee.segmentCapacity - buffer.pointee.tail }
+    /// Whether nothing has been queued.
+    @inline(__always) public var isEmpty: Bool { buffer.pointee.isEmpty }
+
+    /// Appends bytes. Precondition: `bytes.count <= freeBytes` and a free segment (checked: a handler bug must not
+    /// corrupt memory).
+    @inline(__always)
+    public func append(_ bytes: UnsafeRawBufferPointer) {
+        appendBytes(count: bytes.count) { dst in
+            if let base = bytes.baseAddress { dst.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
+            return bytes.count
+        }
+    }
+
+    /// Lets `body` write up to `maxCount` bytes in place; it returns how many it wrote. Used to render headers and
+    /// to `pread` a small file body straight into the output.
+    @inline(__always)
+    public func appendBytes(count maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int) {
+        let b = buffer
+        precondition(maxCount <= b.pointee.capacity - b.pointee.used, "OutputWriter overflow")
+        let start = b.pointee.used
+        let written = body(UnsafeMutableRawBufferPointer(start: b.pointee.bytes + start, count: maxCount))
+        precondition(written >= 0 && written <= maxCount)
+        guard written > 0 else { return }
+        b.pointee.used = start + written
+        // Extend the last segment when it is memory that ends exactly here (the common case: header then inline
+        // body, or several pipelined responses back to back) – one iovec instead of many.
+        if b.pointee.tail > b.pointee.head {
+            let last = b.pointee.segments + (b.pointee.tail - 1)
+            if !last.pointee.isFile && last.pointee.offset + last.pointee.length == start {
+                last.pointee.length += written
+                return
+            }
+        }
+        precondition(b.pointee.tail < b.pointee.segmentCapacity, "OutputWriter out of segments")
+        b.pointee.segments[b.pointee.tail] = OutputSegment(fd: -1, ownsFD: false, offset: start, length: written)
+        b.pointee.tail += 1
+    }
+
+    /// Queues `length` bytes of `fd` from `offset`, sent with `sendfile`. With `ownsFD` the engine closes `fd`
+    /// after sending it or when the connection dies.
+    @inline(__always)
+    public func appendFile(fd: Int32, offset: Int, length: Int, ownsFD: Bool) {
+        let b = buffer
+        precondition(b.pointee.tail < b.pointee.segmentCapacity, "OutputWriter out of segments")
+        guard length > 0 else {
+            if ownsFD { Glibc.close(fd) }
+            return
+        }
+        b.pointee.segments[b.pointee.tail] = OutputSegment(fd: fd, ownsFD: ownsFD, offset: offset, length: length)
+        b.pointee.tail += 1
+    }
+}

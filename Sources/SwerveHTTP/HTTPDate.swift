@@ -1,0 +1,69 @@
+import Glibc
+
+/// IMF-fixdate (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`, always 29 bytes.
+public enum HTTPDate {
+    public static let length = 29
+
+    private static let days: StaticString = "SunMonTueWedThuFriSat"
+    private static let months: StaticString = "JanFebMarAprMayJunJulAugSepOctNovDec"
+
+    /// Writes the IMF-fixdate of `seconds` since the epoch into `destination` (29 bytes). Cost: one `gmtime_r`
+    /// (no locale, no allocation); callers cache the result per second where it is per-request.
+    public static func format(_ seconds: Int, into destination: UnsafeMutableRawPointer) {
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        let out = destination.assumingMemoryBound(to: UInt8.self)
+        let day = Int(parts.tm_wday) * 3
+        let month = Int(parts.tm_mon) * 3
+        let d = days.utf8Start
+        let m = months.utf8Start
+        out[0] = d[day]; out[1] = d[day + 1]; out[2] = d[day + 2]
+        out[3] = 0x2C; out[4] = 0x20
+        twoDigits(Int(parts.tm_mday), out + 5)
+        out[7] = 0x20
+        out[8] = m[month]; out[9] = m[month + 1]; out[10] = m[month + 2]
+        out[11] = 0x20
+        let year = Int(parts.tm_year) + 1900
+        twoDigits(year / 100, out + 12)
+        twoDigits(year % 100, out + 14)
+        out[16] = 0x20
+        twoDigits(Int(parts.tm_hour), out + 17)
+        out[19] = 0x3A
+        twoDigits(Int(parts.tm_min), out + 20)
+        out[22] = 0x3A
+        twoDigits(Int(parts.tm_sec), out + 23)
+        out[25] = 0x20; out[26] = 0x47; out[27] = 0x4D; out[28] = 0x54 // " GMT"
+    }
+
+    /// Convenience for tests and logs.
+    public static func string(_ seconds: Int) -> String {
+        String(unsafeUninitializedCapacity: length) { buffer in
+            format(seconds, into: UnsafeMutableRawPointer(buffer.baseAddress!))
+            return length
+        }
+    }
+
+    @inline(__always) private static func twoDigits(_ value: Int, _ out: UnsafeMutablePointer<UInt8>) {
+        out[0] = 0x30 + UInt8(truncatingIfNeeded: (value / 10) % 10)
+        out[1] = 0x30 + UInt8(truncatingIfNeeded: value % 10)
+    }
+}
+
+/// The Date field value of the current second, re-rendered only when the second changes (RFC 9110 §6.6.1 needs
+/// one-second resolution, and formatting per request would cost a `gmtime_r` each).
+public struct DateCache: ~Copyable {
+    private let storage: UnsafeMutableRawPointer
+    public private(set) var seconds: Int = -1
+
+    public init() { storage = .allocate(byteCount: HTTPDate.length, alignment: 1) }
+    deinit { storage.deallocate() }
+
+    @inline(__always) public mutating func bytes(at now: Int) -> UnsafeRawBufferPointer {
+        if now != seconds {
+            HTTPDate.format(now, into: storage)
+            seconds = now
+        }
+        return UnsafeRawBufferPointer(start: storage, count: HTTPDate.length)
+    }
+}

@@ -1,0 +1,100 @@
+import Glibc
+import Logging
+import SwerveEngine
+import SwerveHTTP
+
+/// A startup failure, phrased for the person who ran the command.
+public struct ServerError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Swerve: the HTTP pipeline on the epoll engine, serving one document root.
+public final class Server: Sendable {
+    public let configuration: ServerConfiguration
+    private let engine: Engine<HTTPHandler>
+    private let logger: Logger
+
+    /// Loads the MIME table, opens the root and binds the listeners. Nothing is served until `start()`.
+    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "swerve")) throws(ServerError) {
+        self.configuration = configuration
+        self.logger = logger
+        let mimePath = configuration.mimeTypesPath ?? ServerConfiguration.bundledMIMETypesPath
+        let mime: MIMETable
+        do {
+            mime = try MIMETable(path: mimePath)
+        } catch {
+            throw ServerError("cannot load MIME types: \(error)")
+        }
+        let resolver: PathResolver
+        do {
+            resolver = try PathResolver(
+                rootDirectory: configuration.root, showHidden: configuration.showHidden,
+                followSymlinks: configuration.followSymlinks)
+        } catch {
+            throw ServerError("\(error)")
+        }
+        guard let address = ListenAddress(configuration.host) else {
+            throw ServerError("invalid --host '\(configuration.host)': expected a numeric IPv4 or IPv6 address")
+        }
+        guard configuration.workers >= 1 else { throw ServerError("--workers must be at least 1") }
+        guard configuration.maxConnections >= 1 else { throw ServerError("--max-connections must be at least 1") }
+        for (name, value) in [("--header-timeout", configuration.headerTimeout), ("--keepalive-timeout", configuration.keepAliveTimeout)]
+        where !(value > 0 && value.isFinite) {
+            throw ServerError("\(name) must be a positive number of seconds")
+        }
+        Server.raiseFileLimit()
+        let site = Site(resolver: resolver, mime: mime)
+        let engineConfiguration = EngineConfiguration(
+            host: address, port: configuration.port, workers: configuration.workers,
+            maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,
+            keepAliveTimeout: configuration.keepAliveTimeout, sendTimeout: configuration.sendTimeout,
+            shutdownGrace: configuration.shutdownGrace)
+        do {
+            engine = try Engine(configuration: engineConfiguration) { _ in HTTPHandler(site: site) }
+        } catch {
+            if error.errno == EADDRINUSE {
+                throw ServerError("port \(configuration.port) on \(address) is already in use")
+            }
+            throw ServerError("cannot listen on \(address):\(configuration.port): \(error)")
+        }
+    }
+
+    /// The bound port (the kernel's choice when configured with port 0).
+    public var port: UInt16 { engine.port }
+
+    /// The URL a browser should open.
+    public var url: String {
+        let host: String
+        switch configuration.host {
+        case "0.0.0.0": host = "127.0.0.1"
+        case "::", "[::]": host = "[::1]"
+        default: host = configuration.host.contains(":") && !configuration.host.hasPrefix("[") ? "[\(configuration.host)]" : configuration.host
+        }
+        return "http://\(host):\(port)/"
+    }
+
+    public func start() throws(ServerError) {
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            try engine.start()
+        } catch {
+            throw ServerError("cannot start event loops: \(error)")
+        }
+        logger.info("serving", metadata: ["root": "\(configuration.root)", "url": "\(url)", "workers": "\(configuration.workers)"])
+    }
+
+    /// Graceful stop: no new connections, in-flight responses finish within the grace period. Blocks until done.
+    public func stop() {
+        engine.stop()
+        logger.info("stopped")
+    }
+
+    /// The fd table (and C10K) needs the soft descriptor limit raised to the hard one.
+    static func raiseFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}

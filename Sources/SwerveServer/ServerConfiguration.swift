@@ -1,0 +1,33 @@
+import SwerveEngine
+
+/// Everything a user can set, with every default in one place. Immutable once the server starts.
+public struct ServerConfiguration: Sendable {
+    /// The document root. Nothing outside it is ever opened.
+    public var root: String = "html"
+    public var host: String = "0.0.0.0"
+    public var port: UInt16 = 8080
+    public var workers: Int = EngineConfiguration.processorCount
+    /// nil: the `mime.types` bundled with Swerve.
+    public var mimeTypesPath: String?
+    public var maxConnections: Int = 16384
+    public var headerTimeout: Double = 10
+    public var keepAliveTimeout: Double = 15
+    public var sendTimeout: Double = 60
+    public var shutdownGrace: Double = 10
+    /// Serve names starting with `.` (otherwise 404).
+    public var showHidden = false
+    /// Follow symbolic links – still never to a target outside the root.
+    public var followSymlinks = false
+
+    public init() {}
+
+    /// The `mime.types` at the top of the Swerve checkout this binary was built from.
+    public static var bundledMIMETypesPath: String {
+        // #filePath is …/Sources/SwerveServer/ServerConfiguration.swift; the file sits three levels up.
+        var path = #filePath
+        for _ in 0..<3 {
+            if let slash = path.lastIndex(of: "/") { path = String(path[..<slash]) }
+        }
+        return path + "/mime.types"
+    }
+}

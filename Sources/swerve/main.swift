@@ -1,0 +1,95 @@
+import ArgumentParser
+import CSwerveSys
+import Glibc
+import Logging
+import SwerveServer
+
+/// The command line: parse flags, start the server, wait for SIGINT/SIGTERM, stop gracefully.
+/// All state lives in the library; this file only translates flags (keep hot code out of main.swift).
+struct SwerveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swerve",
+        abstract: "A fast static file server for HTTP/1.1.",
+        version: swerveVersion
+    )
+
+    @Option(name: .long, help: "Document root to serve.")
+    var root: String = "html"
+
+    @Option(name: .long, help: "Address to listen on (numeric IPv4 or IPv6, e.g. 0.0.0.0, 127.0.0.1, ::).")
+    var host: String = "0.0.0.0"
+
+    @Option(name: .long, help: "TCP port (0 picks a free one).")
+    var port: UInt16 = 8080
+
+    @Option(name: .long, help: "Event loops, one thread each (default: number of CPUs).")
+    var workers: Int?
+
+    @Option(name: .customLong("mime-types"), help: "mime.types file (default: the one bundled with Swerve).")
+    var mimeTypes: String?
+
+    @Option(name: .customLong("max-connections"), help: "Open connections at most; more wait in the accept queue.")
+    var maxConnections: Int = 16384
+
+    @Option(name: .customLong("header-timeout"), help: "Seconds a request's header may take to arrive.")
+    var headerTimeout: Double = 10
+
+    @Option(name: .customLong("keepalive-timeout"), help: "Seconds an idle keep-alive connection stays open.")
+    var keepaliveTimeout: Double = 15
+
+    @Flag(name: .customLong("show-hidden"), help: "Serve files and directories whose names start with '.'.")
+    var showHidden = false
+
+    @Flag(name: .customLong("follow-symlinks"), help: "Follow symbolic links (never to a target outside the root).")
+    var followSymlinks = false
+
+    func validate() throws {
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        if !(headerTimeout > 0 && headerTimeout.isFinite) { throw ValidationError("--header-timeout must be a positive number of seconds") }
+        if !(keepaliveTimeout > 0 && keepaliveTimeout.isFinite) { throw ValidationError("--keepalive-timeout must be a positive number of seconds") }
+    }
+
+    func run() throws {
+        var configuration = ServerConfiguration()
+        configuration.root = root
+        configuration.host = host
+        configuration.port = port
+        if let workers { configuration.workers = workers }
+        configuration.mimeTypesPath = mimeTypes
+        configuration.maxConnections = maxConnections
+        configuration.headerTimeout = headerTimeout
+        configuration.keepAliveTimeout = keepaliveTimeout
+        configuration.showHidden = showHidden
+        configuration.followSymlinks = followSymlinks
+
+        // Block the signals before any loop thread exists, so they inherit the mask and only `sigwait` below
+        // ever sees SIGINT/SIGTERM.
+        swerve_block_signals()
+        let server: Server
+        do {
+            server = try Server(configuration: configuration)
+            try server.start()
+        } catch {
+            fail("\(error)")
+        }
+        print("Swerve \(swerveVersion) serving \(root) at \(server.url)")
+        fflush(nil)
+        let signal = swerve_wait_signal()
+        var logger = Logger(label: "swerve")
+        logger.logLevel = .info
+        logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        server.stop()
+    }
+}
+
+let swerveVersion = "0.1.0"
+
+/// One clear line on stderr, then a non-zero exit.
+func fail(_ message: String) -> Never {
+    let line = "swerve: error: \(message)\n"
+    _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+    exit(1)
+}
+
+SwerveCommand.main()

@@ -1,0 +1,144 @@
+import Glibc
+import Testing
+
+/// RFC 9112 §9: connection management over the wire – persistence, pipelining, closing.
+@Suite("RFC 9112 §9 connection management")
+struct ConnectionTests {
+    static let files: [String: [UInt8]] = [
+        "index.html": Array("<!DOCTYPE html><title>home</title>\n".utf8),
+        "a.txt": Array("alpha\n".utf8),
+        "b.css": Array("body { color: red }\n".utf8),
+    ]
+
+    @Test("§9.3 HTTP/1.1 is persistent: three requests on one connection")
+    func keepAlive() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        for path in ["/a.txt", "/b.css", "/a.txt"] {
+            try client.send("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.header("Connection") == nil)
+        }
+        #expect(client.pendingBytes == 0)
+    }
+
+    @Test("§9.3.2 five pipelined requests in one write are answered in order")
+    func pipelining() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        let paths = ["/a.txt", "/b.css", "/missing", "/a.txt", "/"]
+        try client.send(paths.map { "GET \($0) HTTP/1.1\r\nHost: h\r\n\r\n" }.joined())
+        let bodies = try paths.map { _ in try client.readResponse() }
+        #expect(bodies.map(\.status) == [200, 200, 404, 200, 200])
+        #expect(bodies[0].bodyText == "alpha\n")
+        #expect(bodies[1].bodyText == "body { color: red }\n")
+        #expect(bodies[3].bodyText == "alpha\n")
+        #expect(bodies[4].bodyText.contains("<title>home</title>"))
+    }
+
+    @Test("§9.3.2 a pipeline whose responses overflow one output buffer still arrives whole and in order")
+    func deepPipelining() throws {
+        let big = pseudoRandomBytes(12_000)
+        let server = try TestServer(files: ["big.bin": big, "a.txt": Array("alpha\n".utf8)])
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        var request = ""
+        for i in 0..<40 { request += "GET /\(i % 2 == 0 ? "big.bin" : "a.txt") HTTP/1.1\r\nHost: h\r\n\r\n" }
+        try client.send(request)
+        for i in 0..<40 {
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.body == (i % 2 == 0 ? big : Array("alpha\n".utf8)))
+        }
+    }
+
+    @Test("§9.6 Connection: close gets Connection: close and the server closes after the response")
+    func connectionClose() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        try client.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.header("Connection") == "close")
+        #expect(client.readsEOF())
+    }
+
+    @Test("§9.3 HTTP/1.0 without keep-alive is answered, then closed")
+    func http10Close() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        try client.send("GET /a.txt HTTP/1.0\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.statusLine == "HTTP/1.1 200 OK")
+        #expect(response.header("Connection") == "close")
+        #expect(response.bodyText == "alpha\n")
+        #expect(client.readsEOF())
+    }
+
+    @Test("§9.3 HTTP/1.0 with Connection: keep-alive stays open and says so")
+    func http10KeepAlive() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        for _ in 0..<2 {
+            try client.send("GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.header("Connection") == "keep-alive")
+        }
+    }
+
+    @Test("§6.3 a Content-Length body is discarded and the next pipelined request still parses")
+    func contentLengthBodyDiscarded() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        try client.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello worldGET /b.css HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try client.readResponse().bodyText == "alpha\n")
+        #expect(try client.readResponse().bodyText == "body { color: red }\n")
+    }
+
+    @Test("§7.1 a chunked body is decoded and discarded; the next request still parses")
+    func chunkedBodyDiscarded() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        try client.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n")
+        try client.send("GET /b.css HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try client.readResponse().bodyText == "alpha\n")
+        #expect(try client.readResponse().bodyText == "body { color: red }\n")
+    }
+
+    @Test("§6.3 Content-Length with Transfer-Encoding is 400 and the connection closes (request smuggling)")
+    func smuggling() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        try client.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /b.css HTTP/1.1\r\nHost: h\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 400)
+        #expect(response.header("Connection") == "close")
+        #expect(client.readsEOF())
+    }
+
+    @Test("§9.6 a 431 sent while the client is still sending arrives intact (graceful close, no reset)")
+    func lingeringClose() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        // 40 KiB of header fields: the server answers 431 after 16 KiB while the rest is still in flight.
+        var request = "GET /a.txt HTTP/1.1\r\nHost: h\r\n"
+        for i in 0..<400 { request += "X-Filler-\(i): \(String(repeating: "v", count: 90))\r\n" }
+        try client.send(request)
+        let response = try client.readResponse()
+        #expect(response.status == 431)
+        #expect(response.header("Connection") == "close")
+        #expect(response.bodyText.contains("431 Request Header Fields Too Large"))
+    }
+}

@@ -1,0 +1,175 @@
+import Glibc
+
+/// A parsed response as it came off the wire.
+struct WireResponse {
+    var statusLine: String
+    var status: Int
+    /// Field lines in order, names as sent.
+    var fields: [(name: String, value: String)]
+    var body: [UInt8]
+    /// The exact header bytes (status line through the blank line).
+    var rawHead: String
+
+    func header(_ name: String) -> String? {
+        fields.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    func headers(_ name: String) -> [String] {
+        fields.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+    }
+
+    var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A blocking TCP client with a receive timeout, speaking raw bytes: tests assert on exactly what the server sent.
+final class RawClient {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    private var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+    private(set) var eof = false
+
+    init(port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10) throws {
+        let v6 = host.contains(":")
+        fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let rc: Int32
+        if v6 {
+            var sa = sockaddr_in6()
+            sa.sin6_family = sa_family_t(AF_INET6)
+            sa.sin6_port = port.bigEndian
+            inet_pton(AF_INET6, host, &sa.sin6_addr)
+            rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        } else {
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_port = port.bigEndian
+            inet_pton(AF_INET, host, &sa.sin_addr)
+            rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            throw TestFailure("connect to \(host):\(port) failed: errno \(e)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw TestFailure("send failed: errno \(errno)") }
+            offset += n
+        }
+    }
+
+    /// Reads more bytes; false on EOF or timeout/error.
+    @discardableResult
+    func fill() -> Bool {
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+        if n > 0 {
+            buffer.append(contentsOf: chunk[0..<n])
+            return true
+        }
+        if n == 0 { eof = true }
+        return false
+    }
+
+    /// Reads one response. `headRequest`: the response has no body whatever its Content-Length says.
+    func readResponse(headRequest: Bool = false) throws -> WireResponse {
+        var headEnd = findHeadEnd()
+        while headEnd == nil {
+            guard fill() else {
+                throw TestFailure("connection ended before a full response head; got \(buffer.count) bytes: \(String(decoding: buffer.prefix(200), as: UTF8.self))")
+            }
+            headEnd = findHeadEnd()
+        }
+        let end = headEnd!
+        let rawHead = String(decoding: buffer[0..<end], as: UTF8.self)
+        var lines = rawHead.crlfLines()
+        let statusLine = lines.removeFirst()
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        let status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        var fields: [(name: String, value: String)] = []
+        for line in lines where !line.isEmpty {
+            guard let colon = line.firstIndex(of: ":") else { throw TestFailure("bad field line \(line)") }
+            fields.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingSpaces()))
+        }
+        buffer.removeFirst(end)
+        var response = WireResponse(statusLine: statusLine, status: status, fields: fields, body: [], rawHead: rawHead)
+        let noBody = headRequest || status == 204 || status == 304 || (100..<200).contains(status)
+        if !noBody {
+            if let lengthText = response.header("Content-Length"), let length = Int(lengthText) {
+                while buffer.count < length {
+                    guard fill() else { throw TestFailure("body ended after \(buffer.count) of \(length) bytes") }
+                }
+                response.body = Array(buffer[0..<length])
+                buffer.removeFirst(length)
+            } else {
+                while fill() {}
+                response.body = buffer
+                buffer.removeAll()
+            }
+        }
+        return response
+    }
+
+    /// True when the server closed the connection (EOF) within the receive timeout without sending more bytes.
+    func readsEOF() -> Bool {
+        guard buffer.isEmpty else { return false }
+        if fill() { return false }
+        return eof
+    }
+
+    var pendingBytes: Int { buffer.count }
+
+    private func findHeadEnd() -> Int? {
+        guard buffer.count >= 4 else { return nil }
+        for i in 0...(buffer.count - 4) where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
+            return i + 4
+        }
+        return nil
+    }
+}
+
+extension String {
+    /// Lines split on CRLF (the head of an HTTP/1.1 message).
+    func crlfLines() -> [String] {
+        var result: [String] = []
+        var current: [UInt8] = []
+        let bytes = Array(utf8)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 13, i + 1 < bytes.count, bytes[i + 1] == 10 {
+                result.append(String(decoding: current, as: UTF8.self))
+                current.removeAll()
+                i += 2
+                continue
+            }
+            current.append(bytes[i])
+            i += 1
+        }
+        if !current.isEmpty { result.append(String(decoding: current, as: UTF8.self)) }
+        return result
+    }
+
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// One request on a fresh connection.
+func fetch(_ port: UInt16, _ request: String, headRequest: Bool = false) throws -> WireResponse {
+    let client = try RawClient(port: port)
+    try client.send(request)
+    return try client.readResponse(headRequest: headRequest)
+}

@@ -1,0 +1,114 @@
+import Glibc
+import Logging
+import SwerveServer
+import Testing
+
+/// A temporary document root with a real server on an ephemeral port (127.0.0.1:0). Everything it creates is
+/// removed in `shutdown()`; tests call it in a `defer`.
+final class TestServer: @unchecked Sendable {
+    let directory: String
+    let root: String
+    let server: Server
+    var port: UInt16 { server.port }
+
+    /// `files`: relative path → contents, created under the root (directories made as needed).
+    init(
+        files: [String: [UInt8]] = [:],
+        configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws {
+        var template = Array("/tmp/swerve-test-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+        directory = String(cString: made)
+        root = directory + "/root"
+        mkdir(root, 0o755)
+        for (path, contents) in files {
+            try TestServer.write(root + "/" + path, contents)
+        }
+        var configuration = ServerConfiguration()
+        configuration.root = root
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.workers = 2
+        configuration.shutdownGrace = 2
+        configure(&configuration)
+        var logger = Logger(label: "swerve-test")
+        logger.logLevel = .error
+        do {
+            server = try Server(configuration: configuration, logger: logger)
+            try server.start()
+        } catch {
+            TestServer.removeTree(directory)
+            throw TestFailure("\(error)")
+        }
+    }
+
+    func shutdown() {
+        server.stop()
+        TestServer.removeTree(directory)
+    }
+
+    /// Writes a file, creating its parent directories.
+    static func write(_ path: String, _ contents: [UInt8]) throws {
+        var parent = ""
+        for part in path.split(separator: "/").dropLast() {
+            parent += "/" + part
+            mkdir(parent, 0o755)
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TestFailure("cannot create \(path)") }
+        defer { close(fd) }
+        var offset = 0
+        try contents.withUnsafeBytes { bytes in
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                guard n > 0 else { throw TestFailure("short write to \(path)") }
+                offset += n
+            }
+        }
+    }
+
+    /// rm -rf, without shelling out.
+    static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            if let dir = opendir(path) {
+                while let entry = readdir(dir) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                    }
+                    if name == "." || name == ".." { continue }
+                    removeTree(path + "/" + name)
+                }
+                closedir(dir)
+            }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), for test files whose content must be reproducible.
+func pseudoRandomBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
+    var state = seed
+    var out = [UInt8](repeating: 0, count: count)
+    out.withUnsafeMutableBytes { raw in
+        var i = 0
+        while i < count {
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            let word = state &* 0x2545_F491_4F6C_DD1D
+            let n = min(8, count - i)
+            for k in 0..<n { raw[i + k] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(k))) }
+            i += n
+        }
+    }
+    return out
+}
