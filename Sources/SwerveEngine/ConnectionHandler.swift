@@ -26,6 +26,20 @@ public struct ProcessContext: Sendable {
     public var draining: Bool
     /// Seconds since the epoch, updated once per loop wake-up (for Date headers).
     public var wallClockSeconds: Int
+    /// Wakes this connection after the handler returned `.suspend`; callable from any thread.
+    public var resumer: ConnectionResumer
+}
+
+/// A handle that puts a suspended connection back into its loop's run queue. Safe from any thread; resuming a
+/// connection that has since closed (or whose fd now belongs to a newer connection) does nothing, thanks to the
+/// generation number in the token.
+public struct ConnectionResumer: Sendable {
+    let mailbox: LoopMailbox
+    let token: SelectorToken
+
+    public func resume() {
+        mailbox.post(token)
+    }
 }
 
 /// What the engine does after `process` returns. `consumed` is how many input bytes the handler is done with; the
@@ -40,4 +54,8 @@ public enum ProcessOutcome: Equatable, Sendable {
     /// its request was read whole), so half-close and discard its input for a while, letting it read the
     /// response instead of receiving a reset (RFC 9112 §9.6).
     case close(consumed: Int, lingering: Bool)
+    /// The next response needs work done off the loop (compressing a file, say). The connection stops reading
+    /// and processing until `context.resumer.resume()` is called; then `process` is called again with the
+    /// remaining input (which still starts with the request that suspended), and output keeps flowing meanwhile.
+    case suspend(consumed: Int)
 }

@@ -30,6 +30,8 @@ struct ConnectionSlot<State: BitwiseCopyable> {
     var peerClosed: Bool
     /// The handler said a request is partially received.
     var midMessage: Bool
+    /// The handler suspended the connection until a worker resumes it.
+    var suspended: Bool
     var inputLength: Int32
     /// Input buffer from the loop's pool; nil while nothing is buffered.
     var input: UnsafeMutableRawPointer?
@@ -40,6 +42,27 @@ struct ConnectionSlot<State: BitwiseCopyable> {
     /// Bytes discarded while lingering.
     var lingered: Int32
     var state: State
+}
+
+/// Connections to resume, posted from other threads (workers that finished off-loop work), drained by the loop
+/// after an eventfd wake-up. One lock and one eventfd write per resume.
+public final class LoopMailbox: Sendable {
+    private let tokens = Mutex<[SelectorToken]>([])
+    let wakeFD: Int32
+
+    init(wakeFD: Int32) { self.wakeFD = wakeFD }
+
+    func post(_ token: SelectorToken) {
+        tokens.withLock { $0.append(token) }
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    /// Swaps the pending list out (the caller keeps `spare` allocated across calls to avoid churn).
+    func take(into spare: inout [SelectorToken]) {
+        spare.removeAll(keepingCapacity: true)
+        tokens.withLock { swap(&$0, &spare) }
+    }
 }
 
 /// Open connections across all loops. One relaxed atomic add per accept and close; loops never wait on it.
@@ -72,6 +95,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private let selector: EpollSelector
     private let listenFD: Int32
     private let wakeFD: Int32
+    let mailbox: LoopMailbox
+    private var resumeList: [SelectorToken] = []
     private let stopRequested = Atomic<Bool>(false)
     /// Open connections across all loops, for the `maxConnections` cap.
     private let connectionCount: ConnectionCounter
@@ -117,6 +142,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         let efd = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         guard efd >= 0 else { throw SystemError("eventfd") }
         wakeFD = efd
+        mailbox = LoopMailbox(wakeFD: efd)
 
         // The table is indexed by fd, so it needs a row for every fd the process may hold. mmap gives zero pages
         // that cost no memory until touched: a loop that serves 100 connections touches a few pages, not 20k rows.
@@ -206,6 +232,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         case Self.wakeToken.fd:
             var value: UInt64 = 0
             _ = Glibc.read(wakeFD, &value, 8)
+            resumeConnections()
             if stopRequested.load(ordering: .acquiring) { beginDraining() }
         default:
             let fd = token.fd
@@ -261,7 +288,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             let generation = slot.pointee.generation &+ 1 == 0 ? 1 : slot.pointee.generation &+ 1
             slot.initialize(to: Slot(
                 generation: generation, phase: .open, timer: .header, readPaused: false, closeAfterFlush: false,
-                lingerAfterFlush: false, peerClosed: false, midMessage: false, inputLength: 0, input: nil, output: nil,
+                lingerAfterFlush: false, peerClosed: false, midMessage: false, suspended: false, inputLength: 0, input: nil, output: nil,
                 deadline: now + headerTimeoutMS, lingered: 0, state: handler.makeConnectionState()))
             do {
                 try selector.register(
@@ -302,7 +329,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             drainLingering(fd, slot)
             return
         }
-        guard !slot.pointee.readPaused, !slot.pointee.peerClosed, !slot.pointee.closeAfterFlush else { return }
+        guard !slot.pointee.readPaused, !slot.pointee.suspended, !slot.pointee.peerClosed, !slot.pointee.closeAfterFlush else { return }
         let bufferSize = configuration.inputBufferSize
         while true {
             if slot.pointee.input == nil {
@@ -357,7 +384,9 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             let outcome = handler.process(
                 UnsafeRawBufferPointer(start: slot.pointee.input, count: length),
                 state: &slot.pointee.state, output: &writer,
-                context: ProcessContext(draining: draining, wallClockSeconds: wallClock))
+                context: ProcessContext(
+                    draining: draining, wallClockSeconds: wallClock,
+                    resumer: ConnectionResumer(mailbox: mailbox, token: SelectorToken(fd: fd, generation: slot.pointee.generation))))
             switch outcome {
             case .needInput(let consumed, let midMessage):
                 consumeInput(slot, consumed)
@@ -383,6 +412,18 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     // EPOLLOUT reports the queue drained.
                     slot.pointee.readPaused = true
                     return false
+                }
+            case .suspend(let consumed):
+                consumeInput(slot, consumed)
+                slot.pointee.suspended = true
+                slot.pointee.midMessage = true
+                // Off-loop work is bounded (a compression of at most the cache's entry size); the send timeout is
+                // the backstop should a worker never answer.
+                slot.pointee.timer = .send
+                slot.pointee.deadline = now + sendTimeoutMS
+                switch flush(fd, slot) {
+                case .closed: return false
+                case .drained, .pending: return false
                 }
             case .close(let consumed, let lingering):
                 consumeInput(slot, consumed)
@@ -420,6 +461,29 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         return buffer
     }
 
+    // MARK: Resuming
+
+    /// Runs connections whose off-loop work finished: they process their buffered input again (the request that
+    /// suspended is still at its start), then read whatever arrived meanwhile – its edge may have come and gone.
+    private func resumeConnections() {
+        mailbox.take(into: &resumeList)
+        for token in resumeList {
+            let fd = token.fd
+            guard fd >= 0, fd < tableCapacity else { continue }
+            let slot = slots + Int(fd)
+            guard slot.pointee.generation == token.generation, slot.pointee.phase == .open, slot.pointee.suspended else { continue }
+            slot.pointee.suspended = false
+            if slot.pointee.output != nil && !slot.pointee.output!.pointee.isEmpty {
+                // Earlier responses are still queued: let them drain first (EPOLLOUT resumes via readPaused).
+                slot.pointee.readPaused = true
+                continue
+            }
+            slot.pointee.readPaused = false
+            guard runHandler(fd, slot) else { continue }
+            onReadable(fd, slot)
+        }
+    }
+
     // MARK: Writing
 
     enum FlushResult { case drained, pending, closed }
@@ -428,7 +492,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         guard slot.pointee.phase == .open, slot.pointee.output != nil else { return }
         let wasPaused = slot.pointee.readPaused
         guard flush(fd, slot) == .drained else { return }
-        if wasPaused {
+        if wasPaused && !slot.pointee.suspended {
             slot.pointee.readPaused = false
             // Answer what was buffered while paused, then read again: the edge that announced new input may have
             // come and gone while reading was paused.
@@ -456,7 +520,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     segment.pointee.offset += n
                     segment.pointee.length -= n
                     if segment.pointee.length == 0 {
-                        if segment.pointee.ownsFD { Glibc.close(segment.pointee.fd) }
+                        segment.pointee.release()
                         out.pointee.head += 1
                         continue
                     }
@@ -482,7 +546,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             while index < out.pointee.tail && count < 64 {
                 let segment = out.pointee.segments[index]
                 if segment.isFile { break }
-                iovecs[count] = iovec(iov_base: out.pointee.bytes + segment.offset, iov_len: segment.length)
+                let base = segment.external.map { UnsafeMutableRawPointer(mutating: $0) } ?? out.pointee.bytes
+                iovecs[count] = iovec(iov_base: base + segment.offset, iov_len: segment.length)
                 total += segment.length
                 count += 1
                 index += 1
@@ -511,6 +576,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 let segment = out.pointee.segments + out.pointee.head
                 if remaining >= segment.pointee.length {
                     remaining -= segment.pointee.length
+                    segment.pointee.release()
                     out.pointee.head += 1
                 } else {
                     segment.pointee.offset += remaining

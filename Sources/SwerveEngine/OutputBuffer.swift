@@ -1,18 +1,29 @@
 import CSwerveSys
 import Glibc
 
-/// One piece of queued output: bytes in the connection's output buffer, or a byte range of an open file that goes
-/// out with `sendfile` (never read into memory).
+/// One piece of queued output: bytes in the connection's output buffer, bytes in memory someone else owns (a
+/// cached compressed body, kept alive by a retain until sent), or a byte range of an open file that goes out with
+/// `sendfile` (never read into memory).
 struct OutputSegment {
     /// -1 for memory; otherwise the file to send from.
     var fd: Int32
     /// Whether the segment closes `fd` once it is sent (or the connection dies).
     var ownsFD: Bool
-    /// Memory: offset into the buffer's bytes. File: file offset.
+    /// Buffer memory: offset into the buffer's bytes. External memory: offset from `external`. File: file offset.
     var offset: Int
     var length: Int
+    /// External memory's base address; nil for the buffer's own bytes and for files.
+    var external: UnsafeRawPointer? = nil
+    /// A +1 retained reference (Unmanaged) to whatever owns `external`, released once the segment is sent or dropped.
+    var owner: UnsafeMutableRawPointer? = nil
 
     @inline(__always) var isFile: Bool { fd >= 0 }
+
+    /// Releases what the segment holds: closes an owned fd, drops the retain on an external owner.
+    @inline(__always) func release() {
+        if isFile && ownsFD { Glibc.close(fd) }
+        if let owner { Unmanaged<AnyObject>.fromOpaque(owner).release() }
+    }
 }
 
 /// A connection's pending output: a byte area for headers and small bodies plus an ordered list of segments.
@@ -48,8 +59,7 @@ struct OutputBuffer {
     mutating func reset() {
         var i = head
         while i < tail {
-            let segment = segments[i]
-            if segment.isFile && segment.ownsFD { Glibc.close(segment.fd) }
+            segments[i].release()
             i += 1
         }
         head = 0
@@ -97,13 +107,27 @@ public struct OutputWriter: ~Copyable {
         // body, or several pipelined responses back to back) – one iovec instead of many.
         if b.pointee.tail > b.pointee.head {
             let last = b.pointee.segments + (b.pointee.tail - 1)
-            if !last.pointee.isFile && last.pointee.offset + last.pointee.length == start {
+            if !last.pointee.isFile && last.pointee.external == nil && last.pointee.offset + last.pointee.length == start {
                 last.pointee.length += written
                 return
             }
         }
         precondition(b.pointee.tail < b.pointee.segmentCapacity, "OutputWriter out of segments")
         b.pointee.segments[b.pointee.tail] = OutputSegment(fd: -1, ownsFD: false, offset: start, length: written)
+        b.pointee.tail += 1
+    }
+
+    /// Queues memory owned by `owner` without copying it. The segment retains `owner` until the bytes are sent
+    /// (or the connection dies), so the owner – a cached body, say – may be evicted meanwhile without freeing
+    /// bytes in flight. Cost: one retain and one release.
+    @inline(__always)
+    public func appendExternal(_ bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+        let b = buffer
+        precondition(b.pointee.tail < b.pointee.segmentCapacity, "OutputWriter out of segments")
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        b.pointee.segments[b.pointee.tail] = OutputSegment(
+            fd: -1, ownsFD: false, offset: 0, length: bytes.count, external: base,
+            owner: Unmanaged.passRetained(owner).toOpaque())
         b.pointee.tail += 1
     }
 
