@@ -1,0 +1,291 @@
+import CSwerveSys
+import Glibc
+
+// The traversal-safe path resolver: request target → open file descriptor, redirect, or error status.
+//
+// Two lines of defence, and only the second is the guarantee:
+//   1. PathSanitizer normalises the path lexically and refuses `..` above the root, hidden names, bad bytes.
+//   2. Every open is `openat2(rootFD, relativePath, …, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
+//      [| RESOLVE_NO_SYMLINKS])`: the kernel refuses (EXDEV / ELOOP) any resolution – `..`, absolute symlink,
+//      symlink chain, /proc magic link – that would leave the root, whatever the sanitiser let through. There
+//      are no string-prefix checks anywhere.
+//
+// Syscalls per request: a file is openat2 + fstat; `/dir/` is openat2("dir/index.html") + fstat, never an open
+// of the directory itself (`/file/` then fails with ENOTDIR → 404, `/dir-without-index/` with ENOENT → 404);
+// `/dir` is openat2 + fstat + close and a redirect. O_NONBLOCK keeps the open of a FIFO from blocking.
+//
+// Statuses:
+//   sanitiser refusals – see PathSanitizer (400, 404 for hidden names, 414);
+//   open errors        – `status(forOpenErrno:)`, the one errno → status switch;
+//   a directory with a trailing slash but no index.html – 404 (no directory listings);
+//   a regular file requested with a trailing slash (`/style.css/`) – 404 (ENOTDIR);
+//   a FIFO, socket, device, or an index.html that is not a regular file – 403, like darkhttpd ("not a regular
+//     file"): the name exists but will never be served.
+
+/// What a request path resolves to.
+public enum Resolution {
+    /// A regular file, opened `O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY`; the caller owns and closes `fd`.
+    ///
+    /// `path` is the served file's path relative to the root (`style.css`, `nested/index.html` for `/nested/`),
+    /// decoded and normalised, for the MIME lookup (`MIMETable.contentType(forPath:)` finds the extension) and
+    /// logs. It points into the caller's scratch buffer – no allocation – and is valid until that buffer is
+    /// reused; a NUL follows it there. For a symlink it is the requested name, not the target's (as nginx).
+    /// `PathResolver.fileExtension(_:)` gives the extension bytes if a caller wants them alone.
+    case file(fd: Int32, facts: FileFacts, path: UnsafeRawBufferPointer)
+    /// A directory asked for without its trailing slash: answer 301 with this Location – the original,
+    /// still-encoded path + `/` + the original `?query` if any. Leading slashes are collapsed to one, so the
+    /// Location never starts with `//` (which a browser would read as another host).
+    case redirect(location: [UInt8])
+    /// Answer with this status (and no body from the file system).
+    case failure(HTTPStatus)
+}
+
+/// Why the resolver could not be set up.
+public struct PathResolverError: Error, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The root directory does not exist (ENOENT).
+        case rootNotFound
+        /// The root path names something that is not a directory (ENOTDIR).
+        case rootNotADirectory
+        /// The root could not be opened or read for another reason (`errno` says which).
+        case rootUnusable
+        /// The kernel has no openat2(2) (before Linux 5.6, or filtered by seccomp): the resolver cannot
+        /// guarantee containment without it, so it refuses to start.
+        case openat2Unavailable
+    }
+
+    public var kind: Kind
+    public var path: String
+    public var errno: Int32
+
+    public init(kind: Kind, path: String, errno: Int32) {
+        self.kind = kind
+        self.path = path
+        self.errno = errno
+    }
+
+    public var description: String {
+        let reason = String(cString: strerror(errno))
+        switch kind {
+        case .rootNotFound:
+            return "root directory '\(path)' does not exist"
+        case .rootNotADirectory:
+            return "root directory '\(path)' is not a directory"
+        case .rootUnusable:
+            return "root directory '\(path)' cannot be opened: \(reason)"
+        case .openat2Unavailable:
+            return "openat2(2) is not available (\(reason)); Swerve needs Linux 5.6 or later to serve files safely"
+        }
+    }
+}
+
+/// Owns the root directory's O_PATH descriptor; closes it when the last resolver sharing it goes away.
+private final class RootDirectory: Sendable {
+    let fd: Int32
+    init(fd: Int32) { self.fd = fd }
+    deinit { _ = Glibc.close(fd) }
+}
+
+/// Resolves request targets against one root directory. Immutable: create one per server and share it.
+public struct PathResolver: Sendable {
+    /// The name served for a directory requested with a trailing slash.
+    static let indexName: StaticString = "index.html"
+
+    /// Scratch bytes `resolve` keeps free after the sanitised path: `/index.html` and the NUL the kernel needs.
+    static let scratchReserve = 1 + indexName.utf8CodeUnitCount + 1
+
+    /// The scratch size that accepts every path up to `PathSanitizer.maximumDecodedPathLength` (4108 bytes).
+    /// A smaller buffer works but lowers the longest accepted path to `scratch.count - 12` (longer → 414).
+    public static let scratchCapacity = PathSanitizer.maximumDecodedPathLength + scratchReserve
+
+    /// O_PATH (fcntl.h hides it behind _GNU_SOURCE, which Swift's Glibc module does not define).
+    static let oPath: Int32 = 0o10000000
+
+    public let showHidden: Bool
+    public let followSymlinks: Bool
+    private let root: RootDirectory
+    private let resolveFlags: UInt64
+
+    /// Opens `rootDirectory` (O_PATH | O_DIRECTORY | O_CLOEXEC) and checks that openat2(2) works.
+    /// Throws `PathResolverError` if the root is missing, not a directory, unusable, or openat2 is unavailable.
+    public init(rootDirectory: String, showHidden: Bool = false, followSymlinks: Bool = false) throws {
+        let fd = rootDirectory.withCString { Glibc.open($0, Self.oPath | O_DIRECTORY | O_CLOEXEC) }
+        if fd < 0 {
+            let e = Glibc.errno
+            let kind: PathResolverError.Kind
+            switch e {
+            case ENOENT: kind = .rootNotFound
+            case ENOTDIR: kind = .rootNotADirectory
+            default: kind = .rootUnusable
+            }
+            throw PathResolverError(kind: kind, path: rootDirectory, errno: e)
+        }
+        let root = RootDirectory(fd: fd)  // closes fd if we throw below
+
+        var flags = UInt64(SWERVE_RESOLVE_BENEATH | SWERVE_RESOLVE_NO_MAGICLINKS)
+        if !followSymlinks { flags |= UInt64(SWERVE_RESOLVE_NO_SYMLINKS) }
+
+        // Probe: open the root itself through openat2 with the flags every request will use.
+        let probe = swerve_openat2(fd, ".", UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0, flags)
+        if probe < 0 {
+            let e = Glibc.errno
+            let kind: PathResolverError.Kind = (e == ENOSYS || e == EPERM) ? .openat2Unavailable : .rootUnusable
+            throw PathResolverError(kind: kind, path: rootDirectory, errno: e)
+        }
+        _ = Glibc.close(probe)
+
+        self.root = root
+        self.resolveFlags = flags
+        self.showHidden = showHidden
+        self.followSymlinks = followSymlinks
+    }
+
+    /// The ONE mapping from an open/fstat errno to a response status.
+    ///
+    /// - 404: ENOENT (no such name), ENOTDIR (a file used as a directory, `/style.css/`), ENAMETOOLONG (a
+    ///   segment longer than NAME_MAX, or the whole path longer than PATH_MAX): the name does not exist.
+    /// - 403: EACCES / EPERM (permissions), ELOOP (a symlink with RESOLVE_NO_SYMLINKS, a magic link, or too many
+    ///   levels), EXDEV (RESOLVE_BENEATH refused a resolution leaving the root), ENXIO (a socket or a device
+    ///   without a driver), ENODEV: the name exists but will not be served.
+    /// - 500 for everything else (EMFILE, ENFILE, ENOMEM, EIO, …): the server's problem, not the client's.
+    public static func status(forOpenErrno e: Int32) -> HTTPStatus {
+        switch e {
+        case ENOENT, ENOTDIR, ENAMETOOLONG:
+            return .notFound
+        case EACCES, EPERM, ELOOP, EXDEV, ENXIO, ENODEV:
+            return .forbidden
+        default:
+            return .internalServerError
+        }
+    }
+
+    /// Resolves `pathAndQuery` (the request target as received: `/path` optionally followed by `?query`).
+    ///
+    /// `scratch` receives the decoded path; give it `scratchCapacity` bytes (see there for smaller buffers). After
+    /// a `.file` result it holds the served file's relative path (see `Resolution.file`). No heap allocation
+    /// except for a redirect's Location. Safe to call from any thread, each with its own scratch buffer.
+    public func resolve(_ pathAndQuery: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) -> Resolution {
+        guard scratch.count > Self.scratchReserve else { return .failure(.internalServerError) }
+        let sanitized: SanitizedPath
+        let pathRoom = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(scratch.count - Self.scratchReserve)])
+        switch PathSanitizer.sanitize(pathAndQuery, showHidden: showHidden, into: pathRoom) {
+        case .rejected(let rejection): return .failure(rejection.status)
+        case .accepted(let path): sanitized = path
+        }
+        var length = sanitized.length
+
+        if sanitized.hasTrailingSlash {
+            // `/dir/`: open `dir/index.html` straight away (relative to the root, so an index.html symlink to a
+            // sibling inside the root works when symlinks are followed).
+            if length > 0 {
+                scratch[length] = UInt8(ascii: "/")
+                length += 1
+            }
+            Self.indexName.withUTF8Buffer { name in
+                UnsafeMutableRawBufferPointer(rebasing: scratch[length..<(length + name.count)])
+                    .copyMemory(from: UnsafeRawBufferPointer(name))
+            }
+            length += Self.indexName.utf8CodeUnitCount
+        } else if length == 0 {
+            // Unreachable (an empty path always ends as a directory), but never hand the kernel "".
+            scratch[0] = UInt8(ascii: ".")
+            length = 1
+        }
+        scratch[length] = 0
+
+        let fd = openBeneath(scratch)
+        if fd < 0 { return .failure(Self.status(forOpenErrno: Glibc.errno)) }
+
+        var st = stat()
+        if fstat(fd, &st) != 0 {
+            let status = Self.status(forOpenErrno: Glibc.errno)
+            _ = Glibc.close(fd)
+            return .failure(status)
+        }
+
+        switch st.st_mode & S_IFMT {
+        case S_IFREG:
+            let facts = withUnsafePointer(to: &st) { FileFacts($0) }
+            return .file(fd: fd, facts: facts, path: UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
+        case S_IFDIR:
+            _ = Glibc.close(fd)
+            // `dir/index.html/` being a directory: still no index to serve.
+            if sanitized.hasTrailingSlash { return .failure(.notFound) }
+            return .redirect(location: Self.redirectLocation(pathAndQuery, rawPathEnd: sanitized.rawPathEnd))
+        default:
+            _ = Glibc.close(fd)
+            return .failure(.forbidden)
+        }
+    }
+
+    /// The extension of a path's last segment: the bytes after its last `.`; empty when the name has no `.` or
+    /// only a leading one (`.profile` is a hidden name, not an extension). A view into `path`, no allocation.
+    public static func fileExtension(_ path: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var i = path.count
+        while i > 0 {
+            let b = path[i - 1]
+            if b == UInt8(ascii: "/") { break }
+            if b == UInt8(ascii: ".") {
+                let atSegmentStart = i == 1 || path[i - 2] == UInt8(ascii: "/")
+                if atSegmentStart { break }
+                return UnsafeRawBufferPointer(rebasing: path[i...])
+            }
+            i -= 1
+        }
+        return UnsafeRawBufferPointer(rebasing: path[path.count...])
+    }
+
+    // MARK: - Internals
+
+    /// openat2 relative to the root with this resolver's RESOLVE flags; retries EINTR.
+    @inline(__always)
+    private func openBeneath(_ path: UnsafeMutableRawBufferPointer) -> Int32 {
+        let cPath = UnsafeRawPointer(path.baseAddress!).assumingMemoryBound(to: CChar.self)
+        let flags = UInt64(O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        while true {
+            let fd = swerve_openat2(root.fd, cPath, flags, 0, resolveFlags)
+            if fd >= 0 || Glibc.errno != EINTR { return fd }
+        }
+    }
+
+    /// Original path (leading slashes collapsed to one) + `/` + original `?query`.
+    static func redirectLocation(_ target: UnsafeRawBufferPointer, rawPathEnd: Int) -> [UInt8] {
+        var start = 0
+        while start + 1 < rawPathEnd && target[start + 1] == UInt8(ascii: "/") { start += 1 }
+        var location: [UInt8] = []
+        location.reserveCapacity(target.count - start + 1)
+        location.append(contentsOf: UnsafeRawBufferPointer(rebasing: target[start..<rawPathEnd]))
+        location.append(UInt8(ascii: "/"))
+        location.append(contentsOf: UnsafeRawBufferPointer(rebasing: target[rawPathEnd..<target.count]))
+        return location
+    }
+}
+
+extension PathResolver {
+    /// Opens `path` + `suffix` (a precompressed sidecar such as `app.js.gz`) under the root with exactly the rules
+    /// `resolve` applies – RESOLVE_BENEATH, symlink policy, O_NONBLOCK – and returns it only if it is a regular file.
+    ///
+    /// `path` must be the `.file` result's path, which lies at the start of `scratch` (the resolver left room for
+    /// the longest suffix it allows, `scratchReserve`); the suffix and a NUL are written after it.
+    public func openSibling(
+        of path: UnsafeRawBufferPointer, suffix: StaticString, scratch: UnsafeMutableRawBufferPointer
+    ) -> (fd: Int32, facts: FileFacts)? {
+        let length = path.count
+        let suffixLength = suffix.utf8CodeUnitCount
+        guard path.baseAddress == UnsafeRawPointer(scratch.baseAddress), suffixLength + 1 <= Self.scratchReserve,
+              length + suffixLength + 1 <= scratch.count else { return nil }
+        suffix.withUTF8Buffer { bytes in
+            UnsafeMutableRawBufferPointer(rebasing: scratch[length..<(length + suffixLength)]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+        }
+        scratch[length + suffixLength] = 0
+        defer { scratch[length] = 0 }  // the caller's path stays NUL-terminated and unchanged
+        let fd = openBeneath(scratch)
+        guard fd >= 0 else { return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            _ = Glibc.close(fd)
+            return nil
+        }
+        return (fd, withUnsafePointer(to: &st) { FileFacts($0) })
+    }
+}
