@@ -5,6 +5,8 @@ import PackageDescription
 //   CSwerveSys   – the few Linux declarations Swift's Glibc module does not import (epoll, accept4, openat2, sendfile).
 //   SwerveEngine – the epoll connection engine. Knows nothing about HTTP.
 //   SwerveHTTP   – socket-free HTTP: parser, path resolver, MIME table, response planning and serialisation.
+//   CZlib        – the system zlib (zlib1g-dev).
+//   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies.
 //   SwerveServer – glues the HTTP pipeline onto the engine; the configuration a user sets.
 //   swerve       – the thin command-line executable.
 let package = Package(
@@ -22,10 +24,12 @@ let package = Package(
         .target(name: "CSwerveSys"),
         .target(name: "SwerveEngine", dependencies: ["CSwerveSys"]),
         .target(name: "SwerveHTTP", dependencies: ["CSwerveSys"]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "SwerveCompression", dependencies: ["CZlib", "SwerveHTTP"]),
         .target(
             name: "SwerveServer",
             dependencies: [
-                "SwerveEngine", "SwerveHTTP", "CSwerveSys",
+                "SwerveEngine", "SwerveHTTP", "SwerveCompression", "CSwerveSys",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -38,6 +42,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys"]),
-        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveHTTP", "CSwerveSys"]),
+        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib"]),
+        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveHTTP", "SwerveCompression", "CZlib", "CSwerveSys"]),
     ]
 )

@@ -13,10 +13,24 @@ public struct ResponseHead: ~Copyable {
     /// `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS).
     public var allow: Bool = false
     public var connection: ConnectionField = .none
+    /// Content-Encoding of the representation (identity: no field).
+    public var contentEncoding: ContentCoding = .identity
+    /// `Vary: Accept-Encoding`: the resource has representations in several codings, so caches must key on it.
+    public var varyAcceptEncoding = false
+    /// `Transfer-Encoding: chunked` instead of Content-Length (a streamed body of unknown length).
+    public var chunked = false
+    /// `Accept-Ranges: bytes`.
+    public var acceptRanges = false
+    public var cacheControl: UnsafeRawBufferPointer?
+    /// `Content-Range: bytes first-last/complete` (206), or `bytes */complete` when `first` is nil (416).
+    public var contentRange: ContentRangeField?
+    public var serverTiming: ServerTiming?
+    /// A complete Content-Type for multipart/byteranges, rendered by the caller.
+    public var multipartBoundary: UnsafeRawBufferPointer?
 
     /// A head's size without Content-Type and Location, generously: status line, Server, Date, Content-Length,
     /// Last-Modified, ETag, Allow, Connection. Callers reserve this plus the two variable fields.
-    public static let fixedSizeBound = 512
+    public static let fixedSizeBound = 768
 
     public init(status: HTTPStatus, contentLength: Int) {
         self.status = status
@@ -25,7 +39,8 @@ public struct ResponseHead: ~Copyable {
 
     /// Bytes `render` needs at most.
     public var sizeBound: Int {
-        Self.fixedSizeBound + (contentType?.count ?? 0) + (location?.count ?? 0)
+        Self.fixedSizeBound + (contentType?.count ?? 0) + (location?.count ?? 0) + (cacheControl?.count ?? 0)
+            + (multipartBoundary?.count ?? 0)
     }
 
     /// Writes the status line and fields, ending with the blank line. `date` is the 29-byte IMF-fixdate of now.
@@ -42,10 +57,37 @@ public struct ResponseHead: ~Copyable {
             w.append("\r\nContent-Type: ")
             w.append(contentType)
         }
-        // RFC 9110 §8.6: a server MUST NOT send Content-Length in a 1xx or 204 response.
-        if status.code != 204 && status.code != 304 {
+        if let multipartBoundary {
+            w.append("\r\nContent-Type: multipart/byteranges; boundary=")
+            w.append(multipartBoundary)
+        }
+        switch contentEncoding {
+        case .identity: break
+        case .gzip: w.append("\r\nContent-Encoding: gzip")
+        case .br: w.append("\r\nContent-Encoding: br")
+        }
+        if chunked {
+            w.append("\r\nTransfer-Encoding: chunked")
+        } else if status.code != 204 && status.code != 304 {
+            // RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response with a status
+            // code of 1xx (Informational) or 204 (No Content)"; a 304 carries none here because it has no body.
             w.append("\r\nContent-Length: ")
             w.append(decimal: contentLength)
+        }
+        if let contentRange {
+            w.append("\r\nContent-Range: bytes ")
+            if let first = contentRange.first {
+                w.append(decimal: first)
+                w.append(byte: 0x2D)
+                w.append(decimal: contentRange.last)
+            } else {
+                w.append(byte: 0x2A)
+            }
+            w.append(byte: 0x2F)
+            w.append(decimal: contentRange.complete)
+        }
+        if acceptRanges {
+            w.append("\r\nAccept-Ranges: bytes")
         }
         if let lastModified {
             w.append("\r\nLast-Modified: ")
@@ -58,6 +100,16 @@ public struct ResponseHead: ~Copyable {
         if let location {
             w.append("\r\nLocation: ")
             w.append(location)
+        }
+        if let cacheControl {
+            w.append("\r\nCache-Control: ")
+            w.append(cacheControl)
+        }
+        if varyAcceptEncoding {
+            w.append("\r\nVary: Accept-Encoding")
+        }
+        if let serverTiming {
+            serverTiming.render(into: &w)
         }
         if allow {
             w.append("\r\nAllow: GET, HEAD, OPTIONS")
@@ -80,18 +132,86 @@ extension ByteWriter {
     }
 }
 
+/// `Content-Range` values (RFC 9110 §14.4): a satisfied range, or (first nil) the unsatisfied-range form.
+public struct ContentRangeField: Sendable, Equatable {
+    public var first: Int?
+    public var last: Int
+    public var complete: Int
+
+    public init(first: Int, last: Int, complete: Int) {
+        self.first = first
+        self.last = last
+        self.complete = complete
+    }
+
+    public init(unsatisfiedOf complete: Int) {
+        first = nil
+        last = 0
+        self.complete = complete
+    }
+}
+
+/// What the `Server-Timing` field tells a developer in the browser's Network panel about a compressed response
+/// (W3C Server Timing: `metric;desc="…";dur=milliseconds`).
+public enum ServerTiming: Sendable, Equatable {
+    /// Served from the in-memory cache of compressed bodies.
+    case hit
+    /// Compressed for this request (it waited `nanoseconds` for zlib), now cached.
+    case miss(nanoseconds: UInt64)
+    /// A precompressed sidecar file (`x.js.gz`, `x.js.br`) was sent.
+    case precompressed
+    /// Too large to cache: compressed on the fly in pieces.
+    case stream
+
+    public func render(into w: inout ByteWriter) {
+        w.append("\r\nServer-Timing: cache;desc=")
+        switch self {
+        case .hit: w.append("\"hit\"")
+        case .miss(let nanoseconds):
+            w.append("\"miss\";dur=")
+            // Milliseconds with three decimals, integer arithmetic only.
+            let micros = Int(nanoseconds / 1000)
+            w.append(decimal: micros / 1000)
+            w.append(byte: 0x2E)
+            let fraction = micros % 1000
+            if fraction < 100 { w.append(byte: 0x30) }
+            if fraction < 10 { w.append(byte: 0x30) }
+            w.append(decimal: fraction)
+        case .precompressed: w.append("\"precompressed\"")
+        case .stream: w.append("\"stream\"")
+        }
+    }
+}
+
 /// A strong entity tag for one version of a file (RFC 9110 §8.8.3).
 ///
 /// Built from inode, size and modification time *with nanoseconds*: a same-size rewrite within one second changes
 /// the nanoseconds, so the tag changes (a seconds-only tag, like nginx's, would keep validating stale content).
-/// Rendered as `"inode-size-seconds.nanoseconds"` in hex.
+/// Rendered as `"inode-size-seconds.nanoseconds"` in hex; the gzip representation made by Swerve from the same
+/// file adds `-gz` (a different representation needs a different strong tag, RFC 9110 §8.8.3: "a strong validator
+/// ... changes value whenever ... the representation data changes", and gzip bytes differ from identity bytes).
 public struct ETag: Equatable, Sendable {
     public var inode: UInt64
     public var size: UInt64
     public var seconds: UInt64
     public var nanoseconds: UInt64
+    /// The tag of Swerve's own gzip encoding of the file.
+    public var gzip = false
 
-    public init(_ facts: FileFacts) {
+    /// Longest rendering: two quotes, four 16-digit numbers, three separators, `-gz`.
+    public static let maximumLength = 2 + 4 * 16 + 3 + 3
+
+    /// The rendered tag in a small inline buffer (for comparing with If-None-Match without allocating).
+    public func withRendered<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(byteCount: Self.maximumLength, alignment: 1) { area in
+            var w = ByteWriter(area)
+            render(into: &w)
+            return body(UnsafeRawBufferPointer(start: area.baseAddress, count: w.count))
+        }
+    }
+
+    public init(_ facts: FileFacts, gzip: Bool = false) {
+        self.gzip = gzip
         inode = facts.inode
         size = UInt64(max(0, facts.size))
         seconds = UInt64(bitPattern: facts.mtimeSeconds)
@@ -107,6 +227,7 @@ public struct ETag: Equatable, Sendable {
         w.append(hex: seconds)
         w.append(byte: 0x2E)
         w.append(hex: nanoseconds)
+        if gzip { w.append("-gz") }
         w.append(byte: 0x22)
     }
 }

@@ -1,5 +1,6 @@
 import CSwerveSys
 import Glibc
+import SwerveCompression
 import SwerveEngine
 import SwerveHTTP
 
@@ -10,27 +11,42 @@ public struct HTTPConnectionState: BitwiseCopyable {
     /// A chunked request body is being discarded.
     var chunked = false
     var decoder = ChunkedBodyDecoder()
+    /// A gzip stream (see `GzipStream`) is being sent; its object lives in the handler's `streams` table.
+    var streaming = false
+    /// Close the connection once the stream ends (the request asked to close).
+    var closeAfterStream = false
+    /// The request at the head of the input was suspended for a compression: when it is answered from the cache
+    /// afterwards, Server-Timing reports the miss it waited for, not a hit.
+    var waitedForCompression = false
 }
 
-/// What every handler shares: the resolver, the MIME table and the settings. Immutable.
+/// What the handler shares with every other loop's handler: immutable after start.
 final class Site: Sendable {
     let resolver: PathResolver
     let mime: MIMETable
+    /// nil: compression disabled.
+    let compression: CompressionService?
+    let sidecars = SidecarIndex()
+    let gzipMinSize: Int
+    let serverTiming: Bool
 
-    init(resolver: PathResolver, mime: MIMETable) {
+    init(resolver: PathResolver, mime: MIMETable, compression: CompressionService?, gzipMinSize: Int, serverTiming: Bool) {
         self.resolver = resolver
         self.mime = mime
+        self.compression = compression
+        self.gzipMinSize = gzipMinSize
+        self.serverTiming = serverTiming
     }
 }
 
-/// The HTTP/1.1 pipeline on top of the engine: parse → resolve → plan → render. One per event loop; its scratch
-/// buffers are reused by every request on that loop.
+/// The HTTP/1.1 pipeline on top of the engine: parse → resolve → choose a representation → render. One per event
+/// loop; its scratch buffers are reused by every request on that loop.
 final class HTTPHandler: ConnectionHandler {
     typealias ConnectionState = HTTPConnectionState
 
-    /// A response head needs at most this much room, plus its Content-Type and Location (ResponseHead.sizeBound);
-    /// below this much free output the handler asks the engine to flush first.
-    static let outputReserve = 4096
+    /// A response head needs at most this much room plus its variable fields (ResponseHead.sizeBound); below
+    /// this much free output the handler asks the engine to flush first.
+    static let outputReserve = 4096 + 8192
     /// Files up to this size are read into the output buffer and leave with their header in one `writev`;
     /// larger ones are queued for `sendfile`. 16 KiB: one pread is cheaper than a sendfile plus a second packet
     /// for small files, while a large copy would cost more than sendfile's zero-copy path.
@@ -38,18 +54,18 @@ final class HTTPHandler: ConnectionHandler {
     /// A request body (which a static server ignores) up to this size is read and discarded to keep the connection;
     /// a larger one closes the connection after the response instead of reading megabytes for nothing.
     static let discardBodyLimit = 64 * 1024
-    /// Decoded path bytes for the resolver (its own bound plus the index.html it may append).
-    static let pathScratchSize = PathResolver.scratchCapacity
 
     let site: Site
-    private var parser = RequestParser()
-    private var date = DateCache()
-    private let pathScratch: UnsafeMutableRawBufferPointer
-    private let bodyScratch: UnsafeMutableRawPointer
+    var parser = RequestParser()
+    var date = DateCache()
+    let pathScratch: UnsafeMutableRawBufferPointer
+    let bodyScratch: UnsafeMutableRawPointer
+    /// Gzip streams in progress, by connection id. Touched only by this loop.
+    var streams: [Int32: GzipStream] = [:]
 
     init(site: Site) {
         self.site = site
-        pathScratch = .allocate(byteCount: Self.pathScratchSize, alignment: 16)
+        pathScratch = .allocate(byteCount: PathResolver.scratchCapacity, alignment: 16)
         bodyScratch = .allocate(byteCount: Self.inlineBodyLimit, alignment: 16)
     }
 
@@ -60,6 +76,20 @@ final class HTTPHandler: ConnectionHandler {
 
     func makeConnectionState() -> HTTPConnectionState { HTTPConnectionState() }
 
+    func connectionClosed(id: Int32, state: inout HTTPConnectionState) {
+        if state.streaming { streams[id] = nil }
+    }
+
+    /// What answering one request did.
+    enum Answer {
+        /// The response is queued.
+        case done
+        /// Work was started off the loop; ask again when resumed (the request stays unconsumed).
+        case suspend
+        /// Headers are queued and a gzip stream follows; its first piece is being compressed.
+        case streaming
+    }
+
     func process(
         _ input: UnsafeRawBufferPointer,
         state: inout HTTPConnectionState,
@@ -68,6 +98,15 @@ final class HTTPHandler: ConnectionHandler {
     ) -> ProcessOutcome {
         var consumed = 0
         while true {
+            if state.streaming {
+                switch continueStream(state: &state, output: &output, context: context) {
+                case .suspend: return .suspend(consumed: consumed)
+                case .outputFull: return .outputFull(consumed: consumed)
+                case .failed: return .close(consumed: input.count, lingering: false)
+                case .finished:
+                    if state.closeAfterStream { return .close(consumed: input.count, lingering: consumed < input.count) }
+                }
+            }
             // A request body the previous request announced: read and discard it, so the next pipelined request
             // starts at the right byte (RFC 9112 §6.3).
             if state.bodyRemaining > 0 {
@@ -89,7 +128,7 @@ final class HTTPHandler: ConnectionHandler {
                 }
             }
             if consumed == input.count { return .needInput(consumed: consumed, midMessage: false) }
-            if output.freeBytes < Self.outputReserve + Self.inlineBodyLimit || output.freeSegments < 3 {
+            if output.freeBytes < Self.outputReserve + Self.inlineBodyLimit || output.freeSegments < 4 {
                 return .outputFull(consumed: consumed)
             }
             let request = UnsafeRawBufferPointer(rebasing: input[consumed...])
@@ -102,22 +141,33 @@ final class HTTPHandler: ConnectionHandler {
                 writeError(error.status, isHead: false, connection: .close, output: &output, now: context.wallClockSeconds)
                 return .close(consumed: input.count, lingering: true)
             case .head(let head):
-                consumed += head.headerLength
                 var keepAlive = head.keepAlive && !context.draining
+                let hasBody = head.chunked || head.contentLength > 0
+                if head.contentLength > Self.discardBodyLimit { keepAlive = false }
+                let connection: ResponseHead.ConnectionField =
+                    !keepAlive ? .close : (head.versionMinor == 0 ? .keepAlive : .none)
+                let answer = respond(
+                    to: head, in: request, connection: connection, hasBody: hasBody, state: &state,
+                    output: &output, context: context)
+                if case .suspend = answer {
+                    state.waitedForCompression = true
+                    return .suspend(consumed: consumed)
+                }
+                state.waitedForCompression = false
+                consumed += head.headerLength
                 if head.chunked {
                     state.chunked = true
                     state.decoder = ChunkedBodyDecoder()
-                } else if head.contentLength > Self.discardBodyLimit {
-                    keepAlive = false
-                } else {
+                } else if keepAlive {
                     state.bodyRemaining = head.contentLength
                 }
-                let connection: ResponseHead.ConnectionField =
-                    !keepAlive ? .close : (head.versionMinor == 0 ? .keepAlive : .none)
-                respond(to: head, in: request, connection: connection, output: &output, now: context.wallClockSeconds)
+                if case .streaming = answer {
+                    state.streaming = true
+                    state.closeAfterStream = !keepAlive
+                    return .suspend(consumed: consumed)
+                }
                 if !keepAlive {
-                    let unread = consumed < input.count || head.chunked || head.contentLength > 0
-                    return .close(consumed: input.count, lingering: unread)
+                    return .close(consumed: input.count, lingering: consumed < input.count || hasBody)
                 }
             }
         }
@@ -126,79 +176,56 @@ final class HTTPHandler: ConnectionHandler {
     // MARK: Responding
 
     private func respond(
-        to head: RequestHead, in request: UnsafeRawBufferPointer,
-        connection: ResponseHead.ConnectionField, output: inout OutputWriter, now: Int
-    ) {
+        to head: RequestHead, in request: UnsafeRawBufferPointer, connection: ResponseHead.ConnectionField,
+        hasBody: Bool, state: inout HTTPConnectionState, output: inout OutputWriter, context: ProcessContext
+    ) -> Answer {
+        let now = context.wallClockSeconds
         let isHead = head.method == .head
         switch head.method {
         case .get, .head:
             break
         case .options:
-            // RFC 9110 §9.3.7: a server generating a successful response to OPTIONS SHOULD send any header that
-            // might indicate optional features, such as Allow.
+            // RFC 9110 §9.3.7: "A server generating a successful response to OPTIONS SHOULD send any header
+            // that might indicate optional features implemented by the server and applicable to the target
+            // resource (e.g., Allow)".
             var response = ResponseHead(status: .noContent, contentLength: 0)
             response.allow = true
             response.connection = connection
             writeHead(response, output: &output, now: now)
-            return
+            return .done
         case .other:
-            // RFC 9110 §15.5.6: the origin server MUST generate an Allow header field in a 405 response.
+            // RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response".
             writeError(.methodNotAllowed, isHead: false, connection: connection, allow: true, output: &output, now: now)
-            return
+            return .done
         }
         let path = UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])
         switch site.resolver.resolve(path, scratch: pathScratch) {
         case .failure(let status):
             writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
+            return .done
         case .redirect(let location):
             location.withUnsafeBytes { location in
                 writeError(.movedPermanently, isHead: isHead, connection: connection, location: location, output: &output, now: now)
             }
+            return .done
         case .file(let fd, let facts, let name):
-            sendFile(fd: fd, facts: facts, name: name, isHead: isHead, connection: connection, output: &output, now: now)
+            let request = FileRequest(
+                head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
+                waited: state.waitedForCompression)
+            return serveFile(fd: fd, facts: facts, name: name, request: request, output: &output, context: context)
         }
     }
 
-    private func sendFile(
-        fd: Int32, facts: FileFacts, name: UnsafeRawBufferPointer, isHead: Bool,
-        connection: ResponseHead.ConnectionField, output: inout OutputWriter, now: Int
-    ) {
-        var length = facts.size
-        var inline = false
-        if !isHead && length <= Self.inlineBodyLimit {
-            // Small file: read it now and send it with its header in one writev. A short read means the file
-            // shrank since fstat; the bytes we have are what we frame and send.
-            let n = pread(fd, bodyScratch, length, 0)
-            length = max(0, n)
-            inline = true
-        }
-        var response = ResponseHead(status: .ok, contentLength: length)
-        response.contentType = site.mime.contentType(forPath: name)
-        // RFC 9110 §8.8.2.1: an origin server MUST NOT send a Last-Modified date that is later than the
-        // server's time of message origination (Date).
-        response.lastModified = min(Int(facts.mtimeSeconds), now)
-        response.etag = ETag(facts)
-        response.connection = connection
-        writeHead(response, output: &output, now: now)
-        if isHead {
-            Glibc.close(fd)
-        } else if inline {
-            output.append(UnsafeRawBufferPointer(start: bodyScratch, count: length))
-            Glibc.close(fd)
-        } else {
-            output.appendFile(fd: fd, offset: 0, length: length, ownsFD: true)
-        }
-    }
-
-    private func writeError(
+    func writeError(
         _ status: HTTPStatus, isHead: Bool, connection: ResponseHead.ConnectionField, allow: Bool = false,
-        location: UnsafeRawBufferPointer? = nil, output: inout OutputWriter, now: Int
+        location: UnsafeRawBufferPointer? = nil, vary: Bool = false, output: inout OutputWriter, now: Int
     ) {
         var response = ResponseHead(status: status, contentLength: ErrorPage.length(status))
         response.contentType = UnsafeRawBufferPointer(start: ErrorPage.contentType.utf8Start, count: ErrorPage.contentType.utf8CodeUnitCount)
         response.allow = allow
         response.location = location
         response.connection = connection
+        response.varyAcceptEncoding = vary
         writeHead(response, output: &output, now: now)
         if !isHead {
             output.appendBytes(count: ErrorPage.length(status)) { area in
@@ -209,7 +236,7 @@ final class HTTPHandler: ConnectionHandler {
         }
     }
 
-    private func writeHead(_ response: borrowing ResponseHead, output: inout OutputWriter, now: Int) {
+    func writeHead(_ response: borrowing ResponseHead, output: inout OutputWriter, now: Int) {
         let dateBytes = date.bytes(at: now)
         output.appendBytes(count: min(response.sizeBound, output.freeBytes)) { area in
             var w = ByteWriter(area)
@@ -217,4 +244,14 @@ final class HTTPHandler: ConnectionHandler {
             return w.count
         }
     }
+}
+
+/// The facts of one GET/HEAD for a file that the representation logic needs.
+struct FileRequest {
+    var head: RequestHead
+    var bytes: UnsafeRawBufferPointer
+    var isHead: Bool
+    var connection: ResponseHead.ConnectionField
+    var hasBody: Bool
+    var waited: Bool
 }

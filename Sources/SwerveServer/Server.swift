@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import SwerveCompression
 import SwerveEngine
 import SwerveHTTP
 
@@ -13,6 +14,7 @@ public struct ServerError: Error, CustomStringConvertible, Sendable {
 public final class Server: Sendable {
     public let configuration: ServerConfiguration
     private let engine: Engine<HTTPHandler>
+    private let compression: CompressionService?
     private let logger: Logger
 
     /// Loads the MIME table, opens the root and binds the listeners. Nothing is served until `start()`.
@@ -43,8 +45,19 @@ public final class Server: Sendable {
         where !(value > 0 && value.isFinite) {
             throw ServerError("\(name) must be a positive number of seconds")
         }
+        guard (1...9).contains(configuration.gzipLevel) else { throw ServerError("--gzip-level must be 1…9") }
+        guard configuration.gzipMinSize >= 0 else { throw ServerError("--gzip-min-size must not be negative") }
+        guard configuration.cacheSize >= 0 else { throw ServerError("--cache-size must not be negative") }
+        if let entryMax = configuration.cacheEntryMax, entryMax < 0 || entryMax > configuration.cacheSize {
+            throw ServerError("--cache-entry-max must be between 0 and --cache-size")
+        }
         Server.raiseFileLimit()
-        let site = Site(resolver: resolver, mime: mime)
+        let cache = BodyCache(capacityBytes: configuration.cacheSize, maxEntryBytes: configuration.cacheEntryMax)
+        let compression = CompressionService(cache: cache, level: configuration.gzipLevel, workers: configuration.compressionWorkers)
+        self.compression = compression
+        let site = Site(
+            resolver: resolver, mime: mime, compression: compression, gzipMinSize: configuration.gzipMinSize,
+            serverTiming: configuration.serverTiming)
         let engineConfiguration = EngineConfiguration(
             host: address, port: configuration.port, workers: configuration.workers,
             maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,
@@ -53,6 +66,7 @@ public final class Server: Sendable {
         do {
             engine = try Engine(configuration: engineConfiguration) { _ in HTTPHandler(site: site) }
         } catch {
+            compression.shutdown()
             if error.errno == EADDRINUSE {
                 throw ServerError("port \(configuration.port) on \(address) is already in use")
             }
@@ -87,7 +101,31 @@ public final class Server: Sendable {
     /// Graceful stop: no new connections, in-flight responses finish within the grace period. Blocks until done.
     public func stop() {
         engine.stop()
-        logger.info("stopped")
+        compression?.shutdown()
+        let stats = statistics
+        logger.info("stopped", metadata: [
+            "cache.hits": "\(stats.cache.hits)", "cache.misses": "\(stats.cache.misses)",
+            "cache.evictions": "\(stats.cache.evictions)", "cache.entries": "\(stats.cache.entries)",
+            "cache.bytesHeld": "\(stats.cache.bytesHeld)", "cache.bytesSaved": "\(stats.cache.bytesSaved)",
+            "compressions": "\(stats.compressions)",
+        ])
+    }
+
+    /// Cache and compression counters (for tests, logs and the benchmark).
+    public struct Statistics: Sendable {
+        public var cache: BodyCacheStatistics
+        /// Whole-file compressions run (single flight: concurrent first requests share one).
+        public var compressions: Int
+        public var compressionInputBytes: Int
+        public var compressionNanoseconds: Int
+    }
+
+    public var statistics: Statistics {
+        Statistics(
+            cache: compression?.cache.statistics ?? BodyCache(capacityBytes: 0).statistics,
+            compressions: compression?.compressions ?? 0,
+            compressionInputBytes: compression?.compressionInputBytes ?? 0,
+            compressionNanoseconds: compression?.compressionTimeNanoseconds ?? 0)
     }
 
     /// The fd table (and C10K) needs the soft descriptor limit raised to the hard one.

@@ -18,6 +18,19 @@ public struct ServerConfiguration: Sendable {
     public var showHidden = false
     /// Follow symbolic links – still never to a target outside the root.
     public var followSymlinks = false
+    /// zlib level for gzip responses: 1 (fastest) … 9 (smallest).
+    public var gzipLevel: Int32 = 6
+    /// Smaller files are never compressed: below ~256 bytes gzip's 18-byte framing and lost sendfile path cost
+    /// more than they save.
+    public var gzipMinSize = 256
+    /// Bytes of compressed bodies kept in memory; 0 disables the cache (compressible files then stream).
+    public var cacheSize = 64 * 1024 * 1024
+    /// Largest single cached body; nil: an eighth of `cacheSize`.
+    public var cacheEntryMax: Int?
+    /// `Server-Timing: cache;desc="hit"` and friends on compressed responses.
+    public var serverTiming = true
+    /// Threads that compress off the event loops.
+    public var compressionWorkers = max(1, EngineConfiguration.processorCount)
 
     public init() {}
 

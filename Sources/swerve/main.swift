@@ -43,11 +43,31 @@ struct SwerveCommand: ParsableCommand {
     @Flag(name: .customLong("follow-symlinks"), help: "Follow symbolic links (never to a target outside the root).")
     var followSymlinks = false
 
+    @Option(name: .customLong("gzip-level"), help: "gzip compression level, 1 (fastest) to 9 (smallest).")
+    var gzipLevel: Int32 = 6
+
+    @Option(name: .customLong("gzip-min-size"), help: "Smallest file (bytes) worth compressing.")
+    var gzipMinSize: Int = 256
+
+    @Option(name: .customLong("cache-size"), help: "Memory for cached compressed bodies, e.g. 64M, 512K, 1G (0 disables).")
+    var cacheSize: ByteCount = ByteCount(64 * 1024 * 1024)
+
+    @Option(name: .customLong("cache-entry-max"), help: "Largest single cached body (default: an eighth of --cache-size).")
+    var cacheEntryMax: ByteCount?
+
+    @Option(name: .customLong("server-timing"), help: "Server-Timing header on compressed responses: on or off.")
+    var serverTiming: OnOff = .on
+
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         if !(headerTimeout > 0 && headerTimeout.isFinite) { throw ValidationError("--header-timeout must be a positive number of seconds") }
         if !(keepaliveTimeout > 0 && keepaliveTimeout.isFinite) { throw ValidationError("--keepalive-timeout must be a positive number of seconds") }
+        if !(1...9).contains(gzipLevel) { throw ValidationError("--gzip-level must be 1 to 9") }
+        if gzipMinSize < 0 { throw ValidationError("--gzip-min-size must not be negative") }
+        if let cacheEntryMax, cacheEntryMax.bytes > cacheSize.bytes {
+            throw ValidationError("--cache-entry-max must not exceed --cache-size")
+        }
     }
 
     func run() throws {
@@ -62,6 +82,11 @@ struct SwerveCommand: ParsableCommand {
         configuration.keepAliveTimeout = keepaliveTimeout
         configuration.showHidden = showHidden
         configuration.followSymlinks = followSymlinks
+        configuration.gzipLevel = gzipLevel
+        configuration.gzipMinSize = gzipMinSize
+        configuration.cacheSize = cacheSize.bytes
+        configuration.cacheEntryMax = cacheEntryMax?.bytes
+        configuration.serverTiming = serverTiming == .on
 
         // Block the signals before any loop thread exists, so they inherit the mask and only `sigwait` below
         // ever sees SIGINT/SIGTERM.
@@ -84,6 +109,37 @@ struct SwerveCommand: ParsableCommand {
 }
 
 let swerveVersion = "0.1.0"
+
+/// A size with an optional binary suffix: `65536`, `512K`, `64M`, `1G`.
+struct ByteCount: ExpressibleByArgument {
+    let bytes: Int
+
+    init(_ bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        var digits = Substring(argument)
+        var scale = 1
+        switch digits.last.map({ Character($0.uppercased()) }) {
+        case "K": scale = 1 << 10
+        case "M": scale = 1 << 20
+        case "G": scale = 1 << 30
+        default: break
+        }
+        if scale != 1 { digits = digits.dropLast() }
+        guard let value = Int(digits), value >= 0 else { return nil }
+        let (product, overflow) = value.multipliedReportingOverflow(by: scale)
+        guard !overflow else { return nil }
+        bytes = product
+    }
+
+    var defaultValueDescription: String {
+        bytes % (1 << 20) == 0 ? "\(bytes >> 20)M" : "\(bytes)"
+    }
+}
+
+enum OnOff: String, ExpressibleByArgument, CaseIterable {
+    case on, off
+}
 
 /// One clear line on stderr, then a non-zero exit.
 func fail(_ message: String) -> Never {

@@ -7,6 +7,8 @@ struct WireResponse {
     /// Field lines in order, names as sent.
     var fields: [(name: String, value: String)]
     var body: [UInt8]
+    /// The body came with chunked transfer-coding (already decoded into `body`).
+    var chunked = false
     /// The exact header bytes (status line through the blank line).
     var rawHead: String
 
@@ -102,9 +104,12 @@ final class RawClient {
             fields.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingSpaces()))
         }
         buffer.removeFirst(end)
-        var response = WireResponse(statusLine: statusLine, status: status, fields: fields, body: [], rawHead: rawHead)
+        var response = WireResponse(statusLine: statusLine, status: status, fields: fields, body: [], chunked: false, rawHead: rawHead)
         let noBody = headRequest || status == 204 || status == 304 || (100..<200).contains(status)
-        if !noBody {
+        if !noBody && (response.header("Transfer-Encoding") ?? "").lowercased() == "chunked" {
+            response.body = try readChunkedBody()
+            response.chunked = true
+        } else if !noBody {
             if let lengthText = response.header("Content-Length"), let length = Int(lengthText) {
                 while buffer.count < length {
                     guard fill() else { throw TestFailure("body ended after \(buffer.count) of \(length) bytes") }
@@ -118,6 +123,39 @@ final class RawClient {
             }
         }
         return response
+    }
+
+    /// RFC 9112 §7.1: chunk-size CRLF data CRLF … last-chunk (trailer) CRLF. Strict: any deviation throws.
+    private func readChunkedBody() throws -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            let line = try readLine()
+            guard let size = Int(line.split(separator: ";").first.map(String.init) ?? "", radix: 16) else {
+                throw TestFailure("bad chunk-size line '\(line)'")
+            }
+            if size == 0 {
+                while try !readLine().isEmpty {}
+                return body
+            }
+            while buffer.count < size + 2 {
+                guard fill() else { throw TestFailure("chunk ended early") }
+            }
+            body.append(contentsOf: buffer[0..<size])
+            guard buffer[size] == 13, buffer[size + 1] == 10 else { throw TestFailure("chunk-data not followed by CRLF") }
+            buffer.removeFirst(size + 2)
+        }
+    }
+
+    private func readLine() throws -> String {
+        while true {
+            if let i = buffer.firstIndex(of: 10) {
+                guard i > 0, buffer[i - 1] == 13 else { throw TestFailure("bare LF in chunked framing") }
+                let line = String(decoding: buffer[0..<(i - 1)], as: UTF8.self)
+                buffer.removeFirst(i + 1)
+                return line
+            }
+            guard fill() else { throw TestFailure("connection ended inside a chunked body") }
+        }
     }
 
     /// True when the server closed the connection (EOF) within the receive timeout without sending more bytes.

@@ -1,0 +1,166 @@
+import CSwerveSys
+import Glibc
+import SwerveCompression
+import SwerveEngine
+import SwerveHTTP
+import Synchronization
+
+/// Compresses files off the event loops and keeps the results in the shared `BodyCache`.
+///
+/// Single flight: the first request for a cold file starts one job; concurrent requests for the same file version
+/// wait on that job instead of compressing it again. A waiting connection is suspended in its loop (other
+/// connections keep being served) and resumed when the body is in the cache.
+///
+/// Never stale: the key is the file version (device, inode, size, mtime with nanoseconds) seen by `fstat` on the
+/// request's own open fd, and the job re-checks the version after reading, so bytes of a file rewritten
+/// mid-compression are never cached under the old key.
+final class CompressionService: Sendable {
+    let cache: BodyCache
+    let level: Int32
+    private let pool: WorkerPool
+    private let inflight = Mutex<[BodyKey: [ConnectionResumer]]>([:])
+    /// Versions that cannot be cached: the gzip body came out larger than the cache's entry limit.
+    /// Bounded; cleared wholesale when full (it only saves repeated futile work).
+    private let futile = Mutex<Set<BodyKey>>([])
+    private static let futileLimit = 4096
+    private let compressionCount = Atomic<Int>(0)
+    private let compressedBytesIn = Atomic<Int>(0)
+    private let compressionNanoseconds = Atomic<Int>(0)
+
+    init(cache: BodyCache, level: Int32, workers: Int) {
+        self.cache = cache
+        self.level = level
+        pool = WorkerPool(threads: workers)
+    }
+
+    func shutdown() { pool.shutdown() }
+
+    /// Runs other off-loop work (gzip stream pieces) on the same workers.
+    func run(_ job: @escaping @Sendable () -> Void) { pool.submit(job) }
+
+    var compressions: Int { compressionCount.load(ordering: .relaxed) }
+    var compressionInputBytes: Int { compressedBytesIn.load(ordering: .relaxed) }
+    var compressionTimeNanoseconds: Int { compressionNanoseconds.load(ordering: .relaxed) }
+
+    enum Lookup {
+        case hit(CompressedBody)
+        /// A job is running (or was just started) for this version; `resumer` is called when it is done.
+        case pending
+        /// This version cannot be cached (its gzip body exceeds the entry limit): send identity.
+        case futile
+    }
+
+    /// On the loop: a cache hit, or a registration to be resumed when the body is ready. `fd` is the request's
+    /// open file (the job works on its own duplicate, so the caller keeps ownership of `fd`).
+    func lookup(_ key: BodyKey, fd: Int32, resumer: ConnectionResumer) -> Lookup {
+        if let body = cache.get(key) { return .hit(body) }
+        if futile.withLock({ $0.contains(key) }) { return .futile }
+        let start: Bool = inflight.withLock { inflight in
+            if inflight[key] != nil {
+                inflight[key]!.append(resumer)
+                return false
+            }
+            inflight[key] = [resumer]
+            return true
+        }
+        guard start else { return .pending }
+        let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard own >= 0 else {
+            finish(key, body: nil)
+            return .futile
+        }
+        pool.submit { [self] in
+            let body = compressFile(key, fd: own)
+            Glibc.close(own)
+            finish(key, body: body)
+        }
+        return .pending
+    }
+
+    /// Runs on a worker.
+    private func compressFile(_ key: BodyKey, fd: Int32) -> CompressedBody? {
+        let started = monotonicNanoseconds()
+        // Read the whole file (it is at most the cache's entry limit).
+        var input = [UInt8](repeating: 0, count: key.size)
+        var done = 0
+        let ok: Bool = input.withUnsafeMutableBytes { buffer in
+            while done < key.size {
+                let n = pread(fd, buffer.baseAddress! + done, key.size - done, off_t(done))
+                if n > 0 { done += n; continue }
+                if n < 0 && errno == EINTR { continue }
+                return false
+            }
+            return true
+        }
+        // The version must still be the one the key names, or the bytes could mix two versions.
+        guard ok, FileFacts.version(of: fd) == key.version else { return nil }
+        guard let encoder = try? GzipEncoder(level: level),
+              let gzip = try? input.withUnsafeBytes({ bytes throws(GzipError) in try encoder.compress(bytes) })
+        else { return nil }
+        let elapsed = monotonicNanoseconds() - started
+        compressionCount.add(1, ordering: .relaxed)
+        compressedBytesIn.add(key.size, ordering: .relaxed)
+        compressionNanoseconds.add(Int(elapsed), ordering: .relaxed)
+        // A body that grew (tiny or incompressible files) is still sent: the client asked for gzip, and the
+        // type and --gzip-min-size filters already keep such files rare.
+        guard gzip.count <= cache.maxEntryBytes else {
+            futile.withLock { futile in
+                if futile.count >= Self.futileLimit { futile.removeAll() }
+                futile.insert(key)
+            }
+            return nil
+        }
+        return CompressedBody(taking: gzip, identityLength: key.size, compressNanoseconds: elapsed)
+    }
+
+    /// Publishes the body (cache first, then waiters – so a waiter that looks again always finds it) and resumes
+    /// every connection that waited.
+    private func finish(_ key: BodyKey, body: CompressedBody?) {
+        if let body {
+            cache.insert(body, for: key)
+            cache.removeOtherVersions(of: key)
+        }
+        let waiters = inflight.withLock { $0.removeValue(forKey: key) } ?? []
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+@inline(__always) func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// The fields that identify one version of a file.
+struct FileVersion: Hashable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int
+    var mtimeSeconds: Int64
+    var mtimeNanoseconds: Int64
+}
+
+extension FileFacts {
+    var version: FileVersion {
+        FileVersion(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
+    }
+
+    /// fstat's view of an open file's current version.
+    static func version(of fd: Int32) -> FileVersion? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return FileVersion(
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
+            mtimeSeconds: swerve_stat_mtime_sec(&st), mtimeNanoseconds: swerve_stat_mtime_nsec(&st))
+    }
+
+    func bodyKey(coding: ContentCoding) -> BodyKey {
+        BodyKey(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds, coding: coding.rawValue)
+    }
+}
+
+extension BodyKey {
+    var version: FileVersion {
+        FileVersion(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
+    }
+}

@@ -1,0 +1,241 @@
+import Glibc
+import SwerveServer
+import Testing
+
+/// Text-like content that compresses about 4× (like real JavaScript), deterministic.
+func textLike(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
+    let words = ["function", "return", "const", "let", "if", "else", "document", "window", "=>", "{", "}", "(", ")",
+                 ";", "\n", "  ", "value", "index", "array", "map", "filter", "true", "false", "null", "this"]
+    let noise = pseudoRandomBytes(count, seed: seed)
+    var out: [UInt8] = []
+    out.reserveCapacity(count + 16)
+    var i = 0
+    while out.count < count {
+        let word = words[Int(noise[i % noise.count]) % words.count]
+        out.append(contentsOf: word.utf8)
+        if noise[(i + 1) % noise.count] & 3 == 0 { out.append(contentsOf: String(noise[i % noise.count]).utf8) }
+        out.append(0x20)
+        i += 1
+    }
+    return Array(out.prefix(count))
+}
+
+func get(_ path: String, _ extra: String = "", version: String = "1.1") -> String {
+    "GET \(path) HTTP/\(version)\r\nHost: h\r\n\(extra)\r\n"
+}
+
+/// RFC 9110 §8.4 / §12.5.3 over the wire: gzip negotiation, the compressed-body cache, sidecars, streaming.
+@Suite("Compression", .serialized)
+struct CompressionTests {
+    @Test("§8.4.1 every gzip body gunzips to exactly the file's bytes (0 B, 1 B, 256 B, 100 KB)", arguments: [0, 1, 256, 100_000])
+    func roundTrip(size: Int) throws {
+        let data = textLike(size)
+        let server = try TestServer(files: ["f.js": data]) { $0.gzipMinSize = 0 }
+        defer { server.shutdown() }
+        let response = try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n"))
+        #expect(response.status == 200)
+        #expect(response.header("Content-Encoding") == "gzip")
+        #expect(response.header("Content-Length") == "\(response.body.count)")
+        #expect(gunzip(response.body) == data)
+        #expect(response.header("Vary") == "Accept-Encoding")
+        #expect(response.header("Content-Type") == "text/javascript; charset=utf-8")
+    }
+
+    @Test("§12.5.3 negotiation over the wire: q-values, identity, 406")
+    func negotiation() throws {
+        let data = textLike(4000)
+        let server = try TestServer(files: ["a.js": data, "p.png": pseudoRandomBytes(4000)])
+        defer { server.shutdown() }
+        let cases: [(String, String?)] = [
+            ("gzip", "gzip"), ("GZIP;q=0.5", "gzip"), ("gzip;q=0", nil), ("identity;q=1, gzip;q=0.1", nil),
+            ("*", "gzip"), ("x-gzip", "gzip"), ("deflate", nil), ("br;q=1, gzip;q=0.8", "gzip"),
+        ]
+        for (header, expected) in cases {
+            let response = try fetch(server.port, get("/a.js", "Accept-Encoding: \(header)\r\n"))
+            #expect(response.status == 200, "\(header)")
+            #expect(response.header("Content-Encoding") == expected, "\(header)")
+            #expect(response.header("Vary") == "Accept-Encoding", "\(header)")
+            let body = expected == nil ? response.body : gunzip(response.body)
+            #expect(body == data, "\(header)")
+        }
+        // No Accept-Encoding: identity.
+        #expect(try fetch(server.port, get("/a.js")).header("Content-Encoding") == nil)
+        // identity refused and nothing else acceptable → 406.
+        #expect(try fetch(server.port, get("/a.js", "Accept-Encoding: identity;q=0, deflate\r\n")).status == 406)
+        // Images are never compressed, and carry no Vary.
+        let png = try fetch(server.port, get("/p.png", "Accept-Encoding: gzip\r\n"))
+        #expect(png.header("Content-Encoding") == nil)
+        #expect(png.header("Vary") == nil)
+        #expect(try fetch(server.port, get("/p.png", "Accept-Encoding: gzip, identity;q=0\r\n")).status == 406)
+    }
+
+    @Test("§9.3.2 HEAD returns exactly the headers GET would for gzip, cold and warm")
+    func headParity() throws {
+        let server = try TestServer(files: ["a.css": textLike(50_000)])
+        defer { server.shutdown() }
+        let head = try fetch(server.port, "HEAD /a.css HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n", headRequest: true)
+        let getResponse = try fetch(server.port, get("/a.css", "Accept-Encoding: gzip\r\n"))
+        let strip: (WireResponse) -> [String] = { $0.fields.filter { $0.name != "Date" && $0.name != "Server-Timing" }.map { "\($0.name): \($0.value)" } }
+        #expect(strip(head) == strip(getResponse))
+        #expect(head.header("Content-Length") == "\(getResponse.body.count)")
+    }
+
+    @Test("§8.8.3 the gzip representation has its own strong ETag; Server-Timing says miss, then hit")
+    func etagAndServerTiming() throws {
+        let server = try TestServer(files: ["a.js": textLike(30_000)])
+        defer { server.shutdown() }
+        let identity = try fetch(server.port, get("/a.js"))
+        let cold = try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\n"))
+        let warm = try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\n"))
+        let identityTag = try #require(identity.header("ETag"))
+        let gzipTag = try #require(cold.header("ETag"))
+        #expect(gzipTag != identityTag && !gzipTag.hasPrefix("W/"))
+        #expect(gzipTag == String(identityTag.dropLast()) + "-gz\"")
+        #expect(warm.header("ETag") == gzipTag)
+        #expect((cold.header("Server-Timing") ?? "").hasPrefix("cache;desc=\"miss\";dur="))
+        #expect(warm.header("Server-Timing") == "cache;desc=\"hit\"")
+        #expect(identity.header("Server-Timing") == nil)
+        #expect(warm.body == cold.body)
+    }
+
+    @Test("--server-timing off removes the field")
+    func serverTimingOff() throws {
+        let server = try TestServer(files: ["a.js": textLike(30_000)]) { $0.serverTiming = false }
+        defer { server.shutdown() }
+        #expect(try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\n")).header("Server-Timing") == nil)
+    }
+
+    @Test("single flight: 20 concurrent first requests cause exactly one compression")
+    func singleFlight() throws {
+        let data = textLike(2_000_000)
+        let server = try TestServer(files: ["big.js": data]) { $0.gzipLevel = 9 }
+        defer { server.shutdown() }
+        var clients: [RawClient] = []
+        for _ in 0..<20 { clients.append(try RawClient(port: server.port)) }
+        for client in clients { try client.send(get("/big.js", "Accept-Encoding: gzip\r\n")) }
+        var bodies: Set<[UInt8]> = []
+        for client in clients {
+            let response = try client.readResponse()
+            #expect(response.header("Content-Encoding") == "gzip")
+            bodies.insert(response.body)
+        }
+        #expect(bodies.count == 1)
+        #expect(gunzip(bodies.first!) == data)
+        let stats = server.server.statistics
+        #expect(stats.compressions == 1)
+        #expect(stats.cache.entries == 1)
+        #expect(stats.cache.bytesSaved == data.count - bodies.first!.count)
+    }
+
+    @Test("a slow compression of a large file does not delay a small-file request on the same loop")
+    func compressionOffLoop() throws {
+        let big = textLike(6_000_000, seed: 9)
+        let server = try TestServer(files: ["big.js": big, "small.txt": Array("small".utf8)]) {
+            $0.workers = 1
+            $0.gzipLevel = 9
+        }
+        defer { server.shutdown() }
+        let slow = try RawClient(port: server.port, timeoutSeconds: 30)
+        try slow.send(get("/big.js", "Accept-Encoding: gzip\r\n"))
+        usleep(20_000)
+        let start = monotonicSeconds()
+        let small = try fetch(server.port, get("/small.txt"))
+        let smallTime = monotonicSeconds() - start
+        #expect(small.bodyText == "small")
+        let response = try slow.readResponse()
+        let bigTime = monotonicSeconds() - start
+        #expect(gunzip(response.body) == big)
+        // The small answer came while the big one was still being compressed.
+        #expect(smallTime < bigTime)
+        #expect(smallTime < 0.2, "small request took \(smallTime) s")
+    }
+
+    @Test("§7.1 a file above the entry limit streams as chunked gzip to HTTP/1.1 and goes identity to HTTP/1.0")
+    func streaming() throws {
+        let data = textLike(5_000_000, seed: 5)
+        let server = try TestServer(files: ["huge.js": data]) { $0.cacheSize = 4 * 1024 * 1024 }
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port, timeoutSeconds: 30)
+        try client.send(get("/huge.js", "Accept-Encoding: gzip\r\n") + get("/huge.js", "Accept-Encoding: gzip\r\n"))
+        for _ in 0..<2 {
+            let response = try client.readResponse()
+            #expect(response.chunked)
+            #expect(response.header("Content-Length") == nil)
+            #expect(response.header("Content-Encoding") == "gzip")
+            #expect(response.header("Server-Timing") == "cache;desc=\"stream\"")
+            #expect(gunzip(response.body) == data)
+        }
+        #expect(server.server.statistics.cache.entries == 0)
+        let old = try fetch(server.port, get("/huge.js", "Accept-Encoding: gzip\r\n", version: "1.0"))
+        #expect(old.header("Content-Encoding") == nil)
+        #expect(!old.chunked)
+        #expect(old.body == data)
+    }
+
+    @Test("precompressed sidecars: a newer .gz is sent as is, an older one is ignored, .br when accepted")
+    func sidecars() throws {
+        let source = textLike(20_000)
+        let sidecar = Array("not really gzip, but the sidecar's own bytes".utf8)
+        let server = try TestServer(files: ["s.js": source, "s.js.gz": sidecar, "s.js.br": Array("brotli bytes".utf8)])
+        defer { server.shutdown() }
+        let path = server.root + "/s.js"
+        var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
+        utimensat(AT_FDCWD, path, &times, 0)
+        let response = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip\r\n"))
+        #expect(response.header("Content-Encoding") == "gzip")
+        #expect(response.body == sidecar)
+        #expect(response.header("Content-Type") == "text/javascript; charset=utf-8")
+        #expect(response.header("Server-Timing") == "cache;desc=\"precompressed\"")
+        let brotli = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip, br\r\n"))
+        #expect(brotli.header("Content-Encoding") == "br")
+        #expect(brotli.bodyText == "brotli bytes")
+        #expect(brotli.header("ETag") != response.header("ETag"))
+        // Make the source newer than both sidecars: they are ignored, Swerve compresses the source itself.
+        times = [timespec(tv_sec: 1_900_000_000, tv_nsec: 0), timespec(tv_sec: 1_900_000_000, tv_nsec: 0)]
+        utimensat(AT_FDCWD, path, &times, 0)
+        let fresh = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip, br\r\n"))
+        #expect(fresh.header("Content-Encoding") == "gzip")
+        #expect(gunzip(fresh.body) == source)
+    }
+
+    @Test("never stale: same-size rewrite in the same second, rename replace, and delete are seen at once")
+    func freshness() throws {
+        let one = textLike(10_000, seed: 1)
+        let two = textLike(10_000, seed: 2)
+        let server = try TestServer(files: ["f.js": one])
+        defer { server.shutdown() }
+        let path = server.root + "/f.js"
+        var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 1), timespec(tv_sec: 1_700_000_000, tv_nsec: 1)]
+        utimensat(AT_FDCWD, path, &times, 0)
+        let first = try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n"))
+        #expect(gunzip(first.body) == one)
+        // Same size, same second: only the nanoseconds differ.
+        try TestServer.write(path, two)
+        times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 2), timespec(tv_sec: 1_700_000_000, tv_nsec: 2)]
+        utimensat(AT_FDCWD, path, &times, 0)
+        let second = try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n"))
+        #expect(gunzip(second.body) == two)
+        #expect(second.header("ETag") != first.header("ETag"))
+        // Replace by rename (a new inode), same size and timestamp as before.
+        let three = textLike(10_000, seed: 3)
+        try TestServer.write(server.root + "/f.js.tmp", three)
+        utimensat(AT_FDCWD, server.root + "/f.js.tmp", &times, 0)
+        rename(server.root + "/f.js.tmp", path)
+        let third = try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n"))
+        #expect(gunzip(third.body) == three)
+        #expect(third.header("ETag") != second.header("ETag"))
+        unlink(path)
+        #expect(try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n")).status == 404)
+    }
+
+    @Test("--cache-size 0 disables the cache: compressible files stream instead")
+    func cacheDisabled() throws {
+        let data = textLike(20_000)
+        let server = try TestServer(files: ["a.js": data]) { $0.cacheSize = 0 }
+        defer { server.shutdown() }
+        let response = try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\n"))
+        #expect(response.chunked)
+        #expect(gunzip(response.body) == data)
+        #expect(server.server.statistics.cache.entries == 0)
+    }
+}
