@@ -18,6 +18,10 @@ public protocol ConnectionHandler: AnyObject, SendableMetatype {
         output: inout OutputWriter,
         context: ProcessContext
     ) -> ProcessOutcome
+
+    /// The connection is gone (closed by either side, timed out, or shut down). Release anything kept for it
+    /// outside `state`. Called exactly once per accepted connection.
+    func connectionClosed(id: Int32, state: inout ConnectionState)
 }
 
 /// Facts about the loop that a handler may use to shape its responses.
@@ -28,6 +32,8 @@ public struct ProcessContext: Sendable {
     public var wallClockSeconds: Int
     /// Wakes this connection after the handler returned `.suspend`; callable from any thread.
     public var resumer: ConnectionResumer
+    /// Identifies the connection within its loop while it is open (its fd); handlers key side tables by it.
+    public var connectionID: Int32
 }
 
 /// A handle that puts a suspended connection back into its loop's run queue. Safe from any thread; resuming a

@@ -386,7 +386,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 state: &slot.pointee.state, output: &writer,
                 context: ProcessContext(
                     draining: draining, wallClockSeconds: wallClock,
-                    resumer: ConnectionResumer(mailbox: mailbox, token: SelectorToken(fd: fd, generation: slot.pointee.generation))))
+                    resumer: ConnectionResumer(mailbox: mailbox, token: SelectorToken(fd: fd, generation: slot.pointee.generation)),
+                    connectionID: fd))
             switch outcome {
             case .needInput(let consumed, let midMessage):
                 consumeInput(slot, consumed)
@@ -673,6 +674,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         slot.pointee.inputLength = 0
         releaseInputIfEmpty(slot)
         slot.pointee.phase = .free
+        handler.connectionClosed(id: fd, state: &slot.pointee.state)
         Glibc.close(fd)
         liveConnections -= 1
         connectionCount.value.subtract(1, ordering: .relaxed)
