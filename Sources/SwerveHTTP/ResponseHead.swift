@@ -185,21 +185,67 @@ public enum ServerTiming: Sendable, Equatable {
 
 /// A strong entity tag for one version of a file (RFC 9110 §8.8.3).
 ///
-/// Built from inode, size and modification time *with nanoseconds*: a same-size rewrite within one second changes
-/// the nanoseconds, so the tag changes (a seconds-only tag, like nginx's, would keep validating stale content).
-/// Rendered as `"inode-size-seconds.nanoseconds"` in hex; the gzip representation made by Swerve from the same
-/// file adds `-gz` (a different representation needs a different strong tag, RFC 9110 §8.8.3: "a strong validator
-/// ... changes value whenever ... the representation data changes", and gzip bytes differ from identity bytes).
+/// Metadata tags (the default) are built from inode, size and modification time *with nanoseconds*: a same-size
+/// rewrite within one second changes the nanoseconds, so the tag changes (a seconds-only tag, like nginx's, would
+/// keep validating stale content). Rendered `"inode-size-seconds.nanoseconds"` in hex.
+///
+/// Content tags (`--etag content`, and files dated 0 or 1 by reproducible builds, whose mtime says nothing) are the
+/// first 128 bits of the content's SHA-256: `"sha256-<32 hex>"`. Replicas behind a load balancer agree on them.
+///
+/// Swerve's own gzip encoding of a file adds `-gz`: a different representation needs a different strong tag
+/// (RFC 9110 §8.8.1: a strong validator "changes value whenever a change occurs to the representation data"),
+/// and the gzip bytes are not the identity bytes.
 public struct ETag: Equatable, Sendable {
-    public var inode: UInt64
-    public var size: UInt64
-    public var seconds: UInt64
-    public var nanoseconds: UInt64
+    public enum Source: Equatable, Sendable {
+        case metadata(inode: UInt64, size: UInt64, seconds: UInt64, nanoseconds: UInt64)
+        case content(high: UInt64, low: UInt64)
+    }
+
+    public var source: Source
     /// The tag of Swerve's own gzip encoding of the file.
     public var gzip = false
 
     /// Longest rendering: two quotes, four 16-digit numbers, three separators, `-gz`.
     public static let maximumLength = 2 + 4 * 16 + 3 + 3
+
+    public init(_ facts: FileFacts, gzip: Bool = false) {
+        source = .metadata(
+            inode: facts.inode, size: UInt64(max(0, facts.size)), seconds: UInt64(bitPattern: facts.mtimeSeconds),
+            nanoseconds: UInt64(max(0, facts.mtimeNanoseconds)))
+        self.gzip = gzip
+    }
+
+    public init(contentHigh: UInt64, low: UInt64, gzip: Bool = false) {
+        source = .content(high: contentHigh, low: low)
+        self.gzip = gzip
+    }
+
+    /// The same tag for Swerve's gzip representation.
+    public var gzipped: ETag {
+        var tag = self
+        tag.gzip = true
+        return tag
+    }
+
+    public func render(into w: inout ByteWriter) {
+        w.append(byte: 0x22)
+        switch source {
+        case .metadata(let inode, let size, let seconds, let nanoseconds):
+            w.append(hex: inode)
+            w.append(byte: 0x2D)
+            w.append(hex: size)
+            w.append(byte: 0x2D)
+            w.append(hex: seconds)
+            w.append(byte: 0x2E)
+            w.append(hex: nanoseconds)
+        case .content(let high, let low):
+            w.append("sha256-")
+            w.appendFixedHex(high)
+            w.appendFixedHex(low)
+        }
+        if gzip { w.append("-gz") }
+        w.append(byte: 0x22)
+    }
 
     /// The rendered tag in a small inline buffer (for comparing with If-None-Match without allocating).
     public func withRendered<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
@@ -209,25 +255,17 @@ public struct ETag: Equatable, Sendable {
             return body(UnsafeRawBufferPointer(start: area.baseAddress, count: w.count))
         }
     }
+}
 
-    public init(_ facts: FileFacts, gzip: Bool = false) {
-        self.gzip = gzip
-        inode = facts.inode
-        size = UInt64(max(0, facts.size))
-        seconds = UInt64(bitPattern: facts.mtimeSeconds)
-        nanoseconds = UInt64(max(0, facts.mtimeNanoseconds))
-    }
-
-    public func render(into w: inout ByteWriter) {
-        w.append(byte: 0x22)
-        w.append(hex: inode)
-        w.append(byte: 0x2D)
-        w.append(hex: size)
-        w.append(byte: 0x2D)
-        w.append(hex: seconds)
-        w.append(byte: 0x2E)
-        w.append(hex: nanoseconds)
-        if gzip { w.append("-gz") }
-        w.append(byte: 0x22)
+extension ByteWriter {
+    /// Exactly 16 lowercase hex digits.
+    @inline(__always) public mutating func appendFixedHex(_ value: UInt64) {
+        appendInPlace(16) { out in
+            let digits: StaticString = "0123456789abcdef"
+            for i in 0..<16 {
+                let nibble = Int((value >> UInt64(60 - 4 * i)) & 0xF)
+                out.storeBytes(of: digits.utf8Start[nibble], toByteOffset: i, as: UInt8.self)
+            }
+        }
     }
 }

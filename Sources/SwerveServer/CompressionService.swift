@@ -18,7 +18,7 @@ final class CompressionService: Sendable {
     let cache: BodyCache
     let level: Int32
     private let pool: WorkerPool
-    private let inflight = Mutex<[BodyKey: [ConnectionResumer]]>([:])
+    private let inflight = SingleFlight<BodyKey>()
     /// Versions that cannot be cached: the gzip body came out larger than the cache's entry limit.
     /// Bounded; cleared wholesale when full (it only saves repeated futile work).
     private let futile = Mutex<Set<BodyKey>>([])
@@ -27,13 +27,11 @@ final class CompressionService: Sendable {
     private let compressedBytesIn = Atomic<Int>(0)
     private let compressionNanoseconds = Atomic<Int>(0)
 
-    init(cache: BodyCache, level: Int32, workers: Int) {
+    init(cache: BodyCache, level: Int32, pool: WorkerPool) {
         self.cache = cache
         self.level = level
-        pool = WorkerPool(threads: workers)
+        self.pool = pool
     }
-
-    func shutdown() { pool.shutdown() }
 
     /// Runs other off-loop work (gzip stream pieces) on the same workers.
     func run(_ job: @escaping @Sendable () -> Void) { pool.submit(job) }
@@ -55,15 +53,13 @@ final class CompressionService: Sendable {
     func lookup(_ key: BodyKey, fd: Int32, resumer: ConnectionResumer) -> Lookup {
         if let body = cache.get(key) { return .hit(body) }
         if futile.withLock({ $0.contains(key) }) { return .futile }
-        let start: Bool = inflight.withLock { inflight in
-            if inflight[key] != nil {
-                inflight[key]!.append(resumer)
-                return false
-            }
-            inflight[key] = [resumer]
-            return true
+        guard inflight.join(key, resumer) else { return .pending }
+        // The job may have finished between the cache miss above and joining: look once more (without
+        // counting a second miss) before starting another compression.
+        if cache.contains(key) {
+            inflight.finish(key)
+            return .pending
         }
-        guard start else { return .pending }
         let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         guard own >= 0 else {
             finish(key, body: nil)
@@ -120,8 +116,7 @@ final class CompressionService: Sendable {
             cache.insert(body, for: key)
             cache.removeOtherVersions(of: key)
         }
-        let waiters = inflight.withLock { $0.removeValue(forKey: key) } ?? []
-        for waiter in waiters { waiter.resume() }
+        inflight.finish(key)
     }
 }
 

@@ -4,21 +4,111 @@ import SwerveCompression
 import SwerveEngine
 import SwerveHTTP
 
-/// Choosing and sending a file's representation: identity, a precompressed sidecar, a cached gzip body, or a gzip
-/// stream. The choice (content negotiation) comes first and is pure; the I/O follows it.
+/// Serving a file: choose the representation (content negotiation: identity, a precompressed sidecar, a cached
+/// gzip body, or a gzip stream), evaluate the request's preconditions against that representation's validators
+/// (RFC 9110 §13.2.2), then its Range (§14), and only then do the I/O the plan calls for.
 extension HTTPHandler {
     enum StreamStep { case suspend, outputFull, failed, finished }
+
+    /// Where a representation's bytes come from.
+    enum BodySource {
+        /// A file (the resource itself, or a sidecar), owned here until handed to the engine or closed.
+        case file(fd: Int32, length: Int)
+        /// Swerve's cached gzip body.
+        case memory(CompressedBody)
+        /// Swerve's gzip stream, length unknown (no ranges).
+        case stream(fd: Int32, size: Int)
+    }
+
+    /// The chosen representation and its metadata.
+    struct Representation {
+        var source: BodySource
+        var coding: ContentCoding
+        var etag: ETag
+        var serverTiming: ServerTiming?
+    }
 
     func serveFile(
         fd: Int32, facts: FileFacts, name: UnsafeRawBufferPointer, request: FileRequest,
         output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
+        // The identity validator first: content ETags may need a hashing job.
+        let identityTag: ETag
+        if site.contentETags || facts.mtimeSeconds <= 1 {
+            guard let digest = site.contentHashes.digest(for: facts, fd: fd, resumer: context.resumer) else {
+                Glibc.close(fd)
+                return .suspend
+            }
+            identityTag = ETag(contentHigh: digest.high, low: digest.low)
+        } else {
+            identityTag = ETag(facts)
+        }
+
         var accept = AcceptEncoding()
         parser.forEachValue(of: .acceptEncoding) { value in accept.add(value.bytes(in: request.bytes)) }
         let compressible = site.compression != nil && facts.size >= site.gzipMinSize && site.mime.isCompressible(forPath: name)
+        let varies = compressible
 
-        guard compressible, let compression = site.compression else {
+        var representation: Representation
+        if let compression = site.compression, compressible {
+            let cache = compression.cache
+            let gzipCacheable = cache.isEnabled && facts.size <= cache.maxEntryBytes
+            // A stream has no Content-Length, so it needs chunked framing: HTTP/1.1 only (RFC 9112 §7: never
+            // chunked to 1.0). Requests with a body are answered without streaming so the body is discarded in order.
+            let gzipStreamable = request.head.versionMinor >= 1 && !request.hasBody
+            let sidecars = sidecarAvailability(name: name, facts: facts, now: now)
+            var available: CodingSet = .identity
+            if sidecars.gzip || gzipCacheable || gzipStreamable { available.insert(.gzip) }
+            if sidecars.brotli { available.insert(.br) }
+            guard var coding = accept.choose(from: available) else {
+                Glibc.close(fd)
+                writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, vary: true, output: &output, now: now)
+                return .done
+            }
+            var chosen: Representation?
+            if coding == .br, let (sidecarFD, sidecarFacts) = openSidecar(source: facts, name: name, suffix: ".br") {
+                chosen = Representation(source: .file(fd: sidecarFD, length: sidecarFacts.size), coding: .br,
+                                        etag: ETag(sidecarFacts), serverTiming: .precompressed)
+            } else if coding == .br {
+                // The sidecar vanished or is older than its source: fall back to what else is acceptable.
+                coding = accept.accepts(.gzip) ? .gzip : .identity
+            }
+            if chosen == nil && coding == .gzip && sidecars.gzip,
+               let (sidecarFD, sidecarFacts) = openSidecar(source: facts, name: name, suffix: ".gz") {
+                chosen = Representation(source: .file(fd: sidecarFD, length: sidecarFacts.size), coding: .gzip,
+                                        etag: ETag(sidecarFacts), serverTiming: .precompressed)
+            }
+            if chosen == nil && coding == .gzip && !gzipCacheable && gzipStreamable {
+                chosen = Representation(source: .stream(fd: fd, size: facts.size), coding: .gzip,
+                                        etag: identityTag.gzipped, serverTiming: .stream)
+            }
+            if chosen == nil && coding == .gzip && gzipCacheable {
+                // Decide 304/412 before compressing anything: the gzip tag is known without the body.
+                if let early = evaluatePreconditions(etag: identityTag.gzipped, facts: facts, request: request, now: now),
+                   early != .proceed {
+                    Glibc.close(fd)
+                    writeConditional(early, etag: identityTag.gzipped, facts: facts, name: name, vary: true, request: request, output: &output, now: now)
+                    return .done
+                }
+                switch compression.lookup(facts.bodyKey(coding: .gzip), fd: fd, resumer: context.resumer) {
+                case .hit(let body):
+                    chosen = Representation(source: .memory(body), coding: .gzip, etag: identityTag.gzipped,
+                                            serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
+                case .pending:
+                    Glibc.close(fd)
+                    return .suspend
+                case .futile:
+                    break
+                }
+            }
+            if let chosen {
+                if case .stream = chosen.source {} else { Glibc.close(fd) }
+                representation = chosen
+            } else {
+                representation = Representation(source: .file(fd: fd, length: facts.size), coding: .identity, etag: identityTag)
+            }
+        } else {
             // RFC 9110 §12.5.3: "If a non-empty Accept-Encoding header field is present and none of the available
             // content codings are acceptable, the origin server SHOULD send a response without any content coding
             // unless the identity coding is indicated as unacceptable" – then 406.
@@ -27,114 +117,219 @@ extension HTTPHandler {
                 writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, output: &output, now: now)
                 return .done
             }
-            sendIdentity(fd: fd, facts: facts, name: name, request: request, vary: false, output: &output, now: now)
-            return .done
+            representation = Representation(source: .file(fd: fd, length: facts.size), coding: .identity, etag: identityTag)
         }
-
-        // What this resource can be sent as.
-        let cache = compression.cache
-        let gzipCacheable = cache.isEnabled && facts.size <= cache.maxEntryBytes
-        // A stream has no Content-Length, so it needs chunked framing: HTTP/1.1 only (RFC 9112 §7: never chunked
-        // to 1.0). Requests with a body are answered without streaming so the body can be discarded in order.
-        let gzipStreamable = request.head.versionMinor >= 1 && !request.hasBody
-        let sidecars = sidecarAvailability(name: name, facts: facts, now: now)
-        var available: CodingSet = .identity
-        if sidecars.gzip || gzipCacheable || gzipStreamable { available.insert(.gzip) }
-        if sidecars.brotli { available.insert(.br) }
-
-        guard var coding = accept.choose(from: available) else {
-            Glibc.close(fd)
-            writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, vary: true, output: &output, now: now)
-            return .done
-        }
-        if coding == .br {
-            if sendSidecar(source: facts, name: name, suffix: ".br", coding: .br, request: request, output: &output, now: now) {
-                Glibc.close(fd)
-                return .done
-            }
-            // The sidecar vanished or is older than its source: fall back to what else is acceptable.
-            coding = accept.accepts(.gzip) ? .gzip : .identity
-        }
-        if coding == .gzip && sidecars.gzip {
-            if sendSidecar(source: facts, name: name, suffix: ".gz", coding: .gzip, request: request, output: &output, now: now) {
-                Glibc.close(fd)
-                return .done
-            }
-        }
-        if coding == .gzip && gzipCacheable {
-            switch compression.lookup(facts.bodyKey(coding: .gzip), fd: fd, resumer: context.resumer) {
-            case .hit(let body):
-                Glibc.close(fd)
-                sendCached(body, facts: facts, name: name, request: request, output: &output, now: now)
-                return .done
-            case .pending:
-                Glibc.close(fd)
-                return .suspend
-            case .futile:
-                coding = .identity
-            }
-        } else if coding == .gzip && gzipStreamable {
-            return startStream(fd: fd, facts: facts, name: name, request: request, output: &output, context: context)
-        } else if coding == .gzip {
-            coding = .identity
-        }
-        sendIdentity(fd: fd, facts: facts, name: name, request: request, vary: true, output: &output, now: now)
-        return .done
+        if !site.serverTiming { representation.serverTiming = nil }
+        return send(representation, facts: facts, name: name, vary: varies, request: request, output: &output, context: context)
     }
 
-    /// The headers every 200 for a file carries, whatever its coding.
-    private func fileHead(facts: FileFacts, name: UnsafeRawBufferPointer, request: FileRequest, length: Int, now: Int) -> ResponseHead {
-        var response = ResponseHead(status: .ok, contentLength: length)
+    // MARK: Preconditions and ranges
+
+    /// RFC 9110 §8.8.2.1: "An origin server MUST NOT send a Last-Modified date that is later than the server's time
+    /// of message origination (Date)". A file dated 0 or 1 (Nix, reproducible builds) has no meaningful date: none
+    /// is sent, and its ETag comes from the content.
+    func lastModified(_ facts: FileFacts, now: Int) -> Int? {
+        facts.mtimeSeconds <= 1 ? nil : min(Int(facts.mtimeSeconds), now)
+    }
+
+    /// nil when the request carries no precondition (the common case, decided without rendering the tag).
+    private func evaluatePreconditions(etag: ETag, facts: FileFacts, request: FileRequest, now: Int) -> PreconditionOutcome? {
+        var input = PreconditionInput()
+        parser.forEachValue(of: .ifMatch) { input.ifMatch.append($0.bytes(in: request.bytes)) }
+        parser.forEachValue(of: .ifNoneMatch) { input.ifNoneMatch.append($0.bytes(in: request.bytes)) }
+        input.ifModifiedSince = singleValue(.ifModifiedSince, request)
+        input.ifUnmodifiedSince = singleValue(.ifUnmodifiedSince, request)
+        guard !input.isEmpty else { return nil }
+        let lastModified = lastModified(facts, now: now)
+        return etag.withRendered { tag in
+            Preconditions.evaluate(method: request.head.method, input: input, currentETag: tag, lastModified: lastModified, now: now)
+        }
+    }
+
+    /// A date field's value, or nil when absent or sent more than once (RFC 9110 §13.1.3: "A recipient MUST ignore
+    /// the If-Modified-Since header field if the received field value is not a valid HTTP-date, the field value has
+    /// more than one member").
+    private func singleValue(_ name: KnownHeader, _ request: FileRequest) -> UnsafeRawBufferPointer? {
+        var value: UnsafeRawBufferPointer?
+        var count = 0
+        parser.forEachValue(of: name) { field in
+            count += 1
+            value = field.bytes(in: request.bytes)
+        }
+        return count == 1 ? value : nil
+    }
+
+    enum RangePlan {
+        case full
+        case ranges(ByteRanges)
+        case unsatisfiable
+    }
+
+    /// RFC 9110 §14.2: Range applies to GET only; If-Range decides between the ranges and the whole (§13.1.5).
+    private func planRange(etag: ETag, facts: FileFacts, length: Int, request: FileRequest, now: Int) -> RangePlan {
+        guard request.head.method == .get, let rangeField = parser.firstValue(.range) else { return .full }
+        let lastModified = lastModified(facts, now: now)
+        if let ifRange = parser.firstValue(.ifRange) {
+            let matches = etag.withRendered { tag in
+                IfRange.evaluate(ifRange.bytes(in: request.bytes), currentETag: tag, lastModified: lastModified, now: now)
+            }
+            if !matches { return .full }
+        }
+        switch RangeRequest.parse(rangeField.bytes(in: request.bytes), length: length) {
+        case .none: return .full
+        case .unsatisfiable: return .unsatisfiable
+        case .satisfiable(let ranges): return .ranges(ranges)
+        }
+    }
+
+    // MARK: Sending
+
+    /// The headers every 200/206/304 for this file carries, whatever its coding.
+    private func fileHead(
+        status: HTTPStatus, facts: FileFacts, name: UnsafeRawBufferPointer, etag: ETag, vary: Bool,
+        request: FileRequest, length: Int, now: Int
+    ) -> ResponseHead {
+        var response = ResponseHead(status: status, contentLength: length)
         response.contentType = site.mime.contentType(forPath: name)
-        // RFC 9110 §8.8.2.1: "An origin server MUST NOT send a Last-Modified date that is later than the server's
-        // time of message origination (Date)."
-        response.lastModified = min(Int(facts.mtimeSeconds), now)
+        response.lastModified = lastModified(facts, now: now)
+        response.etag = etag
+        response.varyAcceptEncoding = vary
+        response.cacheControl = site.cacheControl.value(forPath: name)
         response.connection = request.connection
         return response
     }
 
-    private func sendIdentity(
-        fd: Int32, facts: FileFacts, name: UnsafeRawBufferPointer, request: FileRequest, vary: Bool,
+    private func writeConditional(
+        _ outcome: PreconditionOutcome, etag: ETag, facts: FileFacts, name: UnsafeRawBufferPointer, vary: Bool,
+        request: FileRequest, output: inout OutputWriter, now: Int
+    ) {
+        if outcome == .preconditionFailed {
+            writeError(.preconditionFailed, isHead: request.isHead, connection: request.connection, vary: vary, output: &output, now: now)
+            return
+        }
+        // RFC 9110 §15.4.5: "The server generating a 304 response MUST generate any of the following header fields
+        // that would have been sent in a 200 (OK) response to the same request: Content-Location, Date, ETag, and
+        // Vary; Cache-Control and Expires". Last-Modified helps caches too; no body, so no Content-Length.
+        var response = fileHead(status: .notModified, facts: facts, name: name, etag: etag, vary: vary, request: request, length: 0, now: now)
+        response.contentType = nil
+        writeHead(response, output: &output, now: now)
+    }
+
+    private func send(
+        _ representation: Representation, facts: FileFacts, name: UnsafeRawBufferPointer, vary: Bool,
+        request: FileRequest, output: inout OutputWriter, context: ProcessContext
+    ) -> Answer {
+        let now = context.wallClockSeconds
+        if let outcome = evaluatePreconditions(etag: representation.etag, facts: facts, request: request, now: now),
+           outcome != .proceed {
+            representation.source.close()
+            writeConditional(outcome, etag: representation.etag, facts: facts, name: name, vary: vary, request: request, output: &output, now: now)
+            return .done
+        }
+        let length: Int
+        switch representation.source {
+        case .stream(let fd, let size):
+            // A live gzip stream has no stable byte positions: Range is ignored (200, whole body).
+            return startStream(fd: fd, size: size, representation: representation, facts: facts, name: name, vary: vary, request: request, output: &output, context: context)
+        case .file(_, let fileLength): length = fileLength
+        case .memory(let body): length = body.count
+        }
+        var response = fileHead(status: .ok, facts: facts, name: name, etag: representation.etag, vary: vary, request: request, length: length, now: now)
+        response.contentEncoding = representation.coding
+        response.serverTiming = representation.serverTiming
+        // RFC 9110 §14.3: Accept-Ranges tells clients that byte ranges of this representation can be requested.
+        response.acceptRanges = true
+
+        switch planRange(etag: representation.etag, facts: facts, length: length, request: request, now: now) {
+        case .full:
+            writeHead(response, output: &output, now: now)
+            sendBody(representation.source, first: 0, count: length, isHead: request.isHead, closeAfter: true, output: &output)
+        case .unsatisfiable:
+            // RFC 9110 §15.5.17: "A server that generates a 416 response to a byte-range request SHOULD generate a
+            // Content-Range header field specifying the current length of the selected representation".
+            representation.source.close()
+            var error = ResponseHead(status: .rangeNotSatisfiable, contentLength: ErrorPage.length(.rangeNotSatisfiable))
+            error.contentType = UnsafeRawBufferPointer(start: ErrorPage.contentType.utf8Start, count: ErrorPage.contentType.utf8CodeUnitCount)
+            error.contentRange = ContentRangeField(unsatisfiedOf: length)
+            error.etag = representation.etag
+            error.lastModified = response.lastModified
+            error.varyAcceptEncoding = vary
+            error.connection = request.connection
+            writeHead(error, output: &output, now: now)
+            output.appendBytes(count: ErrorPage.length(.rangeNotSatisfiable)) { area in
+                var w = ByteWriter(area)
+                ErrorPage.render(.rangeNotSatisfiable, into: &w)
+                return w.count
+            }
+        case .ranges(let ranges) where ranges.count == 1:
+            // RFC 9110 §15.3.7.1: a single part "MUST generate a Content-Range header field ... and a Content-Length".
+            let range = ranges[0]
+            response.status = .partialContent
+            response.contentLength = range.count
+            response.contentRange = ContentRangeField(first: range.first, last: range.last, complete: length)
+            writeHead(response, output: &output, now: now)
+            sendBody(representation.source, first: range.first, count: range.count, isHead: false, closeAfter: true, output: &output)
+        case .ranges(let ranges):
+            sendMultipart(ranges, response: &response, source: representation.source, length: length, output: &output, now: now)
+        }
+        return .done
+    }
+
+    /// RFC 9110 §14.6: several ranges go out as multipart/byteranges, each part with its Content-Type and
+    /// Content-Range. The boundary is random per response; the exact length is computed first.
+    private func sendMultipart(
+        _ ranges: ByteRanges, response: inout ResponseHead, source: BodySource, length: Int,
         output: inout OutputWriter, now: Int
     ) {
-        var length = facts.size
-        var inline = false
-        if !request.isHead && length <= Self.inlineBodyLimit {
-            // Small file: read it now and send it with its header in one writev. A short read means the file
-            // shrank since fstat; the bytes we have are what we frame and send.
-            let n = pread(fd, bodyScratch, length, 0)
-            length = max(0, n)
-            inline = true
+        let multipart = MultipartByteranges()
+        let contentType = response.contentType
+        response.status = .partialContent
+        response.contentType = nil
+        response.contentLength = MultipartByteranges.bodyLength(ranges, contentTypeLength: contentType?.count, totalLength: length)
+        multipart.withBoundary { boundary in
+            response.multipartBoundary = boundary
+            writeHead(response, output: &output, now: now)
         }
-        var response = fileHead(facts: facts, name: name, request: request, length: length, now: now)
-        response.etag = ETag(facts)
-        response.varyAcceptEncoding = vary
-        writeHead(response, output: &output, now: now)
-        if request.isHead {
-            Glibc.close(fd)
-        } else if inline {
-            output.append(UnsafeRawBufferPointer(start: bodyScratch, count: length))
-            Glibc.close(fd)
-        } else {
-            output.appendFile(fd: fd, offset: 0, length: length, ownsFD: true)
+        response.multipartBoundary = nil
+        for (index, range) in ranges.enumerated() {
+            output.appendBytes(count: MultipartByteranges.partHeaderLength(range, contentTypeLength: contentType?.count, totalLength: length)) { area in
+                var w = ByteWriter(area)
+                multipart.partHeader(range, contentType: contentType, totalLength: length, into: &w)
+                return w.count
+            }
+            sendBody(source, first: range.first, count: range.count, isHead: false, closeAfter: index == ranges.count - 1, output: &output)
+        }
+        output.appendBytes(count: MultipartByteranges.closingLength) { area in
+            var w = ByteWriter(area)
+            multipart.closing(into: &w)
+            return w.count
         }
     }
 
-    private func sendCached(
-        _ body: CompressedBody, facts: FileFacts, name: UnsafeRawBufferPointer, request: FileRequest,
-        output: inout OutputWriter, now: Int
-    ) {
-        var response = fileHead(facts: facts, name: name, request: request, length: body.count, now: now)
-        response.contentEncoding = .gzip
-        response.etag = ETag(facts, gzip: true)
-        response.varyAcceptEncoding = true
-        if site.serverTiming {
-            response.serverTiming = request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit
-        }
-        writeHead(response, output: &output, now: now)
-        if !request.isHead {
-            // Zero-copy: the segment points into the cached body and keeps it alive until sent.
-            output.appendExternal(body.bytes, owner: body)
+    /// Queues `count` bytes from `first`. Files: small whole files are read inline (one writev with the header),
+    /// everything else goes out with sendfile; the fd is handed to the engine with the last segment.
+    private func sendBody(_ source: BodySource, first: Int, count: Int, isHead: Bool, closeAfter: Bool, output: inout OutputWriter) {
+        switch source {
+        case .file(let fd, _):
+            if isHead {
+                if closeAfter { Glibc.close(fd) }
+            } else if count <= Self.inlineBodyLimit && count <= output.freeBytes {
+                output.appendBytes(count: count) { area in
+                    // A short read means the file shrank since fstat: the engine then closes the connection after
+                    // the bytes we do have (the client sees a short body, not wrong bytes).
+                    max(0, pread(fd, area.baseAddress!, count, off_t(first)))
+                }
+                if closeAfter { Glibc.close(fd) }
+            } else {
+                output.appendFile(fd: fd, offset: first, length: count, ownsFD: closeAfter)
+            }
+        case .memory(let body):
+            if !isHead {
+                // Zero-copy: the segment points into the cached body and keeps it alive until sent.
+                output.appendExternal(UnsafeRawBufferPointer(rebasing: body.bytes[first..<(first + count)]), owner: body)
+            }
+        case .stream:
+            break
         }
     }
 
@@ -170,41 +365,19 @@ extension HTTPHandler {
         return (fd, facts)
     }
 
-    /// Sends a sidecar's bytes with the source's Content-Type and Last-Modified, its own length and ETag.
-    private func sendSidecar(
-        source: FileFacts, name: UnsafeRawBufferPointer, suffix: StaticString, coding: ContentCoding,
-        request: FileRequest, output: inout OutputWriter, now: Int
-    ) -> Bool {
-        guard let (fd, facts) = openSidecar(source: source, name: name, suffix: suffix) else { return false }
-        var response = fileHead(facts: source, name: name, request: request, length: facts.size, now: now)
-        response.contentEncoding = coding
-        response.etag = ETag(facts)
-        response.varyAcceptEncoding = true
-        if site.serverTiming { response.serverTiming = .precompressed }
-        writeHead(response, output: &output, now: now)
-        if request.isHead {
-            Glibc.close(fd)
-        } else {
-            output.appendFile(fd: fd, offset: 0, length: facts.size, ownsFD: true)
-        }
-        return true
-    }
-
     // MARK: Streaming gzip
 
     private func startStream(
-        fd: Int32, facts: FileFacts, name: UnsafeRawBufferPointer, request: FileRequest,
-        output: inout OutputWriter, context: ProcessContext
+        fd: Int32, size: Int, representation: Representation, facts: FileFacts, name: UnsafeRawBufferPointer,
+        vary: Bool, request: FileRequest, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
-        var response = fileHead(facts: facts, name: name, request: request, length: 0, now: now)
+        var response = fileHead(status: .ok, facts: facts, name: name, etag: representation.etag, vary: vary, request: request, length: 0, now: now)
         response.contentEncoding = .gzip
         response.chunked = true
-        response.etag = ETag(facts, gzip: true)
-        response.varyAcceptEncoding = true
-        if site.serverTiming { response.serverTiming = .stream }
+        response.serverTiming = representation.serverTiming
         guard !request.isHead, let compression = site.compression,
-              let stream = try? GzipStream(fd: fd, size: facts.size, level: compression.level)
+              let stream = try? GzipStream(fd: fd, size: size, level: compression.level)
         else {
             if request.isHead { Glibc.close(fd) }
             writeHead(response, output: &output, now: now)
@@ -269,5 +442,15 @@ extension HTTPHandler {
         }
         // One piece in memory at a time: send it, then compress the next (the socket buffer keeps the wire busy).
         return .outputFull
+    }
+}
+
+extension HTTPHandler.BodySource {
+    /// Closes the fd this source owns (when the plan needs no body after all).
+    func close() {
+        switch self {
+        case .file(let fd, _), .stream(let fd, _): Glibc.close(fd)
+        case .memory: break
+        }
     }
 }

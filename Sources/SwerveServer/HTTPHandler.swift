@@ -27,15 +27,25 @@ final class Site: Sendable {
     /// nil: compression disabled.
     let compression: CompressionService?
     let sidecars = SidecarIndex()
+    let contentHashes: ContentHashes
+    let cacheControl: CacheControlPolicy
     let gzipMinSize: Int
     let serverTiming: Bool
+    /// ETags from content hashes for every file (`--etag content`), not only for files dated 0 or 1.
+    let contentETags: Bool
 
-    init(resolver: PathResolver, mime: MIMETable, compression: CompressionService?, gzipMinSize: Int, serverTiming: Bool) {
+    init(
+        resolver: PathResolver, mime: MIMETable, compression: CompressionService?, contentHashes: ContentHashes,
+        cacheControl: CacheControlPolicy, gzipMinSize: Int, serverTiming: Bool, contentETags: Bool
+    ) {
         self.resolver = resolver
         self.mime = mime
         self.compression = compression
+        self.contentHashes = contentHashes
+        self.cacheControl = cacheControl
         self.gzipMinSize = gzipMinSize
         self.serverTiming = serverTiming
+        self.contentETags = contentETags
     }
 }
 
@@ -54,6 +64,9 @@ final class HTTPHandler: ConnectionHandler {
     /// A request body (which a static server ignores) up to this size is read and discarded to keep the connection;
     /// a larger one closes the connection after the response instead of reading megabytes for nothing.
     static let discardBodyLimit = 64 * 1024
+    /// Output segments one response may need: a multipart/byteranges answer takes a header and a body segment per
+    /// range (at most 16), plus the head and the closing delimiter.
+    static let segmentsPerResponse = 2 * RangeRequest.maxRanges + 4
 
     let site: Site
     var parser = RequestParser()
@@ -128,7 +141,7 @@ final class HTTPHandler: ConnectionHandler {
                 }
             }
             if consumed == input.count { return .needInput(consumed: consumed, midMessage: false) }
-            if output.freeBytes < Self.outputReserve + Self.inlineBodyLimit || output.freeSegments < 4 {
+            if output.freeBytes < Self.outputReserve + Self.inlineBodyLimit || output.freeSegments < Self.segmentsPerResponse {
                 return .outputFull(consumed: consumed)
             }
             let request = UnsafeRawBufferPointer(rebasing: input[consumed...])

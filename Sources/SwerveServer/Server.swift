@@ -15,6 +15,7 @@ public final class Server: Sendable {
     public let configuration: ServerConfiguration
     private let engine: Engine<HTTPHandler>
     private let compression: CompressionService?
+    private let workers: WorkerPool
     private let logger: Logger
 
     /// Loads the MIME table, opens the root and binds the listeners. Nothing is served until `start()`.
@@ -51,13 +52,31 @@ public final class Server: Sendable {
         if let entryMax = configuration.cacheEntryMax, entryMax < 0 || entryMax > configuration.cacheSize {
             throw ServerError("--cache-entry-max must be between 0 and --cache-size")
         }
+        var rules: [(glob: String, value: String)] = []
+        for text in configuration.cacheRules {
+            do {
+                rules.append(try CacheControlPolicy.parseRule(text))
+            } catch {
+                throw ServerError("invalid --cache-rule '\(text)': \(error)")
+            }
+        }
+        let cacheControl: CacheControlPolicy
+        do {
+            cacheControl = try CacheControlPolicy(
+                default: configuration.cacheControl, rules: rules, immutableFingerprinted: configuration.immutableFingerprinted)
+        } catch {
+            throw ServerError("invalid --cache-control: \(error)")
+        }
         Server.raiseFileLimit()
+        let workers = WorkerPool(threads: configuration.compressionWorkers)
+        self.workers = workers
         let cache = BodyCache(capacityBytes: configuration.cacheSize, maxEntryBytes: configuration.cacheEntryMax)
-        let compression = CompressionService(cache: cache, level: configuration.gzipLevel, workers: configuration.compressionWorkers)
+        let compression = CompressionService(cache: cache, level: configuration.gzipLevel, pool: workers)
         self.compression = compression
         let site = Site(
-            resolver: resolver, mime: mime, compression: compression, gzipMinSize: configuration.gzipMinSize,
-            serverTiming: configuration.serverTiming)
+            resolver: resolver, mime: mime, compression: compression, contentHashes: ContentHashes(pool: workers),
+            cacheControl: cacheControl, gzipMinSize: configuration.gzipMinSize, serverTiming: configuration.serverTiming,
+            contentETags: configuration.contentETags)
         let engineConfiguration = EngineConfiguration(
             host: address, port: configuration.port, workers: configuration.workers,
             maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,
@@ -66,7 +85,7 @@ public final class Server: Sendable {
         do {
             engine = try Engine(configuration: engineConfiguration) { _ in HTTPHandler(site: site) }
         } catch {
-            compression.shutdown()
+            workers.shutdown()
             if error.errno == EADDRINUSE {
                 throw ServerError("port \(configuration.port) on \(address) is already in use")
             }
@@ -101,7 +120,7 @@ public final class Server: Sendable {
     /// Graceful stop: no new connections, in-flight responses finish within the grace period. Blocks until done.
     public func stop() {
         engine.stop()
-        compression?.shutdown()
+        workers.shutdown()
         let stats = statistics
         logger.info("stopped", metadata: [
             "cache.hits": "\(stats.cache.hits)", "cache.misses": "\(stats.cache.misses)",

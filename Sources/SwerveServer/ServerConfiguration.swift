@@ -29,6 +29,14 @@ public struct ServerConfiguration: Sendable {
     public var cacheEntryMax: Int?
     /// `Server-Timing: cache;desc="hit"` and friends on compressed responses.
     public var serverTiming = true
+    /// Cache-Control for every file unless a rule matches; nil: `no-cache` (see `CacheControlPolicy`).
+    public var cacheControl: String?
+    /// `GLOB=VALUE` rules, first match wins (`'*.woff2=public, max-age=31536000, immutable'`).
+    public var cacheRules: [String] = []
+    /// `public, max-age=31536000, immutable` for names carrying a content hash (`app.3f9a2c1b.js`).
+    public var immutableFingerprinted = false
+    /// ETags from content hashes (SHA-256) instead of inode/size/mtime, so replicas agree.
+    public var contentETags = false
     /// Threads that compress off the event loops.
     public var compressionWorkers = max(1, EngineConfiguration.processorCount)
 

@@ -58,6 +58,18 @@ struct SwerveCommand: ParsableCommand {
     @Option(name: .customLong("server-timing"), help: "Server-Timing header on compressed responses: on or off.")
     var serverTiming: OnOff = .on
 
+    @Option(name: .customLong("cache-control"), help: "Cache-Control for files no rule matches (default: no-cache).")
+    var cacheControl: String?
+
+    @Option(name: .customLong("cache-rule"), help: "GLOB=VALUE Cache-Control rule; repeatable, first match wins.")
+    var cacheRules: [String] = []
+
+    @Flag(name: .customLong("immutable-fingerprinted"), help: "Cache names with a content hash (app.3f9a2c1b.js) for a year, immutable.")
+    var immutableFingerprinted = false
+
+    @Option(name: .customLong("etag"), help: "ETag source: metadata (inode, size, mtime) or content (SHA-256).")
+    var etag: ETagMode = .metadata
+
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
@@ -87,6 +99,10 @@ struct SwerveCommand: ParsableCommand {
         configuration.cacheSize = cacheSize.bytes
         configuration.cacheEntryMax = cacheEntryMax?.bytes
         configuration.serverTiming = serverTiming == .on
+        configuration.cacheControl = cacheControl
+        configuration.cacheRules = cacheRules
+        configuration.immutableFingerprinted = immutableFingerprinted
+        configuration.contentETags = etag == .content
 
         // Block the signals before any loop thread exists, so they inherit the mask and only `sigwait` below
         // ever sees SIGINT/SIGTERM.
@@ -139,6 +155,10 @@ struct ByteCount: ExpressibleByArgument {
 
 enum OnOff: String, ExpressibleByArgument, CaseIterable {
     case on, off
+}
+
+enum ETagMode: String, ExpressibleByArgument, CaseIterable {
+    case metadata, content
 }
 
 /// One clear line on stderr, then a non-zero exit.

@@ -1,4 +1,5 @@
 import Glibc
+import SwerveHTTP
 import SwerveServer
 import Testing
 

@@ -1,0 +1,541 @@
+import Synchronization
+
+/// Identifies one version of one file in one coding. A file rewritten in place (same size, same second) differs
+/// in mtime nanoseconds; a replaced-by-rename file differs in inode; so a changed file can never hit an old entry
+/// and the cache never needs to be invalidated.
+///
+/// `hash(into:)` feeds `Hasher` two words folded from the six integer fields (no String is built, nothing is
+/// allocated); `BodyCache` itself does not use `Hasher` at all (see `BodyCache.LRU`).
+public struct BodyKey: Hashable, Sendable, BitwiseCopyable {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int
+    public var mtimeSeconds: Int64
+    public var mtimeNanoseconds: Int64
+    /// `ContentCoding.rawValue` (1 = gzip).
+    public var coding: UInt8
+
+    public init(device: UInt64, inode: UInt64, size: Int, mtimeSeconds: Int64, mtimeNanoseconds: Int64, coding: UInt8) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.mtimeSeconds = mtimeSeconds
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.coding = coding
+    }
+
+    /// Two `Hasher` words instead of six: `Hasher.combine` costs ~30 instructions a word. Equal keys fold to equal
+    /// words; the fold (seconds << 30 ^ nanoseconds, which is exact because nanoseconds < 2^30) keeps apart the
+    /// keys that occur together in practice: files by inode, versions by mtime, codings by the top byte.
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(inode ^ (device &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(truncatingIfNeeded: size) &<< 32))
+        hasher.combine((UInt64(bitPattern: mtimeSeconds) &<< 30) ^ UInt64(bitPattern: mtimeNanoseconds)
+            ^ (UInt64(coding) &<< 56))
+    }
+
+    /// True if `other` is the same version (size and mtime) of the same file (device and inode), in any coding.
+    @inlinable
+    public func isSameVersion(as other: BodyKey) -> Bool {
+        inode == other.inode && device == other.device && size == other.size
+            && mtimeNanoseconds == other.mtimeNanoseconds && mtimeSeconds == other.mtimeSeconds
+    }
+}
+
+/// A snapshot of a `BodyCache`'s counters, taken under its lock (so the fields are consistent with each other).
+///
+/// Identities that hold in every snapshot:
+/// - `insertions == entries + evictions + removals`
+/// - `bytesHeld == (sum of the held bodies' counts) + entries * BodyCache.entryOverheadBytes <= capacityBytes`
+public struct BodyCacheStatistics: Sendable, Equatable {
+    /// `get` calls that returned a body.
+    public var hits: Int
+    /// `get` calls that returned nil (including every `get` on a disabled cache).
+    public var misses: Int
+    /// `insert` calls that stored their body (including those that replaced an entry for the same key).
+    public var insertions: Int
+    /// Entries dropped to make room (least-recently-used first).
+    public var evictions: Int
+    /// Entries dropped for any other reason: `remove`, `removeOtherVersions`, or replaced by an `insert` for the
+    /// same key.
+    public var removals: Int
+    /// `insert` calls refused: body larger than `maxEntryBytes`, or cache disabled.
+    public var rejected: Int
+    /// Entries held now.
+    public var entries: Int
+    /// Accounted bytes held now: each entry counts its compressed length plus `BodyCache.entryOverheadBytes`.
+    public var bytesHeld: Int
+    /// Sum over held entries of `identityLength - count` (negative for a body that grew when compressed).
+    public var bytesSaved: Int
+    public var capacityBytes: Int
+    public var maxEntryBytes: Int
+
+    public init(
+        hits: Int = 0, misses: Int = 0, insertions: Int = 0, evictions: Int = 0, removals: Int = 0,
+        rejected: Int = 0, entries: Int = 0, bytesHeld: Int = 0, bytesSaved: Int = 0, capacityBytes: Int = 0,
+        maxEntryBytes: Int = 0
+    ) {
+        self.hits = hits
+        self.misses = misses
+        self.insertions = insertions
+        self.evictions = evictions
+        self.removals = removals
+        self.rejected = rejected
+        self.entries = entries
+        self.bytesHeld = bytesHeld
+        self.bytesSaved = bytesSaved
+        self.capacityBytes = capacityBytes
+        self.maxEntryBytes = maxEntryBytes
+    }
+}
+
+/// An in-memory LRU of compressed response bodies, bounded in bytes, shared by all event loops.
+///
+/// Entries are never stale: a `BodyKey` names one exact version of a file, so a changed file simply misses.
+/// Old versions leave through LRU eviction, or at once through `removeOtherVersions(of:)`.
+///
+/// Threading: every operation takes one `Mutex` (a futex: ~4 ns uncontended) for a few dozen nanoseconds. Bodies
+/// that an operation drops are released *after* the lock is released, so freeing (possibly `munmap` of a large
+/// block) never stalls another event loop's lookup.
+///
+/// Invariant (asserted in debug builds after every insertion, and checked by the tests after every operation):
+/// `bytesHeld <= capacityBytes`, where each entry is accounted as `body.count + entryOverheadBytes`.
+public final class BodyCache: Sendable {
+    /// Bytes accounted per entry on top of its compressed length, so that many tiny bodies cannot hold many times
+    /// `capacityBytes` in bookkeeping (it also bounds the entry count at `capacityBytes / 256`). What an entry
+    /// costs besides its bytes on 64-bit Linux: the `CompressedBody` object (64 B with malloc's header), the
+    /// block's malloc header (16 B), its LRU node (80 B), its slot in the key index (~70 B at Dictionary's 3/4
+    /// load) and in the file index (~30 B) – about 260 B, rounded to 256.
+    public static let entryOverheadBytes = 256
+
+    /// The accounting bound: `bytesHeld` never exceeds it. 0 disables the cache.
+    public let capacityBytes: Int
+    /// The largest body `insert` accepts: the requested maximum (default `capacityBytes / 8`, so one large file
+    /// cannot flush most of the cache), clamped so that one entry with its overhead fits in `capacityBytes`.
+    public let maxEntryBytes: Int
+
+    let state: Mutex<LRU>
+
+    /// `capacityBytes` 0 disables the cache: every `get` misses, every `insert` is rejected (both still counted).
+    /// A capacity below `entryOverheadBytes + 1` has the same effect, since no body would fit.
+    public init(capacityBytes: Int, maxEntryBytes: Int? = nil) {
+        precondition(capacityBytes >= 0, "BodyCache capacity must not be negative")
+        precondition((maxEntryBytes ?? 0) >= 0, "BodyCache maxEntryBytes must not be negative")
+        let fitting = max(0, capacityBytes - Self.entryOverheadBytes)
+        let maxEntry = min(maxEntryBytes ?? capacityBytes / 8, fitting)
+        self.capacityBytes = capacityBytes
+        self.maxEntryBytes = maxEntry
+        self.state = Mutex(LRU(capacityBytes: capacityBytes, maxEntryBytes: maxEntry))
+    }
+
+    /// False if nothing can ever be stored (capacity 0, or too small for one entry). Callers may skip compressing
+    /// for the cache then; `get` and `insert` still behave correctly (miss, reject).
+    public var isEnabled: Bool { maxEntryBytes > 0 }
+
+    /// The body for `key`, marking it most-recently used; counts a hit or a miss.
+    ///
+    /// Hot path of every compressed request. Cost: one lock, one hash lookup, an O(1) relink of the LRU list
+    /// (a few array stores) and one retain of the returned body. No allocation.
+    public func get(_ key: BodyKey) -> CompressedBody? {
+        state.withLock { $0.get(key) }
+    }
+
+    /// Stores `body` for `key` as the most-recently-used entry, replacing any entry for the same key and evicting
+    /// least-recently-used entries until it fits. Returns false (counted as `rejected`) if `body.count` exceeds
+    /// `maxEntryBytes` or the cache is disabled; an existing entry for `key` then stays.
+    ///
+    /// Cost: a lookup and an insertion in the key index (the index and node array grow geometrically, so
+    /// allocation is amortised), O(1) per evicted entry; allocates one small array only if entries are dropped.
+    @discardableResult
+    public func insert(_ body: CompressedBody, for key: BodyKey) -> Bool {
+        // The dropped bodies travel out in the result and are released when it dies: after the unlock.
+        state.withLock { $0.insert(body, for: key) }.accepted
+    }
+
+    /// Drops the entry for `key`, if any. Returns whether there was one. Cost: as `get`, plus the body's release
+    /// after the unlock.
+    @discardableResult
+    public func remove(_ key: BodyKey) -> Bool {
+        state.withLock { lru -> CompressedBody? in lru.remove(key) } != nil
+    }
+
+    /// Drops every entry of this file (same device and inode) whose version (size, mtime seconds and
+    /// nanoseconds) differs from `key`'s, in any coding. Entries of `key`'s own version – in every coding – stay.
+    /// Used when a newer version of a file is seen, so old versions don't linger until evicted.
+    ///
+    /// Cost: one hash lookup in the per-file index, then O(entries of that file) through an intrusive chain.
+    /// Allocates one small array only if entries are dropped.
+    public func removeOtherVersions(of key: BodyKey) {
+        _ = state.withLock { $0.removeOtherVersions(of: key) }
+    }
+
+    /// A consistent snapshot of the counters. Cost: one lock and a copy of eleven integers.
+    public var statistics: BodyCacheStatistics {
+        state.withLock { $0.statistics }
+    }
+
+    /// Walks every structure and returns a description of the first inconsistency, or nil. O(entries); for tests.
+    func consistencyProblem() -> String? {
+        state.withLock { $0.consistencyProblem() }
+    }
+}
+
+extension BodyCache {
+    /// A file regardless of version: the key of the per-file chains behind `removeOtherVersions`.
+    struct FileID: Hashable {
+        var device: UInt64
+        var inode: UInt64
+
+        init(_ key: BodyKey) {
+            device = key.device
+            inode = key.inode
+        }
+    }
+
+    /// One slot of the node array. A held entry is on two intrusive doubly linked lists: the LRU list and its
+    /// file's chain. A free slot has `body == nil` and links the free list through `older`.
+    struct Node {
+        var key: BodyKey
+        /// `LRU.hash(key)`, kept so probing compares one word before the key, and so the index can move entries
+        /// (growth, deletion) without rehashing. Sits in the key's tail padding: costs no space.
+        var hash: UInt32
+        var body: CompressedBody?
+        /// LRU list: towards the least-recently-used end. On a free slot: the next free slot.
+        var older: Int32
+        /// LRU list: towards the most-recently-used end.
+        var newer: Int32
+        /// The file chain (entries with the same device and inode), in no particular order.
+        var fileNext: Int32
+        var filePrev: Int32
+    }
+
+    /// The cache proper, only ever touched under `state`'s lock.
+    ///
+    /// Layout: every entry lives in one `ContiguousArray<Node>`, linked by `Int32` slot indices – no object per
+    /// entry besides the body itself, no `removeFirst`. Freed slots are reused through a free list; the array
+    /// never shrinks and holds at most `capacityBytes / entryOverheadBytes` slots.
+    ///
+    /// The key index is an open-addressing table of slot indices (linear probing, load ≤ 1/2, deletion by
+    /// backward shift, so no tombstones). It replaces `Dictionary<BodyKey, Int32>` on the hot path because
+    /// `Hasher` (SipHash over the key's words, seeding and finalisation) cost ~190 of the ~470 instructions of a
+    /// `get`; the hash below is two multiplies. It is seeded per cache, and the keys come from `fstat`, not from
+    /// clients, so probe sequences cannot be steered. The per-file index used only off the hot path is a plain
+    /// `Dictionary`.
+    ///
+    /// `~Copyable` so that no accidental copy can fork the state (and so every mutation is in place).
+    struct LRU: ~Copyable {
+        /// "No slot": the end of a list, an empty bucket.
+        static let none: Int32 = -1
+        /// Smallest bucket count (a power of two).
+        static let minimumBuckets = 16
+
+        let capacityBytes: Int
+        let maxEntryBytes: Int
+        /// Mixed into every hash, from the system RNG: another process cannot predict bucket positions.
+        let seed: UInt64
+        /// Bucket → slot, or `none`. Count is a power of two, at least twice `statistics.entries`.
+        var buckets: ContiguousArray<Int32>
+        var files: [FileID: Int32] = [:]
+        var nodes: ContiguousArray<Node> = []
+        var freeHead: Int32 = none
+        /// Most-recently-used end of the LRU list.
+        var newest: Int32 = none
+        /// Least-recently-used end: the next eviction.
+        var oldest: Int32 = none
+        var statistics: BodyCacheStatistics
+
+        init(capacityBytes: Int, maxEntryBytes: Int) {
+            self.capacityBytes = capacityBytes
+            self.maxEntryBytes = maxEntryBytes
+            seed = UInt64.random(in: .min ... .max)
+            buckets = ContiguousArray(repeating: Self.none, count: Self.minimumBuckets)
+            statistics = BodyCacheStatistics(capacityBytes: capacityBytes, maxEntryBytes: maxEntryBytes)
+        }
+
+        mutating func get(_ key: BodyKey) -> CompressedBody? {
+            guard let slot = slot(for: key) else {
+                statistics.misses &+= 1
+                return nil
+            }
+            statistics.hits &+= 1
+            if slot != newest {
+                unlinkLRU(slot)
+                pushNewest(slot)
+            }
+            return nodes[Int(slot)].body
+        }
+
+        /// Returns whether the body was stored, and the bodies dropped (to be released after the unlock).
+        mutating func insert(_ body: CompressedBody, for key: BodyKey) -> (accepted: Bool, dropped: [CompressedBody]) {
+            guard maxEntryBytes > 0, body.count <= maxEntryBytes else {
+                statistics.rejected &+= 1
+                return (false, [])
+            }
+            var dropped: [CompressedBody] = []
+            let hash = hash(key)
+            if let old = slot(for: key, hash: hash) {
+                dropped.append(removeSlot(old))
+                statistics.removals &+= 1
+            }
+            let cost = Self.cost(of: body)
+            // Terminates: cost <= capacityBytes (maxEntryBytes is clamped), so while the sum exceeds the capacity
+            // bytesHeld > 0, and a positive bytesHeld means the list is not empty.
+            while statistics.bytesHeld + cost > capacityBytes {
+                precondition(oldest != Self.none, "BodyCache: bytes accounted with no entries")
+                dropped.append(removeSlot(oldest))
+                statistics.evictions &+= 1
+            }
+            let slot = allocateSlot(Node(key: key, hash: hash, body: body, older: Self.none, newer: Self.none,
+                                         fileNext: Self.none, filePrev: Self.none))
+            pushNewest(slot)
+            linkFile(slot, FileID(key))
+            addToIndex(slot, hash: hash)
+            statistics.entries += 1
+            statistics.bytesHeld += cost
+            statistics.bytesSaved += body.identityLength - body.count
+            statistics.insertions &+= 1
+            assert(statistics.bytesHeld <= capacityBytes, "BodyCache: bytesHeld exceeds capacityBytes")
+            return (true, dropped)
+        }
+
+        mutating func remove(_ key: BodyKey) -> CompressedBody? {
+            guard let slot = slot(for: key) else { return nil }
+            statistics.removals &+= 1
+            return removeSlot(slot)
+        }
+
+        mutating func removeOtherVersions(of key: BodyKey) -> [CompressedBody] {
+            guard var slot = files[FileID(key)] else { return [] }
+            var dropped: [CompressedBody] = []
+            while slot != Self.none {
+                // Read the successor first: removing `slot` unlinks it, but leaves `next` where it is.
+                let next = nodes[Int(slot)].fileNext
+                if !nodes[Int(slot)].key.isSameVersion(as: key) {
+                    dropped.append(removeSlot(slot))
+                    statistics.removals &+= 1
+                }
+                slot = next
+            }
+            return dropped
+        }
+
+        // MARK: Key index
+
+        /// The bucket hash of a key: the six fields folded into two words (the mtime nanoseconds are below 2^30,
+        /// so seconds << 30 | nanoseconds loses nothing before year 2514), then one 64×64→128-bit multiply whose
+        /// halves are folded (wyhash's "mum"), then folded to 32 bits. ~10 instructions.
+        @inline(__always)
+        func hash(_ key: BodyKey) -> UInt32 {
+            let file = key.inode ^ (key.device &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(truncatingIfNeeded: key.size) &<< 32)
+            let version = (UInt64(bitPattern: key.mtimeSeconds) &<< 30) ^ UInt64(bitPattern: key.mtimeNanoseconds)
+                ^ (UInt64(key.coding) &<< 56)
+            let product = (file ^ seed ^ 0xA076_1D64_78BD_642F).multipliedFullWidth(by: version ^ 0xE703_7ED1_A0B4_28DB)
+            let mixed = product.high ^ product.low
+            return UInt32(truncatingIfNeeded: mixed ^ (mixed &>> 32))
+        }
+
+        /// The slot holding `key`, or nil. Probes from the key's home bucket to the first empty one (at load ≤ 1/2
+        /// that is 1.5 buckets on average for a hit, 2.5 for a miss).
+        @inline(__always)
+        func slot(for key: BodyKey, hash: UInt32) -> Int32? {
+            let mask = buckets.count - 1
+            var bucket = Int(hash) & mask
+            while true {
+                let slot = buckets[bucket]
+                if slot == Self.none { return nil }
+                if nodes[Int(slot)].hash == hash && nodes[Int(slot)].key == key { return slot }
+                bucket = (bucket + 1) & mask
+            }
+        }
+
+        @inline(__always)
+        func slot(for key: BodyKey) -> Int32? { slot(for: key, hash: hash(key)) }
+
+        /// Adds a slot whose key is not in the index. Doubles the table first if it would pass load 1/2.
+        /// Cost: O(1) amortised; a doubling rehashes nothing (hashes are stored) but moves every entry.
+        private mutating func addToIndex(_ slot: Int32, hash: UInt32) {
+            if (statistics.entries + 1) * 2 > buckets.count { growIndex() }
+            let mask = buckets.count - 1
+            var bucket = Int(hash) & mask
+            while buckets[bucket] != Self.none { bucket = (bucket + 1) & mask }
+            buckets[bucket] = slot
+        }
+
+        private mutating func growIndex() {
+            let old = buckets
+            buckets = ContiguousArray(repeating: Self.none, count: old.count * 2)
+            let mask = buckets.count - 1
+            for slot in old where slot != Self.none {
+                var bucket = Int(nodes[Int(slot)].hash) & mask
+                while buckets[bucket] != Self.none { bucket = (bucket + 1) & mask }
+                buckets[bucket] = slot
+            }
+        }
+
+        /// Removes a held slot from the index. Backward-shift deletion: each later entry of the probe run moves
+        /// into the hole if the hole lies between its home bucket and its bucket, so lookups never need
+        /// tombstones. Cost: O(length of the probe run).
+        private mutating func removeFromIndex(_ slot: Int32) {
+            let mask = buckets.count - 1
+            var hole = Int(nodes[Int(slot)].hash) & mask
+            while buckets[hole] != slot { hole = (hole + 1) & mask }
+            var bucket = (hole + 1) & mask
+            while buckets[bucket] != Self.none {
+                let moving = buckets[bucket]
+                let home = Int(nodes[Int(moving)].hash) & mask
+                // Distance home→bucket >= distance hole→bucket: the hole is on this entry's probe path.
+                if (bucket &- home) & mask >= (bucket &- hole) & mask {
+                    buckets[hole] = moving
+                    hole = bucket
+                }
+                bucket = (bucket + 1) & mask
+            }
+            buckets[hole] = Self.none
+        }
+
+        // MARK: Slots and lists
+
+        /// Accounted size of an entry.
+        @inline(__always)
+        static func cost(of body: CompressedBody) -> Int { body.count + BodyCache.entryOverheadBytes }
+
+        /// Unlinks a held slot from every structure, frees the slot, and hands back its body.
+        private mutating func removeSlot(_ slot: Int32) -> CompressedBody {
+            unlinkLRU(slot)
+            unlinkFile(slot, FileID(nodes[Int(slot)].key))
+            removeFromIndex(slot)
+            let body = nodes[Int(slot)].body.take()!
+            nodes[Int(slot)].older = freeHead
+            freeHead = slot
+            statistics.entries -= 1
+            statistics.bytesHeld -= Self.cost(of: body)
+            statistics.bytesSaved -= body.identityLength - body.count
+            return body
+        }
+
+        private mutating func allocateSlot(_ node: Node) -> Int32 {
+            if freeHead != Self.none {
+                let slot = freeHead
+                freeHead = nodes[Int(slot)].older
+                nodes[Int(slot)] = node
+                return slot
+            }
+            precondition(nodes.count < Int(Int32.max), "BodyCache: too many entries for Int32 slot indices")
+            nodes.append(node)
+            return Int32(nodes.count - 1)
+        }
+
+        @inline(__always)
+        private mutating func unlinkLRU(_ slot: Int32) {
+            let older = nodes[Int(slot)].older
+            let newer = nodes[Int(slot)].newer
+            if older != Self.none { nodes[Int(older)].newer = newer } else { oldest = newer }
+            if newer != Self.none { nodes[Int(newer)].older = older } else { newest = older }
+        }
+
+        @inline(__always)
+        private mutating func pushNewest(_ slot: Int32) {
+            nodes[Int(slot)].older = newest
+            nodes[Int(slot)].newer = Self.none
+            if newest != Self.none { nodes[Int(newest)].newer = slot } else { oldest = slot }
+            newest = slot
+        }
+
+        private mutating func linkFile(_ slot: Int32, _ file: FileID) {
+            let head = files[file] ?? Self.none
+            nodes[Int(slot)].filePrev = Self.none
+            nodes[Int(slot)].fileNext = head
+            if head != Self.none { nodes[Int(head)].filePrev = slot }
+            files[file] = slot
+        }
+
+        private mutating func unlinkFile(_ slot: Int32, _ file: FileID) {
+            let prev = nodes[Int(slot)].filePrev
+            let next = nodes[Int(slot)].fileNext
+            if next != Self.none { nodes[Int(next)].filePrev = prev }
+            if prev != Self.none {
+                nodes[Int(prev)].fileNext = next
+            } else if next != Self.none {
+                files[file] = next
+            } else {
+                files[file] = nil
+            }
+        }
+
+        // MARK: Verification (tests)
+
+        func consistencyProblem() -> String? {
+            if statistics.bytesHeld > capacityBytes { return "bytesHeld \(statistics.bytesHeld) > capacity \(capacityBytes)" }
+            if statistics.insertions != statistics.entries + statistics.evictions + statistics.removals {
+                return "insertions != entries + evictions + removals: \(statistics)"
+            }
+            // LRU list, both directions; every listed entry findable through the index.
+            var count = 0, bytes = 0, saved = 0
+            var slot = newest, previous = Self.none
+            while slot != Self.none {
+                let node = nodes[Int(slot)]
+                guard let body = node.body else { return "free slot \(slot) on the LRU list" }
+                if node.newer != previous { return "slot \(slot): newer link \(node.newer) != \(previous)" }
+                if node.hash != hash(node.key) { return "slot \(slot): stale hash" }
+                if self.slot(for: node.key) != slot { return "slot \(slot) not found through the index" }
+                count += 1
+                bytes += Self.cost(of: body)
+                saved += body.identityLength - body.count
+                if count > nodes.count { return "LRU list has a cycle" }
+                previous = slot
+                slot = node.older
+            }
+            if oldest != previous { return "oldest \(oldest) != last slot of the list \(previous)" }
+            if count != statistics.entries { return "entries: list \(count), statistics \(statistics.entries)" }
+            if bytes != statistics.bytesHeld { return "bytesHeld: list \(bytes), statistics \(statistics.bytesHeld)" }
+            if saved != statistics.bytesSaved { return "bytesSaved: list \(saved), statistics \(statistics.bytesSaved)" }
+            // Index: exactly the held slots, at load ≤ 1/2.
+            let indexed = buckets.filter { $0 != Self.none }
+            if indexed.count != count { return "index holds \(indexed.count) slots, the list \(count)" }
+            if Set(indexed).count != count { return "a slot is indexed twice" }
+            if buckets.count & (buckets.count - 1) != 0 || count * 2 > buckets.count {
+                return "index: \(buckets.count) buckets for \(count) entries"
+            }
+            // File chains: together they hold every entry exactly once.
+            var chained = 0
+            for (file, head) in files {
+                var slot = head, previous = Self.none
+                if slot == Self.none { return "empty chain for \(file)" }
+                while slot != Self.none {
+                    let node = nodes[Int(slot)]
+                    if node.body == nil { return "free slot \(slot) on a file chain" }
+                    if FileID(node.key) != file { return "slot \(slot) on the chain of another file" }
+                    if node.filePrev != previous { return "slot \(slot): filePrev \(node.filePrev) != \(previous)" }
+                    chained += 1
+                    if chained > count { return "file chains longer than the entry count" }
+                    previous = slot
+                    slot = node.fileNext
+                }
+            }
+            if chained != count { return "file chains hold \(chained) entries, the list \(count)" }
+            // Free list: every remaining slot.
+            var free = 0
+            slot = freeHead
+            while slot != Self.none {
+                if nodes[Int(slot)].body != nil { return "held slot \(slot) on the free list" }
+                free += 1
+                if free > nodes.count { return "free list has a cycle" }
+                slot = nodes[Int(slot)].older
+            }
+            if free + count != nodes.count { return "slots: \(free) free + \(count) held != \(nodes.count)" }
+            return nil
+        }
+    }
+}
+
+extension BodyCache {
+    /// Whether `key` has an entry, without counting a hit or miss or refreshing its recency. For the single-flight
+    /// re-check after a miss (a second `get` would count the same request's miss twice). Cost: one lock, one lookup.
+    public func contains(_ key: BodyKey) -> Bool {
+        state.withLock { $0.contains(key) }
+    }
+}
+
+extension BodyCache.LRU {
+    func contains(_ key: BodyKey) -> Bool { slot(for: key) != nil }
+}
