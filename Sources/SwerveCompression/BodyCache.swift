@@ -104,8 +104,8 @@ public final class BodyCache: Sendable {
     /// Bytes accounted per entry on top of its compressed length, so that many tiny bodies cannot hold many times
     /// `capacityBytes` in bookkeeping (it also bounds the entry count at `capacityBytes / 256`). What an entry
     /// costs besides its bytes on 64-bit Linux: the `CompressedBody` object (64 B with malloc's header), the
-    /// block's malloc header (16 B), its LRU node (80 B), its slot in the key index (~70 B at Dictionary's 3/4
-    /// load) and in the file index (~30 B) – about 260 B, rounded to 256.
+    /// block's malloc header (16 B), its node and body reference (72 B, up to twice that just after the arrays
+    /// grew), 2–4 buckets of the key index (8–16 B) and a share of the per-file index (~30–60 B): 190–310 B.
     public static let entryOverheadBytes = 256
 
     /// The accounting bound: `bytesHeld` never exceeds it. 0 disables the cache.
@@ -193,13 +193,16 @@ extension BodyCache {
     }
 
     /// One slot of the node array. A held entry is on two intrusive doubly linked lists: the LRU list and its
-    /// file's chain. A free slot has `body == nil` and links the free list through `older`.
-    struct Node {
+    /// file's chain. A free slot links the free list through `older`.
+    ///
+    /// Plain bits (`BitwiseCopyable`): the body lives in the parallel `bodies` array, so reading or relinking a
+    /// node never retains or releases anything.
+    struct Node: BitwiseCopyable {
         var key: BodyKey
         /// `LRU.hash(key)`, kept so probing compares one word before the key, and so the index can move entries
-        /// (growth, deletion) without rehashing. Sits in the key's tail padding: costs no space.
+        /// (growth, deletion) without rehashing. Fills the key's padding: a node is 64 bytes (one cache line)
+        /// with or without it.
         var hash: UInt32
-        var body: CompressedBody?
         /// LRU list: towards the least-recently-used end. On a free slot: the next free slot.
         var older: Int32
         /// LRU list: towards the most-recently-used end.
@@ -211,16 +214,17 @@ extension BodyCache {
 
     /// The cache proper, only ever touched under `state`'s lock.
     ///
-    /// Layout: every entry lives in one `ContiguousArray<Node>`, linked by `Int32` slot indices – no object per
-    /// entry besides the body itself, no `removeFirst`. Freed slots are reused through a free list; the array
-    /// never shrinks and holds at most `capacityBytes / entryOverheadBytes` slots.
+    /// Layout: every entry lives in one slot of `nodes` (plain bits) and of `bodies` (its reference), linked by
+    /// `Int32` slot indices – no object per entry besides the body itself, no `removeFirst`. Freed slots are
+    /// reused through a free list; the arrays never shrink and hold at most `capacityBytes / entryOverheadBytes`
+    /// slots.
     ///
     /// The key index is an open-addressing table of slot indices (linear probing, load ≤ 1/2, deletion by
-    /// backward shift, so no tombstones). It replaces `Dictionary<BodyKey, Int32>` on the hot path because
-    /// `Hasher` (SipHash over the key's words, seeding and finalisation) cost ~190 of the ~470 instructions of a
-    /// `get`; the hash below is two multiplies. It is seeded per cache, and the keys come from `fstat`, not from
-    /// clients, so probe sequences cannot be steered. The per-file index used only off the hot path is a plain
-    /// `Dictionary`.
+    /// backward shift, so no tombstones). It replaces `Dictionary<BodyKey, Int32>` on the hot path: with it a
+    /// `get` cost ~470 instructions, ~190 of them in `Hasher` (seeding, SipHash rounds, finalisation); with this
+    /// table ~180, of which the hash is one 64×64-bit multiply. The hash is seeded per cache, and the keys come
+    /// from `fstat`, not from clients, so probe sequences cannot be steered. The per-file index, used only off
+    /// the hot path, is a plain `Dictionary`.
     ///
     /// `~Copyable` so that no accidental copy can fork the state (and so every mutation is in place).
     struct LRU: ~Copyable {
@@ -237,6 +241,8 @@ extension BodyCache {
         var buckets: ContiguousArray<Int32>
         var files: [FileID: Int32] = [:]
         var nodes: ContiguousArray<Node> = []
+        /// The body of each slot; nil exactly on free slots.
+        var bodies: ContiguousArray<CompressedBody?> = []
         var freeHead: Int32 = none
         /// Most-recently-used end of the LRU list.
         var newest: Int32 = none
@@ -262,7 +268,7 @@ extension BodyCache {
                 unlinkLRU(slot)
                 pushNewest(slot)
             }
-            return nodes[Int(slot)].body
+            return bodies[Int(slot)]
         }
 
         /// Returns whether the body was stored, and the bodies dropped (to be released after the unlock).
@@ -285,8 +291,8 @@ extension BodyCache {
                 dropped.append(removeSlot(oldest))
                 statistics.evictions &+= 1
             }
-            let slot = allocateSlot(Node(key: key, hash: hash, body: body, older: Self.none, newer: Self.none,
-                                         fileNext: Self.none, filePrev: Self.none))
+            let slot = allocateSlot(Node(key: key, hash: hash, older: Self.none, newer: Self.none,
+                                         fileNext: Self.none, filePrev: Self.none), body)
             pushNewest(slot)
             linkFile(slot, FileID(key))
             addToIndex(slot, hash: hash)
@@ -404,7 +410,7 @@ extension BodyCache {
             unlinkLRU(slot)
             unlinkFile(slot, FileID(nodes[Int(slot)].key))
             removeFromIndex(slot)
-            let body = nodes[Int(slot)].body.take()!
+            let body = bodies[Int(slot)].take()!
             nodes[Int(slot)].older = freeHead
             freeHead = slot
             statistics.entries -= 1
@@ -413,15 +419,17 @@ extension BodyCache {
             return body
         }
 
-        private mutating func allocateSlot(_ node: Node) -> Int32 {
+        private mutating func allocateSlot(_ node: Node, _ body: CompressedBody) -> Int32 {
             if freeHead != Self.none {
                 let slot = freeHead
                 freeHead = nodes[Int(slot)].older
                 nodes[Int(slot)] = node
+                bodies[Int(slot)] = body
                 return slot
             }
             precondition(nodes.count < Int(Int32.max), "BodyCache: too many entries for Int32 slot indices")
             nodes.append(node)
+            bodies.append(body)
             return Int32(nodes.count - 1)
         }
 
@@ -474,7 +482,7 @@ extension BodyCache {
             var slot = newest, previous = Self.none
             while slot != Self.none {
                 let node = nodes[Int(slot)]
-                guard let body = node.body else { return "free slot \(slot) on the LRU list" }
+                guard let body = bodies[Int(slot)] else { return "free slot \(slot) on the LRU list" }
                 if node.newer != previous { return "slot \(slot): newer link \(node.newer) != \(previous)" }
                 if node.hash != hash(node.key) { return "slot \(slot): stale hash" }
                 if self.slot(for: node.key) != slot { return "slot \(slot) not found through the index" }
@@ -503,7 +511,7 @@ extension BodyCache {
                 if slot == Self.none { return "empty chain for \(file)" }
                 while slot != Self.none {
                     let node = nodes[Int(slot)]
-                    if node.body == nil { return "free slot \(slot) on a file chain" }
+                    if bodies[Int(slot)] == nil { return "free slot \(slot) on a file chain" }
                     if FileID(node.key) != file { return "slot \(slot) on the chain of another file" }
                     if node.filePrev != previous { return "slot \(slot): filePrev \(node.filePrev) != \(previous)" }
                     chained += 1
@@ -517,11 +525,12 @@ extension BodyCache {
             var free = 0
             slot = freeHead
             while slot != Self.none {
-                if nodes[Int(slot)].body != nil { return "held slot \(slot) on the free list" }
+                if bodies[Int(slot)] != nil { return "held slot \(slot) on the free list" }
                 free += 1
                 if free > nodes.count { return "free list has a cycle" }
                 slot = nodes[Int(slot)].older
             }
+            if nodes.count != bodies.count { return "\(nodes.count) nodes, \(bodies.count) bodies" }
             if free + count != nodes.count { return "slots: \(free) free + \(count) held != \(nodes.count)" }
             return nil
         }
