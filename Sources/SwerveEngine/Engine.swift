@@ -22,6 +22,12 @@ public final class Engine<Handler: ConnectionHandler>: @unchecked Sendable {
         let workers = max(1, configuration.workers)
         var fds: [Int32] = []
         var port = configuration.port
+        if workers > 1 && port != 0 {
+            // SO_REUSEPORT lets any process of the same user join a port that is already serving, silently
+            // splitting its traffic. Probe with a plain bind first, so "port in use" is reported instead.
+            let probe = try Listener.open(address: configuration.host, port: port, reusePort: false, listen: false)
+            Glibc.close(probe)
+        }
         do throws(SystemError) {
             for _ in 0..<workers {
                 let fd = try Listener.open(address: configuration.host, port: port, reusePort: workers > 1)

@@ -41,7 +41,7 @@ enum Listener {
 
     /// Creates a listening socket. `reusePort` lets every event loop own its own listener on the same port; the
     /// kernel then spreads new connections across them by hash, so loops never contend on one accept queue.
-    static func open(address: ListenAddress, port: UInt16, reusePort: Bool) throws(SystemError) -> Int32 {
+    static func open(address: ListenAddress, port: UInt16, reusePort: Bool, listen shouldListen: Bool = true) throws(SystemError) -> Int32 {
         let domain = address.family == .ipv4 ? AF_INET : AF_INET6
         let fd = socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }
@@ -77,6 +77,7 @@ enum Listener {
             Glibc.close(fd)
             throw error
         }
+        guard shouldListen else { return fd }
         guard listen(fd, backlog) == 0 else {
             let error = SystemError("listen")
             Glibc.close(fd)

@@ -130,15 +130,15 @@ struct EngineTests {
         #expect((try? RawClient(port: port)) == nil)
     }
 
-    @Test("a port in use is a clear startup error")
-    func portInUse() throws {
+    @Test("a port in use is a clear startup error, also for SO_REUSEPORT listener groups", arguments: [1, 2])
+    func portInUse(workers: Int) throws {
         let first = try TestServer()
         defer { first.shutdown() }
         var configuration = ServerConfiguration()
         configuration.root = first.root
         configuration.host = "127.0.0.1"
         configuration.port = first.port
-        configuration.workers = 1
+        configuration.workers = workers
         #expect {
             _ = try Server(configuration: configuration)
         } throws: { error in
