@@ -16,6 +16,8 @@ int swerve_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, u
 
 int64_t swerve_stat_mtime_sec(const struct stat *st) { return (int64_t)st->st_mtim.tv_sec; }
 int64_t swerve_stat_mtime_nsec(const struct stat *st) { return (int64_t)st->st_mtim.tv_nsec; }
+int64_t swerve_stat_ctime_sec(const struct stat *st) { return (int64_t)st->st_ctim.tv_sec; }
+int64_t swerve_stat_ctime_nsec(const struct stat *st) { return (int64_t)st->st_ctim.tv_nsec; }
 
 static void swerve_signal_set(sigset_t *set) {
     sigemptyset(set);

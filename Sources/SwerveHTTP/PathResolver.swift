@@ -165,6 +165,28 @@ public struct PathResolver: Sendable {
     /// a `.file` result it holds the served file's relative path (see `Resolution.file`). No heap allocation
     /// except for a redirect's Location. Safe to call from any thread, each with its own scratch buffer.
     public func resolve(_ pathAndQuery: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) -> Resolution {
+        switch prepare(pathAndQuery, scratch: scratch) {
+        case .failure(let status): return .failure(status)
+        case .path(let prepared): return open(prepared, pathAndQuery, scratch: scratch)
+        }
+    }
+
+    /// A sanitised request path, ready to open: `scratch[0..<length]` holds the relative path to open (with
+    /// `index.html` appended for a trailing slash), NUL-terminated.
+    public struct PreparedPath: Sendable {
+        public var length: Int
+        public var hasTrailingSlash: Bool
+        public var rawPathEnd: Int
+    }
+
+    public enum Preparation {
+        case path(PreparedPath)
+        case failure(HTTPStatus)
+    }
+
+    /// The pure first half of `resolve`: sanitise into `scratch` and append the index name. No I/O, so a caller can
+    /// consult its own cache of open files by the prepared path before opening anything.
+    public func prepare(_ pathAndQuery: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) -> Preparation {
         guard scratch.count > Self.scratchReserve else { return .failure(.internalServerError) }
         let sanitized: SanitizedPath
         let pathRoom = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(scratch.count - Self.scratchReserve)])
@@ -192,7 +214,14 @@ public struct PathResolver: Sendable {
             length = 1
         }
         scratch[length] = 0
+        return .path(PreparedPath(length: length, hasTrailingSlash: sanitized.hasTrailingSlash, rawPathEnd: sanitized.rawPathEnd))
+    }
 
+    /// The I/O half of `resolve`: opens a prepared path (in `scratch`) beneath the root.
+    public func open(
+        _ prepared: PreparedPath, _ pathAndQuery: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer
+    ) -> Resolution {
+        let length = prepared.length
         let fd = openBeneath(scratch)
         if fd < 0 { return .failure(Self.status(forOpenErrno: Glibc.errno)) }
 
@@ -210,8 +239,8 @@ public struct PathResolver: Sendable {
         case S_IFDIR:
             _ = Glibc.close(fd)
             // `dir/index.html/` being a directory: still no index to serve.
-            if sanitized.hasTrailingSlash { return .failure(.notFound) }
-            return .redirect(location: Self.redirectLocation(pathAndQuery, rawPathEnd: sanitized.rawPathEnd))
+            if prepared.hasTrailingSlash { return .failure(.notFound) }
+            return .redirect(location: Self.redirectLocation(pathAndQuery, rawPathEnd: prepared.rawPathEnd))
         default:
             _ = Glibc.close(fd)
             return .failure(.forbidden)

@@ -12,12 +12,12 @@ extension HTTPHandler {
 
     /// Where a representation's bytes come from.
     enum BodySource {
-        /// A file (the resource itself, or a sidecar), owned here until handed to the engine or closed.
-        case file(fd: Int32, length: Int)
+        /// A file (the resource itself, or a sidecar).
+        case file(OpenFile)
         /// Swerve's cached gzip body.
         case memory(CompressedBody)
-        /// Swerve's gzip stream, length unknown (no ranges).
-        case stream(fd: Int32, size: Int)
+        /// Swerve's gzip stream of the file, length unknown (no ranges).
+        case stream(OpenFile)
     }
 
     /// The chosen representation and its metadata.
@@ -29,15 +29,16 @@ extension HTTPHandler {
     }
 
     func serveFile(
-        fd: Int32, facts: FileFacts, name: UnsafeRawBufferPointer, request: FileRequest,
-        output: inout OutputWriter, context: ProcessContext
+        _ file: OpenFile, name: UnsafeRawBufferPointer, request: FileRequest, output: inout OutputWriter,
+        context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
+        let facts = file.facts
         // The identity validator first: content ETags may need a hashing job.
         let identityTag: ETag
         if site.contentETags || facts.mtimeSeconds <= 1 {
-            guard let digest = site.contentHashes.digest(for: facts, fd: fd, resumer: context.resumer) else {
-                Glibc.close(fd)
+            guard let digest = site.contentHashes.digest(for: facts, fd: file.fd, resumer: context.resumer) else {
+                file.close()
                 return .suspend
             }
             identityTag = ETag(contentHigh: digest.high, low: digest.low)
@@ -62,13 +63,13 @@ extension HTTPHandler {
             if sidecars.gzip || gzipCacheable || gzipStreamable { available.insert(.gzip) }
             if sidecars.brotli { available.insert(.br) }
             guard var coding = accept.choose(from: available) else {
-                Glibc.close(fd)
+                file.close()
                 writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, vary: true, output: &output, now: now)
                 return .done
             }
             var chosen: Representation?
             if coding == .br, let (sidecarFD, sidecarFacts) = openSidecar(source: facts, name: name, suffix: ".br") {
-                chosen = Representation(source: .file(fd: sidecarFD, length: sidecarFacts.size), coding: .br,
+                chosen = Representation(source: .file(OpenFile(fd: sidecarFD, owned: true, facts: sidecarFacts)), coding: .br,
                                         etag: ETag(sidecarFacts), serverTiming: .precompressed)
             } else if coding == .br {
                 // The sidecar vanished or is older than its source: fall back to what else is acceptable.
@@ -76,48 +77,48 @@ extension HTTPHandler {
             }
             if chosen == nil && coding == .gzip && sidecars.gzip,
                let (sidecarFD, sidecarFacts) = openSidecar(source: facts, name: name, suffix: ".gz") {
-                chosen = Representation(source: .file(fd: sidecarFD, length: sidecarFacts.size), coding: .gzip,
+                chosen = Representation(source: .file(OpenFile(fd: sidecarFD, owned: true, facts: sidecarFacts)), coding: .gzip,
                                         etag: ETag(sidecarFacts), serverTiming: .precompressed)
             }
             if chosen == nil && coding == .gzip && !gzipCacheable && gzipStreamable {
-                chosen = Representation(source: .stream(fd: fd, size: facts.size), coding: .gzip,
+                chosen = Representation(source: .stream(file), coding: .gzip,
                                         etag: identityTag.gzipped, serverTiming: .stream)
             }
             if chosen == nil && coding == .gzip && gzipCacheable {
                 // Decide 304/412 before compressing anything: the gzip tag is known without the body.
                 if let early = evaluatePreconditions(etag: identityTag.gzipped, facts: facts, request: request, now: now),
                    early != .proceed {
-                    Glibc.close(fd)
+                    file.close()
                     writeConditional(early, etag: identityTag.gzipped, facts: facts, name: name, vary: true, request: request, output: &output, now: now)
                     return .done
                 }
-                switch compression.lookup(facts.bodyKey(coding: .gzip), fd: fd, resumer: context.resumer) {
+                switch compression.lookup(facts.bodyKey(coding: .gzip), fd: file.fd, resumer: context.resumer) {
                 case .hit(let body):
                     chosen = Representation(source: .memory(body), coding: .gzip, etag: identityTag.gzipped,
                                             serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
                 case .pending:
-                    Glibc.close(fd)
+                    file.close()
                     return .suspend
                 case .futile:
                     break
                 }
             }
             if let chosen {
-                if case .stream = chosen.source {} else { Glibc.close(fd) }
+                if case .stream = chosen.source {} else { file.close() }
                 representation = chosen
             } else {
-                representation = Representation(source: .file(fd: fd, length: facts.size), coding: .identity, etag: identityTag)
+                representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
             }
         } else {
             // RFC 9110 §12.5.3: "If a non-empty Accept-Encoding header field is present and none of the available
             // content codings are acceptable, the origin server SHOULD send a response without any content coding
             // unless the identity coding is indicated as unacceptable" – then 406.
             if accept.isPresent && accept.choose(from: .identity) == nil {
-                Glibc.close(fd)
+                file.close()
                 writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, output: &output, now: now)
                 return .done
             }
-            representation = Representation(source: .file(fd: fd, length: facts.size), coding: .identity, etag: identityTag)
+            representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
         }
         if !site.serverTiming { representation.serverTiming = nil }
         return send(representation, facts: facts, name: name, vary: varies, request: request, output: &output, context: context)
@@ -228,10 +229,10 @@ extension HTTPHandler {
         }
         let length: Int
         switch representation.source {
-        case .stream(let fd, let size):
+        case .stream(let file):
             // A live gzip stream has no stable byte positions: Range is ignored (200, whole body).
-            return startStream(fd: fd, size: size, representation: representation, facts: facts, name: name, vary: vary, request: request, output: &output, context: context)
-        case .file(_, let fileLength): length = fileLength
+            return startStream(file, representation: representation, facts: facts, name: name, vary: vary, request: request, output: &output, context: context)
+        case .file(let file): length = file.facts.size
         case .memory(let body): length = body.count
         }
         var response = fileHead(status: .ok, facts: facts, name: name, etag: representation.etag, vary: vary, request: request, length: length, now: now)
@@ -243,7 +244,7 @@ extension HTTPHandler {
         switch planRange(etag: representation.etag, facts: facts, length: length, request: request, now: now) {
         case .full:
             writeHead(response, output: &output, now: now)
-            sendBody(representation.source, first: 0, count: length, isHead: request.isHead, closeAfter: true, output: &output)
+            sendBody(representation.source, first: 0, count: length, isHead: request.isHead, output: &output)
         case .unsatisfiable:
             // RFC 9110 §15.5.17: "A server that generates a 416 response to a byte-range request SHOULD generate a
             // Content-Range header field specifying the current length of the selected representation".
@@ -268,7 +269,7 @@ extension HTTPHandler {
             response.contentLength = range.count
             response.contentRange = ContentRangeField(first: range.first, last: range.last, complete: length)
             writeHead(response, output: &output, now: now)
-            sendBody(representation.source, first: range.first, count: range.count, isHead: false, closeAfter: true, output: &output)
+            sendBody(representation.source, first: range.first, count: range.count, isHead: false, output: &output)
         case .ranges(let ranges):
             sendMultipart(ranges, response: &response, source: representation.source, length: length, output: &output, now: now)
         }
@@ -291,13 +292,32 @@ extension HTTPHandler {
             writeHead(response, output: &output, now: now)
         }
         response.multipartBoundary = nil
+        // Memory (a cached body, or a small file's bytes) is referenced per part; a file is sent with sendfile from
+        // one fd that the last part's segment owns.
+        var memory: CompressedBody?
+        var engineFD: Int32 = -1
+        switch source {
+        case .memory(let body): memory = body
+        case .file(let file):
+            if let body = file.body {
+                memory = body
+            } else {
+                engineFD = file.fdForEngine()
+            }
+            if file.body != nil || !file.owned { file.close() }
+        case .stream: break
+        }
         for (index, range) in ranges.enumerated() {
             output.appendBytes(count: MultipartByteranges.partHeaderLength(range, contentTypeLength: contentType?.count, totalLength: length)) { area in
                 var w = ByteWriter(area)
                 multipart.partHeader(range, contentType: contentType, totalLength: length, into: &w)
                 return w.count
             }
-            sendBody(source, first: range.first, count: range.count, isHead: false, closeAfter: index == ranges.count - 1, output: &output)
+            if let memory {
+                output.appendExternal(UnsafeRawBufferPointer(rebasing: memory.bytes[range.first..<(range.first + range.count)]), owner: memory)
+            } else if engineFD >= 0 {
+                output.appendFile(fd: engineFD, offset: range.first, length: range.count, ownsFD: index == ranges.count - 1)
+            }
         }
         output.appendBytes(count: MultipartByteranges.closingLength) { area in
             var w = ByteWriter(area)
@@ -306,27 +326,32 @@ extension HTTPHandler {
         }
     }
 
-    /// Queues `count` bytes from `first`. Files: small whole files are read inline (one writev with the header),
-    /// everything else goes out with sendfile; the fd is handed to the engine with the last segment.
-    private func sendBody(_ source: BodySource, first: Int, count: Int, isHead: Bool, closeAfter: Bool, output: inout OutputWriter) {
+    /// Queues `count` bytes from `first`: memory by reference (zero-copy, the segment keeps the body alive), a
+    /// small range of an uncached file read inline (one writev with the header), anything larger with sendfile.
+    private func sendBody(_ source: BodySource, first: Int, count: Int, isHead: Bool, output: inout OutputWriter) {
         switch source {
-        case .file(let fd, _):
-            if isHead {
-                if closeAfter { Glibc.close(fd) }
-            } else if count <= Self.inlineBodyLimit && count <= output.freeBytes {
-                output.appendBytes(count: count) { area in
-                    // A short read means the file shrank since fstat: the engine then closes the connection after
-                    // the bytes we do have (the client sees a short body, not wrong bytes).
-                    max(0, pread(fd, area.baseAddress!, count, off_t(first)))
-                }
-                if closeAfter { Glibc.close(fd) }
-            } else {
-                output.appendFile(fd: fd, offset: first, length: count, ownsFD: closeAfter)
-            }
         case .memory(let body):
             if !isHead {
-                // Zero-copy: the segment points into the cached body and keeps it alive until sent.
                 output.appendExternal(UnsafeRawBufferPointer(rebasing: body.bytes[first..<(first + count)]), owner: body)
+            }
+        case .file(let file):
+            if isHead {
+                file.close()
+            } else if let body = file.body {
+                output.appendExternal(UnsafeRawBufferPointer(rebasing: body.bytes[first..<(first + count)]), owner: body)
+                file.close()
+            } else if count <= Self.inlineBodyLimit && count <= output.freeBytes {
+                output.appendBytes(count: count) { area in
+                    // A short read means the file shrank since fstat: the client then sees a short body and the
+                    // engine's framing breaks off, never wrong bytes under the right length.
+                    max(0, pread(file.fd, area.baseAddress!, count, off_t(first)))
+                }
+                file.close()
+            } else {
+                let fd = file.fdForEngine()
+                if fd >= 0 {
+                    output.appendFile(fd: fd, offset: first, length: count, ownsFD: true)
+                }
             }
         case .stream:
             break
@@ -368,7 +393,7 @@ extension HTTPHandler {
     // MARK: Streaming gzip
 
     private func startStream(
-        fd: Int32, size: Int, representation: Representation, facts: FileFacts, name: UnsafeRawBufferPointer,
+        _ file: OpenFile, representation: Representation, facts: FileFacts, name: UnsafeRawBufferPointer,
         vary: Bool, request: FileRequest, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
@@ -376,10 +401,11 @@ extension HTTPHandler {
         response.contentEncoding = .gzip
         response.chunked = true
         response.serverTiming = representation.serverTiming
-        guard !request.isHead, let compression = site.compression,
-              let stream = try? GzipStream(fd: fd, size: size, level: compression.level)
+        let fd = request.isHead ? -1 : file.fdForEngine()
+        guard fd >= 0, let compression = site.compression,
+              let stream = try? GzipStream(fd: fd, size: facts.size, level: compression.level)
         else {
-            if request.isHead { Glibc.close(fd) }
+            if request.isHead { file.close() } else if fd >= 0 { Glibc.close(fd) }
             writeHead(response, output: &output, now: now)
             if !request.isHead {
                 // Could not set up zlib: end the (empty) chunked body properly rather than hang the client.
@@ -449,7 +475,7 @@ extension HTTPHandler.BodySource {
     /// Closes the fd this source owns (when the plan needs no body after all).
     func close() {
         switch self {
-        case .file(let fd, _), .stream(let fd, _): Glibc.close(fd)
+        case .file(let file), .stream(let file): file.close()
         case .memory: break
         }
     }

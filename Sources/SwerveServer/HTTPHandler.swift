@@ -75,6 +75,8 @@ final class HTTPHandler: ConnectionHandler {
     let bodyScratch: UnsafeMutableRawPointer
     /// Gzip streams in progress, by connection id. Touched only by this loop.
     var streams: [Int32: GzipStream] = [:]
+    /// Open files by path, revalidated on every hit.
+    let files = OpenFileCache()
 
     init(site: Site) {
         self.site = site
@@ -212,21 +214,36 @@ final class HTTPHandler: ConnectionHandler {
             return .done
         }
         let path = UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])
-        switch site.resolver.resolve(path, scratch: pathScratch) {
+        let prepared: PathResolver.PreparedPath
+        switch site.resolver.prepare(path, scratch: pathScratch) {
         case .failure(let status):
             writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
             return .done
-        case .redirect(let location):
-            location.withUnsafeBytes { location in
-                writeError(.movedPermanently, isHead: isHead, connection: connection, location: location, output: &output, now: now)
-            }
-            return .done
-        case .file(let fd, let facts, let name):
-            let request = FileRequest(
-                head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
-                waited: state.waitedForCompression)
-            return serveFile(fd: fd, facts: facts, name: name, request: request, output: &output, context: context)
+        case .path(let path):
+            prepared = path
         }
+        let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<prepared.length])
+        let file: OpenFile
+        if let cached = files.lookup(name, now: now) {
+            file = cached
+        } else {
+            switch site.resolver.open(prepared, path, scratch: pathScratch) {
+            case .failure(let status):
+                writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
+                return .done
+            case .redirect(let location):
+                location.withUnsafeBytes { location in
+                    writeError(.movedPermanently, isHead: isHead, connection: connection, location: location, output: &output, now: now)
+                }
+                return .done
+            case .file(let fd, let facts, _):
+                file = files.insert(name, OpenFile(fd: fd, owned: true, facts: facts), now: now, bodyLimit: Self.inlineBodyLimit)
+            }
+        }
+        let fileRequest = FileRequest(
+            head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
+            waited: state.waitedForCompression)
+        return serveFile(file, name: name, request: fileRequest, output: &output, context: context)
     }
 
     func writeError(

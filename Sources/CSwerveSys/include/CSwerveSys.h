@@ -34,6 +34,8 @@ int swerve_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, u
 /// The nanosecond parts of st_mtim / st_ctim (the `st_mtim` member is reached through macros Swift imports poorly).
 int64_t swerve_stat_mtime_sec(const struct stat *st);
 int64_t swerve_stat_mtime_nsec(const struct stat *st);
+int64_t swerve_stat_ctime_sec(const struct stat *st);
+int64_t swerve_stat_ctime_nsec(const struct stat *st);
 
 /// Blocks (in the calling thread, inherited by threads it creates) the signals a server handles itself.
 int swerve_block_signals(void);

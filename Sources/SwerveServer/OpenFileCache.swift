@@ -1,0 +1,139 @@
+import CSwerveSys
+import Glibc
+import SwerveCompression
+import SwerveHTTP
+
+/// An open file as the response logic sees it: either owned by this request (closed when done) or borrowed from the
+/// loop's `OpenFileCache` (never closed here; duplicated when the engine must keep it past this request).
+struct OpenFile {
+    var fd: Int32
+    var owned: Bool
+    var facts: FileFacts
+    /// The whole file, when it is small enough to keep in memory (identity bytes of exactly `facts`' version).
+    var body: CompressedBody? = nil
+
+    func close() {
+        if owned { Glibc.close(fd) }
+    }
+
+    /// An fd the engine may own and close after sending: this one if owned, else a duplicate (the cache may close
+    /// its own fd before a slow client has been sent every byte). -1 if the duplicate fails (EMFILE).
+    func fdForEngine() -> Int32 {
+        owned ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0)
+    }
+}
+
+/// Per-loop cache of open files by request path, with small files' bytes in memory – nginx's open_file_cache,
+/// but revalidated on every use. A hit costs one `fstat` instead of `openat2` + `fstat` + `pread` + `close`, which
+/// is what brings a small-file keep-alive request down to epoll_wait + read + fstat + writev.
+///
+/// Freshness: every hit `fstat`s the cached fd. A rewrite in place changes size, mtime or ctime; a delete or a
+/// replace-by-rename drops the old inode's link count to 0; any of these drops the entry and the path is opened
+/// afresh, so such changes are seen on the very next request. What `fstat` on an open fd cannot see is the path
+/// now naming a different file while the old one lives on (a parent directory renamed, a symlink re-pointed, a
+/// hard-linked file replaced): entries are therefore also reopened after `maximumAge` seconds.
+///
+/// Not thread-safe: one per event loop, used only by that loop's handler.
+final class OpenFileCache {
+    /// Seconds an entry is trusted for path → file mapping (content changes are caught on every hit regardless).
+    static let maximumAge = 1
+    /// Entries at most; when full the cache is cleared wholesale (cheap, and a loop rarely serves more files).
+    static let maximumEntries = 1024
+    /// Bytes of small-file bodies held at most by one loop.
+    static let maximumBodyBytes = 8 * 1024 * 1024
+
+    struct Key: Hashable {
+        /// Owned bytes for stored keys; lookups use `borrowed` and never allocate.
+        var owned: [UInt8]?
+        var borrowed: UnsafeRawBufferPointer?
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.withBytes { x in b.withBytes { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
+        }
+
+        func hash(into hasher: inout Hasher) {
+            withBytes { hasher.combine(bytes: $0) }
+        }
+
+        func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+            if let borrowed { return body(borrowed) }
+            return owned!.withUnsafeBytes(body)
+        }
+    }
+
+    struct Entry {
+        var fd: Int32
+        var facts: FileFacts
+        var ctimeSeconds: Int64
+        var ctimeNanoseconds: Int64
+        var openedAt: Int
+        var body: CompressedBody?
+    }
+
+    private var entries: [Key: Entry] = [:]
+    private var bodyBytes = 0
+
+    deinit { clear() }
+
+    /// A valid cached file for `path`, or nil (then the caller opens it and may `insert`).
+    func lookup(_ path: UnsafeRawBufferPointer, now: Int) -> OpenFile? {
+        let key = Key(owned: nil, borrowed: path)
+        guard let entry = entries[key] else { return nil }
+        var st = stat()
+        guard now - entry.openedAt <= Self.maximumAge, fstat(entry.fd, &st) == 0, st.st_nlink > 0,
+              Int(st.st_size) == entry.facts.size, UInt64(st.st_ino) == entry.facts.inode,
+              swerve_stat_mtime_sec(&st) == entry.facts.mtimeSeconds, swerve_stat_mtime_nsec(&st) == entry.facts.mtimeNanoseconds,
+              swerve_stat_ctime_sec(&st) == entry.ctimeSeconds, swerve_stat_ctime_nsec(&st) == entry.ctimeNanoseconds
+        else {
+            remove(key)
+            return nil
+        }
+        return OpenFile(fd: entry.fd, owned: false, facts: entry.facts, body: entry.body)
+    }
+
+    /// Takes over `file` (which must be owned) for `path` and returns the borrowed view the request should use.
+    /// Small files (up to `bodyLimit`) are read into memory once here.
+    func insert(_ path: UnsafeRawBufferPointer, _ file: OpenFile, now: Int, bodyLimit: Int) -> OpenFile {
+        var st = stat()
+        guard file.owned, fstat(file.fd, &st) == 0 else { return file }
+        if entries.count >= Self.maximumEntries || bodyBytes >= Self.maximumBodyBytes { clear() }
+        var body: CompressedBody?
+        if file.facts.size <= bodyLimit {
+            body = Self.read(file.fd, count: file.facts.size)
+            // A short read: the file changed under us. Serve from the fd this time and do not cache it.
+            guard body != nil else { return file }
+            bodyBytes += file.facts.size
+        }
+        let key = Key(owned: Array(path), borrowed: nil)
+        remove(key)
+        entries[key] = Entry(
+            fd: file.fd, facts: file.facts, ctimeSeconds: swerve_stat_ctime_sec(&st),
+            ctimeNanoseconds: swerve_stat_ctime_nsec(&st), openedAt: now, body: body)
+        return OpenFile(fd: file.fd, owned: false, facts: file.facts, body: body)
+    }
+
+    func clear() {
+        for entry in entries.values { Glibc.close(entry.fd) }
+        entries.removeAll(keepingCapacity: true)
+        bodyBytes = 0
+    }
+
+    private func remove(_ key: Key) {
+        guard let entry = entries.removeValue(forKey: key) else { return }
+        Glibc.close(entry.fd)
+        bodyBytes -= entry.body?.count ?? 0
+    }
+
+    private static func read(_ fd: Int32, count: Int) -> CompressedBody? {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        defer { buffer.deallocate() }
+        var done = 0
+        while done < count {
+            let n = pread(fd, buffer.baseAddress! + done, count - done, off_t(done))
+            if n > 0 { done += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            return nil
+        }
+        return CompressedBody(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), identityLength: count, compressNanoseconds: 0)
+    }
+}
