@@ -211,8 +211,9 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 break
             }
             now = monotonicMilliseconds()
+            // time() is a vDSO read (no syscall): the Date header stays exact to the second.
+            wallClock = time(nil)
             if now >= nextTick {
-                wallClock = time(nil)
                 nextTick = now + Self.tickMS
                 expireDeadlines()
             }

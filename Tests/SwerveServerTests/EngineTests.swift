@@ -99,6 +99,30 @@ struct EngineTests {
         #expect(answered == 1000)
     }
 
+    @Test("--max-connections: beyond the cap new connections wait in the backlog and are served once one closes")
+    func connectionCap() throws {
+        let server = try TestServer(files: ["ok.txt": Array("ok".utf8)]) {
+            $0.maxConnections = 4
+            $0.workers = 1
+        }
+        defer { server.shutdown() }
+        var held: [RawClient] = []
+        for _ in 0..<4 {
+            let client = try RawClient(port: server.port)
+            try client.send("GET /ok.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(try client.readResponse().bodyText == "ok")
+            held.append(client)
+        }
+        // The fifth connects (the kernel queues it) but is not accepted while four are open.
+        let waiting = try RawClient(port: server.port, timeoutSeconds: 1)
+        try waiting.send("GET /ok.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(!waiting.fill())
+        held.removeFirst()  // closes one
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(waiting.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        #expect(try waiting.readResponse().bodyText == "ok")
+    }
+
     @Test("IPv6: --host ::1 serves over [::1]")
     func ipv6() throws {
         let server = try TestServer(files: ["ok.txt": Array("ok".utf8)]) { $0.host = "::1" }
