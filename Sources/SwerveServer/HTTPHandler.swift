@@ -18,6 +18,9 @@ public struct HTTPConnectionState: BitwiseCopyable {
     /// The request at the head of the input was suspended for a compression: when it is answered from the cache
     /// afterwards, Server-Timing reports the miss it waited for, not a hit.
     var waitedForCompression = false
+    /// Bytes of the incomplete request at the head of the input that the parser has already seen. A head can
+    /// only complete with a new LF, so bytes trickled without one are not re-parsed (see `process`).
+    var partialSeen: Int32 = 0
 }
 
 /// What the handler shares with every other loop's handler: immutable after start.
@@ -64,6 +67,9 @@ final class HTTPHandler: ConnectionHandler {
     /// A request body (which a static server ignores) up to this size is read and discarded to keep the connection;
     /// a larger one closes the connection after the response instead of reading megabytes for nothing.
     static let discardBodyLimit = 64 * 1024
+    /// A trickled partial head without a new LF is re-parsed only when it crosses a multiple of this size, so the
+    /// 414/431 limits are still noticed (at most this late; the input buffer has room beyond the largest head).
+    static let limitCheckInterval = 4096
     /// Output segments one response may need: a multipart/byteranges answer takes a header and a body segment per
     /// range (at most 16), plus the head and the closing delimiter.
     static let segmentsPerResponse = 2 * RangeRequest.maxRanges + 4
@@ -147,8 +153,17 @@ final class HTTPHandler: ConnectionHandler {
                 return .outputFull(consumed: consumed)
             }
             let request = UnsafeRawBufferPointer(rebasing: input[consumed...])
+            // The parser re-reads a partial head from its start on every call; a client trickling a byte at a
+            // time would make that quadratic (up to 24 KiB scanned per byte). A head can only complete with an
+            // LF, and the 414/431 limits are checked at least every 4 KiB, so other arrivals are skipped.
+            let seen = Int(state.partialSeen)
+            if seen > 0 && seen <= request.count && request.count / Self.limitCheckInterval == seen / Self.limitCheckInterval
+                && memchr(request.baseAddress! + seen, 0x0A, request.count - seen) == nil {
+                return .needInput(consumed: consumed, midMessage: true)
+            }
             switch parser.parse(request) {
             case .incomplete:
+                state.partialSeen = Int32(request.count)
                 return .needInput(consumed: consumed, midMessage: true)
             case .error(let error):
                 // The rest of the input cannot be framed any more: answer and close, lingering so the client
@@ -156,6 +171,7 @@ final class HTTPHandler: ConnectionHandler {
                 writeError(error.status, isHead: false, connection: .close, output: &output, now: context.wallClockSeconds)
                 return .close(consumed: input.count, lingering: true)
             case .head(let head):
+                state.partialSeen = 0
                 var keepAlive = head.keepAlive && !context.draining
                 let hasBody = head.chunked || head.contentLength > 0
                 if head.contentLength > Self.discardBodyLimit { keepAlive = false }

@@ -141,4 +141,31 @@ struct ConnectionTests {
         #expect(response.header("Connection") == "close")
         #expect(response.bodyText.contains("431 Request Header Fields Too Large"))
     }
+
+    @Test("RFC 9112 §2.2 a head trickled a byte at a time is parsed when it completes")
+    func trickledHead() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        for byte in Array("GET /a.txt HTTP/1.1\r\nHost: h\r\nX-Long: \(String(repeating: "z", count: 300))\r\n\r\n".utf8) {
+            try client.send([byte])
+        }
+        #expect(try client.readResponse().bodyText == "alpha\n")
+    }
+
+    @Test("RFC 6585 §5 a single header line growing past 16 KiB without an LF is still answered 431")
+    func trickledOversizedLine() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        try client.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nX-Huge: ")
+        var sent = 0
+        while sent < 20_000 {
+            guard (try? client.send(String(repeating: "q", count: 500))) != nil else { break }
+            sent += 500
+            usleep(1_000)
+        }
+        let response = try client.readResponse()
+        #expect(response.status == 431)
+    }
 }
