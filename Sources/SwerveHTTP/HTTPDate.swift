@@ -67,3 +67,34 @@ public struct DateCache: ~Copyable {
         return UnsafeRawBufferPointer(start: storage, count: HTTPDate.length)
     }
 }
+
+/// Rendered IMF-fixdates of recently used file dates (Last-Modified), so a busy file's date is formatted once, not
+/// per request (`gmtime_r` costs about as much as parsing the request). Direct-mapped, 64 slots, no eviction logic:
+/// a collision just formats again.
+public struct HTTPDateMemo: ~Copyable {
+    private static let slots = 64
+    private let storage: UnsafeMutableRawPointer
+    private let keys: UnsafeMutablePointer<Int>
+
+    public init() {
+        storage = .allocate(byteCount: Self.slots * HTTPDate.length, alignment: 1)
+        keys = .allocate(capacity: Self.slots)
+        keys.initialize(repeating: Int.min, count: Self.slots)
+    }
+
+    deinit {
+        storage.deallocate()
+        keys.deallocate()
+    }
+
+    /// The 29 bytes of `seconds`' IMF-fixdate, valid until the next call.
+    @inline(__always) public func bytes(_ seconds: Int) -> UnsafeRawBufferPointer {
+        let slot = Int(UInt(bitPattern: seconds) % UInt(Self.slots))
+        let area = storage + slot * HTTPDate.length
+        if keys[slot] != seconds {
+            HTTPDate.format(seconds, into: area)
+            keys[slot] = seconds
+        }
+        return UnsafeRawBufferPointer(start: area, count: HTTPDate.length)
+    }
+}

@@ -44,7 +44,7 @@ public struct ResponseHead: ~Copyable {
     }
 
     /// Writes the status line and fields, ending with the blank line. `date` is the 29-byte IMF-fixdate of now.
-    public func render(into w: inout ByteWriter, date: UnsafeRawBufferPointer) {
+    public func render(into w: inout ByteWriter, date: UnsafeRawBufferPointer, lastModifiedText: UnsafeRawBufferPointer? = nil) {
         // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]. We speak HTTP/1.1 to 1.0
         // clients too: RFC 9110 §2.5 says a server sends its own highest conformant minor version.
         w.append("HTTP/1.1 ")
@@ -91,7 +91,11 @@ public struct ResponseHead: ~Copyable {
         }
         if let lastModified {
             w.append("\r\nLast-Modified: ")
-            w.appendInPlace(HTTPDate.length) { HTTPDate.format(lastModified, into: $0) }
+            if let lastModifiedText {
+                w.append(lastModifiedText)
+            } else {
+                w.appendInPlace(HTTPDate.length) { HTTPDate.format(lastModified, into: $0) }
+            }
         }
         if let etag {
             w.append("\r\nETag: ")

@@ -58,7 +58,13 @@ extension HTTPHandler {
             // A stream has no Content-Length, so it needs chunked framing: HTTP/1.1 only (RFC 9112 §7: never
             // chunked to 1.0). Requests with a body are answered without streaming so the body is discarded in order.
             let gzipStreamable = request.head.versionMinor >= 1 && !request.hasBody
-            let sidecars = sidecarAvailability(name: name, facts: facts, now: now)
+            let sidecars: SidecarIndex.Entry
+            if let known = file.sidecars {
+                sidecars = known
+            } else {
+                sidecars = sidecarAvailability(name: name, facts: facts, now: now)
+                if !file.owned { files.recordSidecars(name, sidecars) }
+            }
             var available: CodingSet = .identity
             if sidecars.gzip || gzipCacheable || gzipStreamable { available.insert(.gzip) }
             if sidecars.brotli { available.insert(.br) }

@@ -77,6 +77,7 @@ final class HTTPHandler: ConnectionHandler {
     let site: Site
     var parser = RequestParser()
     var date = DateCache()
+    let lastModifiedDates = HTTPDateMemo()
     let pathScratch: UnsafeMutableRawBufferPointer
     let bodyScratch: UnsafeMutableRawPointer
     /// Gzip streams in progress, by connection id. Touched only by this loop.
@@ -284,9 +285,10 @@ final class HTTPHandler: ConnectionHandler {
 
     func writeHead(_ response: borrowing ResponseHead, output: inout OutputWriter, now: Int) {
         let dateBytes = date.bytes(at: now)
+        let lastModifiedText = response.lastModified.map { lastModifiedDates.bytes($0) }
         output.appendBytes(count: min(response.sizeBound, output.freeBytes)) { area in
             var w = ByteWriter(area)
-            response.render(into: &w, date: dateBytes)
+            response.render(into: &w, date: dateBytes, lastModifiedText: lastModifiedText)
             return w.count
         }
     }

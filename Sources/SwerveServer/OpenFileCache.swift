@@ -11,6 +11,9 @@ struct OpenFile {
     var facts: FileFacts
     /// The whole file, when it is small enough to keep in memory (identity bytes of exactly `facts`' version).
     var body: CompressedBody? = nil
+    /// Which precompressed sidecars exist, once someone looked (cached with the entry, so re-checked whenever the
+    /// entry is reopened: at least every `OpenFileCache.maximumAge` seconds).
+    var sidecars: SidecarIndex.Entry? = nil
 
     func close() {
         if owned { Glibc.close(fd) }
@@ -68,6 +71,7 @@ final class OpenFileCache {
         var ctimeNanoseconds: Int64
         var openedAt: Int
         var body: CompressedBody?
+        var sidecars: SidecarIndex.Entry?
     }
 
     private var entries: [Key: Entry] = [:]
@@ -88,7 +92,13 @@ final class OpenFileCache {
             remove(key)
             return nil
         }
-        return OpenFile(fd: entry.fd, owned: false, facts: entry.facts, body: entry.body)
+        return OpenFile(fd: entry.fd, owned: false, facts: entry.facts, body: entry.body, sidecars: entry.sidecars)
+    }
+
+    /// Remembers the sidecar lookup for a cached path.
+    func recordSidecars(_ path: UnsafeRawBufferPointer, _ sidecars: SidecarIndex.Entry) {
+        let key = Key(owned: nil, borrowed: path)
+        entries[key]?.sidecars = sidecars
     }
 
     /// Takes over `file` (which must be owned) for `path` and returns the borrowed view the request should use.
@@ -108,7 +118,7 @@ final class OpenFileCache {
         remove(key)
         entries[key] = Entry(
             fd: file.fd, facts: file.facts, ctimeSeconds: swerve_stat_ctime_sec(&st),
-            ctimeNanoseconds: swerve_stat_ctime_nsec(&st), openedAt: now, body: body)
+            ctimeNanoseconds: swerve_stat_ctime_nsec(&st), openedAt: now, body: body, sidecars: nil)
         return OpenFile(fd: file.fd, owned: false, facts: file.facts, body: body)
     }
 
