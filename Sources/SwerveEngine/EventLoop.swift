@@ -28,6 +28,8 @@ struct ConnectionSlot<State: BitwiseCopyable> {
     var lingerAfterFlush: Bool
     /// The peer sent EOF.
     var peerClosed: Bool
+    /// EPOLLOUT is in the registration (added the first time a write came up short).
+    var watchingWritable: Bool
     /// The handler said a request is partially received.
     var midMessage: Bool
     /// The handler suspended the connection until a worker resumes it.
@@ -79,9 +81,10 @@ final class ConnectionCounter: Sendable {
 
 /// One event loop: one thread, one epoll instance, one listener, and the connections it accepted.
 ///
-/// Edge-triggered connections: each connection is registered once, for `in | out | rdhup`, edge-triggered, and never
-/// modified again – so a keep-alive request costs no `epoll_ctl` (level-triggered would need EPOLLOUT toggled on
-/// every partial write). The price of edge triggering is that every edge must be consumed: the loop reads until a
+/// Edge-triggered connections: each connection is registered for `in | rdhup`, edge-triggered; EPOLLOUT is added
+/// once, the first time a write comes up short, and then stays – so a keep-alive request costs no `epoll_ctl`
+/// (level-triggered would need EPOLLOUT toggled on every partial write), and connections whose responses always
+/// fit the send buffer never get writable wake-ups at all. The price of edge triggering is that every edge must be consumed: the loop reads until a
 /// read returns fewer bytes than asked (for a stream socket that means the receive queue was empty at that moment,
 /// so the next arrival raises a new edge) and writes until a write is short. The listener is level-triggered:
 /// `accept4` runs in bounded batches and whatever is left simply reports again.
@@ -289,11 +292,11 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             let generation = slot.pointee.generation &+ 1 == 0 ? 1 : slot.pointee.generation &+ 1
             slot.initialize(to: Slot(
                 generation: generation, phase: .open, timer: .header, readPaused: false, closeAfterFlush: false,
-                lingerAfterFlush: false, peerClosed: false, midMessage: false, suspended: false, inputLength: 0, input: nil, output: nil,
+                lingerAfterFlush: false, peerClosed: false, watchingWritable: false, midMessage: false, suspended: false, inputLength: 0, input: nil, output: nil,
                 deadline: now + headerTimeoutMS, lingered: 0, state: handler.makeConnectionState()))
             do {
                 try selector.register(
-                    fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered],
+                    fd: fd, events: [.readable, .readHangup, .edgeTriggered],
                     token: SelectorToken(fd: fd, generation: generation))
             } catch {
                 slot.pointee.phase = .free
@@ -589,6 +592,20 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             if n < total { result = .pending; break outer }
         }
         if result == .pending {
+            if !slot.pointee.watchingWritable {
+                // First short write on this connection: from now on EPOLLOUT edges matter. Registering it only now
+                // spares every small response a writable wake-up (each ACK that frees send-buffer space would
+                // otherwise queue an event). The kernel re-checks readiness on MOD, so an edge is never lost.
+                slot.pointee.watchingWritable = true
+                do {
+                    try selector.reregister(
+                        fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered],
+                        token: SelectorToken(fd: fd, generation: slot.pointee.generation))
+                } catch {
+                    close(fd)
+                    return .closed
+                }
+            }
             if progressed || slot.pointee.timer != .send {
                 slot.pointee.timer = .send
                 slot.pointee.deadline = now + sendTimeoutMS

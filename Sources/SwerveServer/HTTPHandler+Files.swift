@@ -74,17 +74,15 @@ extension HTTPHandler {
                 return .done
             }
             var chosen: Representation?
-            if coding == .br, let (sidecarFD, sidecarFacts) = openSidecar(source: facts, name: name, suffix: ".br") {
-                chosen = Representation(source: .file(OpenFile(fd: sidecarFD, owned: true, facts: sidecarFacts)), coding: .br,
-                                        etag: ETag(sidecarFacts), serverTiming: .precompressed)
+            if coding == .br, let sidecar = cachedSidecar(source: facts, name: name, suffix: ".br", now: now) {
+                chosen = Representation(source: .file(sidecar), coding: .br, etag: ETag(sidecar.facts), serverTiming: .precompressed)
             } else if coding == .br {
                 // The sidecar vanished or is older than its source: fall back to what else is acceptable.
                 coding = accept.accepts(.gzip) ? .gzip : .identity
             }
             if chosen == nil && coding == .gzip && sidecars.gzip,
-               let (sidecarFD, sidecarFacts) = openSidecar(source: facts, name: name, suffix: ".gz") {
-                chosen = Representation(source: .file(OpenFile(fd: sidecarFD, owned: true, facts: sidecarFacts)), coding: .gzip,
-                                        etag: ETag(sidecarFacts), serverTiming: .precompressed)
+               let sidecar = cachedSidecar(source: facts, name: name, suffix: ".gz", now: now) {
+                chosen = Representation(source: .file(sidecar), coding: .gzip, etag: ETag(sidecar.facts), serverTiming: .precompressed)
             }
             if chosen == nil && coding == .gzip && !gzipCacheable && gzipStreamable {
                 chosen = Representation(source: .stream(file), coding: .gzip,
@@ -394,6 +392,39 @@ extension HTTPHandler {
             return nil
         }
         return (fd, facts)
+    }
+
+    /// A sidecar through the loop's open-file cache (keyed by its own path, `name` + suffix), so serving one costs
+    /// an `fstat` rather than an open, a stat and a close – and a small one is sent from memory.
+    private func cachedSidecar(source: FileFacts, name: UnsafeRawBufferPointer, suffix: StaticString, now: Int) -> OpenFile? {
+        let length = name.count
+        let suffixLength = suffix.utf8CodeUnitCount
+        guard name.baseAddress == UnsafeRawPointer(pathScratch.baseAddress), length + suffixLength + 1 <= pathScratch.count else { return nil }
+        func writeSuffix() {
+            suffix.withUTF8Buffer { bytes in
+                UnsafeMutableRawBufferPointer(rebasing: pathScratch[length..<(length + suffixLength)]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+            }
+        }
+        // The request's own path stays NUL-terminated and unchanged for whoever reads it next.
+        defer { pathScratch[length] = 0 }
+        writeSuffix()
+        let sidecarName = UnsafeRawBufferPointer(rebasing: pathScratch[0..<(length + suffixLength)])
+        var file: OpenFile
+        if let cached = files.lookup(sidecarName, now: now) {
+            file = cached
+        } else {
+            guard let (fd, facts) = site.resolver.openSibling(of: name, suffix: suffix, scratch: pathScratch) else { return nil }
+            writeSuffix()
+            file = files.insert(sidecarName, OpenFile(fd: fd, owned: true, facts: facts), now: now, bodyLimit: Self.inlineBodyLimit)
+        }
+        // An older sidecar is a stale leftover of a previous deploy: ignored.
+        let older = file.facts.mtimeSeconds < source.mtimeSeconds
+            || (file.facts.mtimeSeconds == source.mtimeSeconds && file.facts.mtimeNanoseconds < source.mtimeNanoseconds)
+        if older {
+            file.close()
+            return nil
+        }
+        return file
     }
 
     // MARK: Streaming gzip
