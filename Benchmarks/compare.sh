@@ -143,9 +143,9 @@ make_site() {
 # ---------------------------------------------------------------------------------------------------------------
 build_swerve() {
     log "building swerve (release, scratch path $SWERVE_SCRATCH)..."
-    (cd "$REPO_DIR" && swift build -c release --scratch-path "$SWERVE_SCRATCH" --product swerve >"$WORK/build.log" 2>&1) \
+    (cd "$REPO_DIR" && swift build -c release --static-swift-stdlib --scratch-path "$SWERVE_SCRATCH" --product swerve >"$WORK/build.log" 2>&1) \
         || { tail -30 "$WORK/build.log" >&2; die "swift build failed"; }
-    SWERVE_BIN="$(cd "$REPO_DIR" && swift build -c release --scratch-path "$SWERVE_SCRATCH" --show-bin-path)/swerve"
+    SWERVE_BIN="$(cd "$REPO_DIR" && swift build -c release --static-swift-stdlib --scratch-path "$SWERVE_SCRATCH" --show-bin-path)/swerve"
     [[ -x "$SWERVE_BIN" ]] || die "no binary at $SWERVE_BIN"
 }
 
