@@ -42,17 +42,6 @@ private func acceptEncoding(bytes lines: [[UInt8]]) -> AcceptEncoding {
 
 private let everyCodingSet: [CodingSet] = (0..<8).map { CodingSet(rawValue: UInt8($0)) }
 
-/// Deterministic generator (SplitMix64) so that garbage inputs are the same on every run.
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 // MARK: - Tables
 

@@ -27,16 +27,6 @@ private func render(capacity: Int = 4096, _ body: (inout ByteWriter) -> Void) ->
     return String(decoding: storage[0..<count], as: UTF8.self)
 }
 
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 struct RangeRow: Sendable, CustomTestStringConvertible {
     let section: String
