@@ -20,6 +20,9 @@ let package = Package(
     products: [
         .executable(name: "swerve", targets: ["swerve"]),
         .library(name: "SwerveServer", targets: ["SwerveServer"]),
+        // For the microbenchmarks in Benchmarks/ (a separate package that depends on this one by path).
+        .library(name: "SwerveHTTP", targets: ["SwerveHTTP"]),
+        .library(name: "SwerveCompression", targets: ["SwerveCompression"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -252,6 +252,8 @@ public struct ETag: Equatable, Sendable {
     }
 
     /// The rendered tag in a small inline buffer (for comparing with If-None-Match without allocating).
+    /// Inlinable so callers in other modules specialise it: unspecialised, each call looked up `R`'s metadata.
+    @inlinable
     public func withRendered<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         withUnsafeTemporaryAllocation(byteCount: Self.maximumLength, alignment: 1) { area in
             var w = ByteWriter(area)
