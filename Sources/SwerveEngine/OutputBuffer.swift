@@ -144,4 +144,18 @@ public struct OutputWriter: ~Copyable {
         b.pointee.segments[b.pointee.tail] = OutputSegment(fd: fd, ownsFD: ownsFD, offset: offset, length: length)
         b.pointee.tail += 1
     }
+
+    /// Queues a byte range of a file whose descriptor someone else owns (a cache of open files): the segment retains
+    /// `owner`, which must keep `fd` open for as long as it lives, so no `dup`/`close` pair is paid per response and
+    /// an eviction meanwhile cannot close the fd under a slow client.
+    @inline(__always)
+    public func appendFile(fd: Int32, offset: Int, length: Int, owner: AnyObject) {
+        let b = buffer
+        precondition(b.pointee.tail < b.pointee.segmentCapacity, "OutputWriter out of segments")
+        guard length > 0 else { return }
+        b.pointee.segments[b.pointee.tail] = OutputSegment(
+            fd: fd, ownsFD: false, offset: offset, length: length, external: nil,
+            owner: Unmanaged.passRetained(owner).toOpaque())
+        b.pointee.tail += 1
+    }
 }

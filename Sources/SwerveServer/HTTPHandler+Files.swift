@@ -299,16 +299,16 @@ extension HTTPHandler {
         // Memory (a cached body, or a small file's bytes) is referenced per part; a file is sent with sendfile from
         // one fd that the last part's segment owns.
         var memory: CompressedBody?
-        var engineFD: Int32 = -1
+        var sendfileSource: OpenFile?
         switch source {
         case .memory(let body): memory = body
         case .file(let file):
             if let body = file.body {
                 memory = body
+                file.close()
             } else {
-                engineFD = file.fdForEngine()
+                sendfileSource = file
             }
-            if file.body != nil || !file.owned { file.close() }
         case .stream: break
         }
         for (index, range) in ranges.enumerated() {
@@ -319,8 +319,8 @@ extension HTTPHandler {
             }
             if let memory {
                 output.appendExternal(UnsafeRawBufferPointer(rebasing: memory.bytes[range.first..<(range.first + range.count)]), owner: memory)
-            } else if engineFD >= 0 {
-                output.appendFile(fd: engineFD, offset: range.first, length: range.count, ownsFD: index == ranges.count - 1)
+            } else if let file = sendfileSource {
+                file.appendSendfile(to: &output, offset: range.first, count: range.count, last: index == ranges.count - 1)
             }
         }
         output.appendBytes(count: MultipartByteranges.closingLength) { area in
@@ -352,10 +352,7 @@ extension HTTPHandler {
                 }
                 file.close()
             } else {
-                let fd = file.fdForEngine()
-                if fd >= 0 {
-                    output.appendFile(fd: fd, offset: first, length: count, ownsFD: true)
-                }
+                file.appendSendfile(to: &output, offset: first, count: count, last: true)
             }
         case .stream:
             break

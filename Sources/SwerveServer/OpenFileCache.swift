@@ -1,14 +1,26 @@
 import CSwerveSys
 import Glibc
 import SwerveCompression
+import SwerveEngine
 import SwerveHTTP
 
+/// A file descriptor kept open for as long as anyone holds this object: the open-file cache holds one per entry,
+/// and every queued sendfile segment of that file retains it, so evicting the entry never closes an fd a response
+/// is still being sent from.
+final class SharedDescriptor {
+    let fd: Int32
+    init(_ fd: Int32) { self.fd = fd }
+    deinit { Glibc.close(fd) }
+}
+
 /// An open file as the response logic sees it: either owned by this request (closed when done) or borrowed from the
-/// loop's `OpenFileCache` (never closed here; duplicated when the engine must keep it past this request).
+/// loop's `OpenFileCache` (never closed here; `shared` keeps it open while the engine sends from it).
 struct OpenFile {
     var fd: Int32
     var owned: Bool
     var facts: FileFacts
+    /// For a borrowed file: the cache's keep-alive handle on `fd`.
+    var shared: SharedDescriptor? = nil
     /// The whole file, when it is small enough to keep in memory (identity bytes of exactly `facts`' version).
     var body: CompressedBody? = nil
     /// Which precompressed sidecars exist, once someone looked (cached with the entry, so re-checked whenever the
@@ -17,6 +29,16 @@ struct OpenFile {
 
     func close() {
         if owned { Glibc.close(fd) }
+    }
+
+    /// Queues `count` bytes from `offset` for sendfile. An owned fd is handed to the engine (closed after sending,
+    /// so only the last of several segments may pass `last`); a cached one is retained through `shared`.
+    func appendSendfile(to output: inout OutputWriter, offset: Int, count: Int, last: Bool) {
+        if let shared {
+            output.appendFile(fd: fd, offset: offset, length: count, owner: shared)
+        } else {
+            output.appendFile(fd: fd, offset: offset, length: count, ownsFD: owned && last)
+        }
     }
 
     /// An fd the engine may own and close after sending: this one if owned, else a duplicate (the cache may close
@@ -65,7 +87,8 @@ final class OpenFileCache {
     }
 
     struct Entry {
-        var fd: Int32
+        var descriptor: SharedDescriptor
+        var fd: Int32 { descriptor.fd }
         var facts: FileFacts
         var ctimeSeconds: Int64
         var ctimeNanoseconds: Int64
@@ -92,7 +115,7 @@ final class OpenFileCache {
             remove(key)
             return nil
         }
-        return OpenFile(fd: entry.fd, owned: false, facts: entry.facts, body: entry.body, sidecars: entry.sidecars)
+        return OpenFile(fd: entry.fd, owned: false, facts: entry.facts, shared: entry.descriptor, body: entry.body, sidecars: entry.sidecars)
     }
 
     /// Remembers the sidecar lookup for a cached path.
@@ -116,21 +139,21 @@ final class OpenFileCache {
         }
         let key = Key(owned: Array(path), borrowed: nil)
         remove(key)
+        let descriptor = SharedDescriptor(file.fd)
         entries[key] = Entry(
-            fd: file.fd, facts: file.facts, ctimeSeconds: swerve_stat_ctime_sec(&st),
+            descriptor: descriptor, facts: file.facts, ctimeSeconds: swerve_stat_ctime_sec(&st),
             ctimeNanoseconds: swerve_stat_ctime_nsec(&st), openedAt: now, body: body, sidecars: nil)
-        return OpenFile(fd: file.fd, owned: false, facts: file.facts, body: body)
+        return OpenFile(fd: file.fd, owned: false, facts: file.facts, shared: descriptor, body: body)
     }
 
     func clear() {
-        for entry in entries.values { Glibc.close(entry.fd) }
+        // Dropping the entries releases their descriptors; each closes once no queued segment holds it any more.
         entries.removeAll(keepingCapacity: true)
         bodyBytes = 0
     }
 
     private func remove(_ key: Key) {
         guard let entry = entries.removeValue(forKey: key) else { return }
-        Glibc.close(entry.fd)
         bodyBytes -= entry.body?.count ?? 0
     }
 
