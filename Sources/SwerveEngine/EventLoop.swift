@@ -460,6 +460,19 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         if !inputPool.push(input) { input.deallocate() }
     }
 
+    /// Drops whatever output is still queued (closing owned fds, releasing retained owners) and returns the buffer
+    /// to the pool, or to malloc when the pool already keeps its maximum.
+    @inline(__always)
+    private func releaseOutput(_ slot: UnsafeMutablePointer<Slot>) {
+        guard let out = slot.pointee.output else { return }
+        out.pointee.reset()
+        slot.pointee.output = nil
+        if !outputPool.push(out) {
+            out.pointee.free()
+            out.deallocate()
+        }
+    }
+
     private func makeOutputBuffer() -> UnsafeMutablePointer<OutputBuffer> {
         let buffer = UnsafeMutablePointer<OutputBuffer>.allocate(capacity: 1)
         buffer.initialize(to: OutputBuffer(capacity: configuration.outputBufferSize, segmentCapacity: configuration.outputSegments))
@@ -616,14 +629,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     }
 
     private func finishDrained(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
-        if let out = slot.pointee.output {
-            out.pointee.reset()
-            slot.pointee.output = nil
-            if !outputPool.push(out) {
-                out.pointee.free()
-                out.deallocate()
-            }
-        }
+        releaseOutput(slot)
         if slot.pointee.closeAfterFlush || (draining && !slot.pointee.midMessage) {
             if slot.pointee.lingerAfterFlush && !slot.pointee.peerClosed {
                 startLingering(fd, slot)
@@ -681,14 +687,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private func close(_ fd: Int32) {
         let slot = slots + Int(fd)
         guard slot.pointee.phase != .free else { return }
-        if let out = slot.pointee.output {
-            out.pointee.reset()
-            slot.pointee.output = nil
-            if !outputPool.push(out) {
-                out.pointee.free()
-                out.deallocate()
-            }
-        }
+        releaseOutput(slot)
         slot.pointee.inputLength = 0
         releaseInputIfEmpty(slot)
         slot.pointee.phase = .free
