@@ -78,16 +78,7 @@ final class CompressionService: Sendable {
         let started = monotonicNanoseconds()
         // Read the whole file (it is at most the cache's entry limit).
         var input = [UInt8](repeating: 0, count: key.size)
-        var done = 0
-        let ok: Bool = input.withUnsafeMutableBytes { buffer in
-            while done < key.size {
-                let n = pread(fd, buffer.baseAddress! + done, key.size - done, off_t(done))
-                if n > 0 { done += n; continue }
-                if n < 0 && errno == EINTR { continue }
-                return false
-            }
-            return true
-        }
+        let ok = input.withUnsafeMutableBytes { readFully(fd, into: $0, at: 0) }
         // The version must still be the one the key names, or the bytes could mix two versions.
         guard ok, FileFacts.version(of: fd) == key.version else { return nil }
         guard let encoder = try? GzipEncoder(level: level),
@@ -118,6 +109,19 @@ final class CompressionService: Sendable {
         }
         inflight.finish(key)
     }
+}
+
+/// `pread`s exactly `buffer.count` bytes from `offset`, retrying short reads and EINTR. False if the file ended
+/// first or the read failed (the caller treats that as "the file changed under us").
+func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
+    var done = 0
+    while done < buffer.count {
+        let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+        if n > 0 { done += n; continue }
+        if n < 0 && errno == EINTR { continue }
+        return false
+    }
+    return true
 }
 
 @inline(__always) func monotonicNanoseconds() -> UInt64 {

@@ -45,15 +45,8 @@ final class GzipStream: @unchecked Sendable {
     func produceNext() {
         var output: [UInt8] = []
         output.reserveCapacity(Self.pieceInput / 2)
-        let want = min(Self.pieceInput, size - offset)
-        var got = 0
-        while got < want {
-            let n = pread(fd, input.baseAddress! + got, want - got, off_t(offset + got))
-            if n > 0 { got += n; continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
-        guard got == want else {
+        let got = min(Self.pieceInput, size - offset)
+        guard readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: input[0..<got]), at: offset) else {
             // The file shrank while streaming: the response cannot be completed honestly.
             failed = true
             return

@@ -253,18 +253,11 @@ extension HTTPHandler {
             // RFC 9110 §15.5.17: "A server that generates a 416 response to a byte-range request SHOULD generate a
             // Content-Range header field specifying the current length of the selected representation".
             representation.source.close()
-            var error = ResponseHead(status: .rangeNotSatisfiable, contentLength: ErrorPage.length(.rangeNotSatisfiable))
-            error.contentType = UnsafeRawBufferPointer(start: ErrorPage.contentType.utf8Start, count: ErrorPage.contentType.utf8CodeUnitCount)
-            error.contentRange = ContentRangeField(unsatisfiedOf: length)
-            error.etag = representation.etag
-            error.lastModified = response.lastModified
-            error.varyAcceptEncoding = vary
-            error.connection = request.connection
-            writeHead(error, output: &output, now: now)
-            output.appendBytes(count: ErrorPage.length(.rangeNotSatisfiable)) { area in
-                var w = ByteWriter(area)
-                ErrorPage.render(.rangeNotSatisfiable, into: &w)
-                return w.count
+            let lastModified = response.lastModified
+            writeError(.rangeNotSatisfiable, isHead: false, connection: request.connection, vary: vary, output: &output, now: now) {
+                $0.contentRange = ContentRangeField(unsatisfiedOf: length)
+                $0.etag = representation.etag
+                $0.lastModified = lastModified
             }
         case .ranges(let ranges) where ranges.count == 1:
             // RFC 9110 §15.3.7.1: a single part "MUST generate a Content-Range header field ... and a Content-Length".
@@ -361,38 +354,28 @@ extension HTTPHandler {
 
     // MARK: Precompressed sidecars
 
-    /// Which sidecars exist for this version of the file, from the index or by looking once.
+    /// Which sidecars exist for this version of the file, from the index or by looking once. The look goes through
+    /// the open-file cache too, so the sidecar that is then served is not opened a second time.
     private func sidecarAvailability(name: UnsafeRawBufferPointer, facts: FileFacts, now: Int) -> SidecarIndex.Entry {
         let version = facts.version
         if let known = site.sidecars.lookup(version, now: now) { return known }
         var entry = SidecarIndex.Entry(gzip: false, brotli: false, checkedAt: now)
-        if let (fd, _) = openSidecar(source: facts, name: name, suffix: ".gz") {
-            Glibc.close(fd)
+        if let sidecar = cachedSidecar(source: facts, name: name, suffix: ".gz", now: now) {
+            sidecar.close()
             entry.gzip = true
         }
-        if let (fd, _) = openSidecar(source: facts, name: name, suffix: ".br") {
-            Glibc.close(fd)
+        if let sidecar = cachedSidecar(source: facts, name: name, suffix: ".br", now: now) {
+            sidecar.close()
             entry.brotli = true
         }
         site.sidecars.record(version, entry)
         return entry
     }
 
-    /// Opens `name` + `suffix` under the root, by the same rules as any request, if it is a regular file at least
-    /// as new as its source (an older sidecar is a stale leftover and is ignored).
-    private func openSidecar(source: FileFacts, name: UnsafeRawBufferPointer, suffix: StaticString) -> (Int32, FileFacts)? {
-        guard let (fd, facts) = site.resolver.openSibling(of: name, suffix: suffix, scratch: pathScratch) else { return nil }
-        let older = facts.mtimeSeconds < source.mtimeSeconds
-            || (facts.mtimeSeconds == source.mtimeSeconds && facts.mtimeNanoseconds < source.mtimeNanoseconds)
-        if older {
-            Glibc.close(fd)
-            return nil
-        }
-        return (fd, facts)
-    }
-
-    /// A sidecar through the loop's open-file cache (keyed by its own path, `name` + suffix), so serving one costs
-    /// an `fstat` rather than an open, a stat and a close – and a small one is sent from memory.
+    /// `name` + `suffix` (opened under the root by the same rules as any request) if it is a regular file at least as
+    /// new as its source – an older sidecar is a stale leftover of a previous deploy and is ignored. Goes through the
+    /// loop's open-file cache (keyed by the sidecar's own path), so serving one costs an `fstat` rather than an open,
+    /// a stat and a close – and a small one is sent from memory.
     private func cachedSidecar(source: FileFacts, name: UnsafeRawBufferPointer, suffix: StaticString, now: Int) -> OpenFile? {
         let length = name.count
         let suffixLength = suffix.utf8CodeUnitCount
@@ -414,7 +397,6 @@ extension HTTPHandler {
             writeSuffix()
             file = files.insert(sidecarName, OpenFile(fd: fd, owned: true, facts: facts), now: now, bodyLimit: Self.inlineBodyLimit)
         }
-        // An older sidecar is a stale leftover of a previous deploy: ignored.
         let older = file.facts.mtimeSeconds < source.mtimeSeconds
             || (file.facts.mtimeSeconds == source.mtimeSeconds && file.facts.mtimeNanoseconds < source.mtimeNanoseconds)
         if older {

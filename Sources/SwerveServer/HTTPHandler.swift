@@ -79,7 +79,6 @@ final class HTTPHandler: ConnectionHandler {
     var date = DateCache()
     let lastModifiedDates = HTTPDateMemo()
     let pathScratch: UnsafeMutableRawBufferPointer
-    let bodyScratch: UnsafeMutableRawPointer
     /// Gzip streams in progress, by connection id. Touched only by this loop.
     var streams: [Int32: GzipStream] = [:]
     /// Open files by path, revalidated on every hit.
@@ -88,12 +87,10 @@ final class HTTPHandler: ConnectionHandler {
     init(site: Site) {
         self.site = site
         pathScratch = .allocate(byteCount: PathResolver.scratchCapacity, alignment: 16)
-        bodyScratch = .allocate(byteCount: Self.inlineBodyLimit, alignment: 16)
     }
 
     deinit {
         pathScratch.deallocate()
-        bodyScratch.deallocate()
     }
 
     func makeConnectionState() -> HTTPConnectionState { HTTPConnectionState() }
@@ -263,9 +260,11 @@ final class HTTPHandler: ConnectionHandler {
         return serveFile(file, name: name, request: fileRequest, output: &output, context: context)
     }
 
+    /// An error response with its small HTML page; `fields` adds what a particular status carries besides.
     func writeError(
         _ status: HTTPStatus, isHead: Bool, connection: ResponseHead.ConnectionField, allow: Bool = false,
-        location: UnsafeRawBufferPointer? = nil, vary: Bool = false, output: inout OutputWriter, now: Int
+        location: UnsafeRawBufferPointer? = nil, vary: Bool = false, output: inout OutputWriter, now: Int,
+        fields: (inout ResponseHead) -> Void = { _ in }
     ) {
         var response = ResponseHead(status: status, contentLength: ErrorPage.length(status))
         response.contentType = UnsafeRawBufferPointer(start: ErrorPage.contentType.utf8Start, count: ErrorPage.contentType.utf8CodeUnitCount)
@@ -273,6 +272,7 @@ final class HTTPHandler: ConnectionHandler {
         response.location = location
         response.connection = connection
         response.varyAcceptEncoding = vary
+        fields(&response)
         writeHead(response, output: &output, now: now)
         if !isHead {
             output.appendBytes(count: ErrorPage.length(status)) { area in

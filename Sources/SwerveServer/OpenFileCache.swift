@@ -160,13 +160,7 @@ final class OpenFileCache {
     private static func read(_ fd: Int32, count: Int) -> CompressedBody? {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
         defer { buffer.deallocate() }
-        var done = 0
-        while done < count {
-            let n = pread(fd, buffer.baseAddress! + done, count - done, off_t(done))
-            if n > 0 { done += n; continue }
-            if n < 0 && errno == EINTR { continue }
-            return nil
-        }
+        guard readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]), at: 0) else { return nil }
         return CompressedBody(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), identityLength: count, compressNanoseconds: 0)
     }
 }
