@@ -148,9 +148,7 @@ extension FileFacts {
     static func version(of fd: Int32) -> FileVersion? {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return nil }
-        return FileVersion(
-            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
-            mtimeSeconds: swerve_stat_mtime_sec(&st), mtimeNanoseconds: swerve_stat_mtime_nsec(&st))
+        return FileFacts(&st).version
     }
 
     func bodyKey(coding: ContentCoding) -> BodyKey {

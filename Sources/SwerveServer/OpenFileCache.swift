@@ -108,8 +108,7 @@ final class OpenFileCache {
         guard let entry = entries[key] else { return nil }
         var st = stat()
         guard now - entry.openedAt <= Self.maximumAge, fstat(entry.fd, &st) == 0, st.st_nlink > 0,
-              Int(st.st_size) == entry.facts.size, UInt64(st.st_ino) == entry.facts.inode,
-              swerve_stat_mtime_sec(&st) == entry.facts.mtimeSeconds, swerve_stat_mtime_nsec(&st) == entry.facts.mtimeNanoseconds,
+              FileFacts(&st) == entry.facts,
               swerve_stat_ctime_sec(&st) == entry.ctimeSeconds, swerve_stat_ctime_nsec(&st) == entry.ctimeNanoseconds
         else {
             remove(key)
