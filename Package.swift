@@ -52,6 +52,6 @@ let package = Package(
         ),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys"]),
         .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib"]),
-        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveHTTP", "SwerveCompression", "CZlib", "CSwerveSys"]),
+        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveCompression", "CZlib", "CSwerveSys"]),
     ]
 )

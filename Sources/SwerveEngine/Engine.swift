@@ -30,7 +30,9 @@ public final class Engine<Handler: ConnectionHandler>: @unchecked Sendable {
         }
         do throws(SystemError) {
             for _ in 0..<workers {
-                let fd = try Listener.open(address: configuration.host, port: port, reusePort: workers > 1)
+                let fd = try Listener.open(
+                    address: configuration.host, port: port, reusePort: workers > 1,
+                    unsentLowWatermark: configuration.unsentLowWatermark)
                 fds.append(fd)
                 // Port 0: the first bind picks a port; the other loops must join that same port.
                 if port == 0 { port = Listener.boundPort(fd) }

@@ -286,8 +286,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 Glibc.close(fd)
                 continue
             }
-            var on: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+            // TCP_NODELAY and TCP_NOTSENT_LOWAT come from the listener (see Listener.open): no setsockopt here.
             let slot = slots + Int(fd)
             let generation = slot.pointee.generation &+ 1 == 0 ? 1 : slot.pointee.generation &+ 1
             slot.initialize(to: Slot(
