@@ -409,7 +409,7 @@ to_ms() {
         printf "%.3f", n }'
 }
 
-RUN_HEADER=$'round\tscenario\tserver\tpath\tconns\trequests\tseconds\trps\tp99_ms\tcpu_ticks\tcpu_us_per_req\tsocket_errors\tnon2xx\ttransfer\tpeak_rss_kb\tserver_busy_pct\twrk_busy_pct'
+RUN_HEADER=$'round\tscenario\tserver\tpath\tconns\trequests\tseconds\trps\tp99_ms\tcpu_ticks\tcpu_us_per_req\tsocket_errors\tnon2xx\ttransfer\tpeak_rss_kb\tserver_busy_pct\twrk_busy_pct\twrk_us_per_req'
 
 run_one() {   # ROUND SCENARIO SERVER
     local round="$1" scenario="$2" server="$3"
@@ -419,7 +419,7 @@ run_one() {   # ROUND SCENARIO SERVER
         if [[ "$server" == swerve ]]; then stop_swerve; start_swerve; else stop_nginx; start_nginx; fi
         warm_up >/dev/null
     fi
-    local port pids out t0 t1 requests seconds rps p99 socket non2xx transfer ticks cpu busy wrk_busy peak="-"
+    local port pids out t0 t1 requests seconds rps p99 socket non2xx transfer ticks cpu busy wrk_busy wrk_cpu peak="-"
     port="$(port_of "$server")"
     pids="$(pids_of "$server")"
     out="$WORK/results/wrk-r$round-$scenario-$server.txt"
@@ -446,13 +446,16 @@ run_one() {   # ROUND SCENARIO SERVER
     # Busy = CPU seconds / wall seconds of the run, in % of one core (server: all its processes; wrk: itself).
     busy="$(awk -v t="$ticks" -v hz="$CLK_TCK" -v s="${seconds:-0}" 'BEGIN { if (s > 0) printf "%.0f", t / hz / s * 100; else print "-" }')"
     wrk_busy="$(awk -v s="${seconds:-0}" '{ if (s > 0) printf "%.0f", ($1 + $2) / s * 100; else print "-" }' "$out.time")"
+    # The load generator's own CPU per response: when wrk is saturated, this (not the server) sets req/s, and it
+    # differs between servers only through what they put on the wire.
+    wrk_cpu="$(awk -v n="$requests" '{ if (n > 0) printf "%.2f", ($1 + $2) * 1e6 / n; else print "-" }' "$out.time")"
     if [[ "$scenario" == c10k ]]; then peak="$(status_kb "$(conn_pid_of "$server")" VmHWM)"; fi
 
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$PATH_" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$PATH_" \
         "$CONNS" "$requests" "${seconds:-0}" "$rps" "$p99" "$ticks" "$cpu" "$socket" "$non2xx" "${transfer:--}" \
-        "$peak" "$busy" "$wrk_busy" >>"$WORK/results/runs.tsv"
-    log "$(printf '[round %s] %-13s %-6s %10s req/s  p99 %8s ms  CPU %7s µs/req  busy %3s%% (wrk %3s%%)  errors %s non-2xx %s%s' \
-        "$round" "$scenario" "$server" "$rps" "$p99" "$cpu" "$busy" "$wrk_busy" "$socket" "$non2xx" \
+        "$peak" "$busy" "$wrk_busy" "$wrk_cpu" >>"$WORK/results/runs.tsv"
+    log "$(printf '[round %s] %-13s %-6s %10s req/s  p99 %8s ms  CPU %7s µs/req  busy %3s%% (wrk %3s%%, %s µs/req)  errors %s non-2xx %s%s' \
+        "$round" "$scenario" "$server" "$rps" "$p99" "$cpu" "$busy" "$wrk_busy" "$wrk_cpu" "$socket" "$non2xx" \
         "$([[ "$peak" != - ]] && echo "  VmHWM ${peak} KiB")")"
     sleep 1   # let connections from this run close before the next one
 }

@@ -5,7 +5,7 @@
 
 Reads (all tab-separated, first line a header):
   runs.tsv    one wrk run per line: round scenario server path conns requests seconds rps p99_ms cpu_ticks
-              cpu_us_per_req socket_errors non2xx transfer peak_rss_kb server_busy_pct wrk_busy_pct
+              cpu_us_per_req socket_errors non2xx transfer peak_rss_kb server_busy_pct wrk_busy_pct wrk_us_per_req
   memory.tsv  server key value   (idle_rss_kb, master_rss_kb, conn_base_kb, conn_loaded_kb, conn_count)
   strace.tsv  server scenario requests syscall calls errors
 
@@ -49,7 +49,7 @@ def as_float(text: str) -> float | None:
 
 
 def metric(run: dict, key: str) -> float | None:
-    value = as_float(run[key])
+    value = as_float(run.get(key))
     # wrk prints a p99 of 0.00us when its latency histogram is broken (seen with pipelining): not a measurement.
     if key == "p99_ms" and value == 0:
         return None
@@ -84,12 +84,13 @@ def summary(runs: list[dict]) -> None:
           "responses over all rounds, Swerve / nginx (the 404 scenario's 404s are not counted). `busy` is CPU time / "
           "wall time in % of one core, for the server (all its processes) and for wrk: a server well below 100% "
           "while wrk is near 100% means wrk (or the noisy machine), not the server, set the req/s — then compare "
-          "CPU µs/req.")
+          "CPU µs/req. `wrk µs/req` is the load generator's own CPU per response: when wrk is saturated, req/s is "
+          "1 / this, so a server can only raise req/s by changing what wrk has to do per response.")
     print()
     print("| scenario | Swerve path | Swerve req/s | nginx req/s | req/s ratio | Swerve CPU µs/req | nginx CPU µs/req "
           "| CPU/req ratio | Swerve p99 ms | nginx p99 ms | p99 ratio | server busy % S / N | wrk busy % S / N "
-          "| errors S / N |")
-    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+          "| wrk µs/req S / N | errors S / N |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
     for scenario in order:
         med = {}
         errors = {}
@@ -97,7 +98,7 @@ def summary(runs: list[dict]) -> None:
             rs = by[scenario][server]
             med[server] = {
                 key: median([v for v in (metric(r, key) for r in rs) if v is not None])
-                for key in ("rps", "cpu_us_per_req", "p99_ms", "server_busy_pct", "wrk_busy_pct")
+                for key in ("rps", "cpu_us_per_req", "p99_ms", "server_busy_pct", "wrk_busy_pct", "wrk_us_per_req")
             }
             sock = sum(sum(int(x) for x in r["socket_errors"].split("/")) for r in rs)
             # Every answer in the 404 scenario is a 404 by design: not an error there.
@@ -112,6 +113,7 @@ def summary(runs: list[dict]) -> None:
               f"| {fmt(s['p99_ms'], 2)} | {fmt(n['p99_ms'], 2)} | {paired_ratio(sr, nr, 'p99_ms')} "
               f"| {fmt(s['server_busy_pct'], 0)} / {fmt(n['server_busy_pct'], 0)} "
               f"| {fmt(s['wrk_busy_pct'], 0)} / {fmt(n['wrk_busy_pct'], 0)} "
+              f"| {fmt(s['wrk_us_per_req'])} / {fmt(n['wrk_us_per_req'])} "
               f"| {errors['swerve']} / {errors['nginx']} |")
     print()
 
@@ -120,12 +122,12 @@ def raw(runs: list[dict]) -> None:
     print("### Every run")
     print()
     print("| round | scenario | server | path | conns | requests | req/s | p99 ms | CPU ticks | CPU µs/req "
-          "| server busy % | wrk busy % | socket errors c/r/w/t | non-2xx | transfer/s | peak RSS KiB |")
-    print("|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|")
+          "| server busy % | wrk busy % | wrk µs/req | socket errors c/r/w/t | non-2xx | transfer/s | peak RSS KiB |")
+    print("|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|")
     for r in runs:
         print(f"| {r['round']} | {r['scenario']} | {r['server']} | `{r['path']}` | {r['conns']} | {r['requests']} "
               f"| {fmt(as_float(r['rps']), 0)} | {r['p99_ms']} | {r['cpu_ticks']} | {r['cpu_us_per_req']} "
-              f"| {r['server_busy_pct']} | {r['wrk_busy_pct']} | {r['socket_errors']} | {r['non2xx']} | {r['transfer']} | {r['peak_rss_kb']} |")
+              f"| {r['server_busy_pct']} | {r['wrk_busy_pct']} | {r.get('wrk_us_per_req', '-')} | {r['socket_errors']} | {r['non2xx']} | {r['transfer']} | {r['peak_rss_kb']} |")
     print()
 
 
