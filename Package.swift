@@ -8,6 +8,7 @@ import PackageDescription
 //   CZlib        – the system zlib (zlib1g-dev).
 //   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies.
 //   SwerveServer – glues the HTTP pipeline onto the engine; the configuration a user sets.
+//   SwerveCLI    – the command-line options: one table that both parses the flags and writes `--help`.
 //   swerve       – the thin command-line executable.
 /// Release builds skip Swift's dynamic exclusivity checks in the per-request code: the hot path keeps its mutable
 /// state in plain structs behind raw pointers and per-loop objects, and a profile showed the checks at ~1.5% of a
@@ -42,6 +43,7 @@ let package = Package(
             ],
             swiftSettings: hotPathSettings
         ),
+        .target(name: "SwerveCLI", dependencies: ["SwerveServer"]),
         .executableTarget(
             name: "swerve",
             dependencies: [
@@ -52,6 +54,7 @@ let package = Package(
         ),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys"]),
         .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib"]),
+        .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveCompression", "CZlib", "CSwerveSys"]),
     ]
 )
