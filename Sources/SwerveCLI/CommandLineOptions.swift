@@ -1,0 +1,276 @@
+import SwerveServer
+
+public let swerveVersion = "0.1.0"
+
+/// What a command line asks `swerve` to do.
+public enum ParseOutcome: Sendable {
+    /// Serve with this configuration.
+    case run(ServerConfiguration)
+    /// `--help` or `-h`: print this text on stdout and exit 0.
+    case help(String)
+    /// `--version`: print this text on stdout and exit 0.
+    case version(String)
+    /// A usage mistake, worded to follow `swerve: error: `; see `CommandLineOptions.errorReport`.
+    case error(String)
+}
+
+/// The command line, parsed by hand: `--name value` or `--name=value` for options, bare `--name` for flags.
+///
+/// Every option is described once, in `options` below – spelling, placeholder, default, help text and what it sets –
+/// and both the parser and `--help` read that table, so the help cannot drift from what is accepted. The defaults
+/// themselves stay in `ServerConfiguration`: parsing starts from `ServerConfiguration()` and the help text prints
+/// those same values.
+public enum CommandLineOptions {
+    /// BSD `sysexits.h` EX_USAGE, the exit status swift-argument-parser used for bad input.
+    public static let usageExitCode: Int32 = 64
+
+    /// `arguments` without the program name (`CommandLine.arguments.dropFirst()`).
+    public static func parse<Arguments: Collection<String>>(_ arguments: Arguments) -> ParseOutcome {
+        // `--help` and `--version` win wherever they stand: someone who typed a wrong flag and then `--help` wants
+        // the help, not an error about the flag.
+        if arguments.contains(where: { $0 == "--help" || $0 == "-h" }) { return .help(helpText) }
+        if arguments.contains("--version") { return .version(versionText) }
+        do {
+            return .run(try configuration(from: Array(arguments)))
+        } catch {
+            return .error(error.message)
+        }
+    }
+
+    /// What stderr shows for a usage mistake: the error, then where to look.
+    public static func errorReport(_ message: String) -> String {
+        "swerve: error: \(message)\nUsage: swerve [options]. See 'swerve --help'.\n"
+    }
+
+    public static var versionText: String { "swerve \(swerveVersion)" }
+
+    static func configuration(from arguments: [String]) throws(UsageError) -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        var given: Set<String> = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("--") else {
+                let isOption = argument.hasPrefix("-") && argument != "-"
+                throw UsageError(isOption ? "unknown option '\(argument)'" : "unexpected argument '\(argument)'")
+            }
+            let (name, attachedValue) = split(argument)
+            guard let option = options.first(where: { $0.name == name }) else {
+                throw UsageError("unknown option '--\(name)'")
+            }
+            // A second `--port` is more likely a mistake than an override; only `--cache-rule` adds up.
+            guard option.repeatable || given.insert(option.name).inserted else {
+                throw UsageError("--\(name) was given twice")
+            }
+            switch option.action {
+            case .flag(let set):
+                guard attachedValue == nil else { throw UsageError("--\(name) takes no value") }
+                set(&configuration)
+            case .value(_, let set):
+                let value: String
+                if let attachedValue {
+                    value = attachedValue
+                } else if index < arguments.count {
+                    // Taken whatever it looks like, so `--cache-control -` or a negative number reach the value's
+                    // own check (which then names the option) instead of being read as an unknown option.
+                    value = arguments[index]
+                    index += 1
+                } else {
+                    throw UsageError("missing value for --\(name)")
+                }
+                try set(&configuration, value, "--\(name)")
+            }
+        }
+        // The one rule that spans two options, so it can only be checked once all are read.
+        if let entryMax = configuration.cacheEntryMax, entryMax > configuration.cacheSize {
+            throw UsageError("--cache-entry-max must not exceed --cache-size")
+        }
+        return configuration
+    }
+
+    /// `--name=value` → (`name`, `value`); `--name` → (`name`, nil). Only the first `=` splits, so a
+    /// `--cache-rule=*.css=max-age=60` keeps its value whole.
+    private static func split(_ argument: String) -> (name: String, value: String?) {
+        let body = argument.dropFirst(2)
+        guard let equals = body.firstIndex(of: "=") else { return (String(body), nil) }
+        return (String(body[..<equals]), String(body[body.index(after: equals)...]))
+    }
+}
+
+/// One option: how it is spelled and documented, and what it sets.
+struct OptionSpec: Sendable {
+    /// Sets fields of the configuration from the option's text; the last argument is the option as typed
+    /// (`--port`), for error messages.
+    typealias Setter = @Sendable (inout ServerConfiguration, String, String) throws(UsageError) -> Void
+
+    enum Action: Sendable {
+        /// Takes no value.
+        case flag(@Sendable (inout ServerConfiguration) -> Void)
+        /// Takes one value, shown as `placeholder` in the help.
+        case value(placeholder: String, Setter)
+    }
+
+    /// Without the leading `--`.
+    let name: String
+    let help: String
+    /// Shown as `(default: …)`; nil for flags (off unless given) and for options with no default.
+    let defaultValue: String?
+    let repeatable: Bool
+    let action: Action
+
+    static func value(
+        _ name: String, _ placeholder: String, default defaultValue: String?, repeatable: Bool = false,
+        _ help: String, set: @escaping Setter
+    ) -> OptionSpec {
+        OptionSpec(name: name, help: help, defaultValue: defaultValue, repeatable: repeatable, action: .value(placeholder: placeholder, set))
+    }
+
+    static func flag(_ name: String, _ help: String, set: @escaping @Sendable (inout ServerConfiguration) -> Void) -> OptionSpec {
+        OptionSpec(name: name, help: help, defaultValue: nil, repeatable: false, action: .flag(set))
+    }
+
+    /// `--root DIR`, `--show-hidden`: how the option is written in the usage line and the help.
+    var synopsis: String {
+        switch action {
+        case .flag: "--\(name)"
+        case .value(let placeholder, _): "--\(name) \(placeholder)"
+        }
+    }
+}
+
+extension CommandLineOptions {
+    /// The table. Order is the order of `--help`.
+    static let options: [OptionSpec] = {
+        let defaults = ServerConfiguration()
+        return [
+            .value("root", "DIR", default: defaults.root, "Document root to serve.") { configuration, text, _ in
+                configuration.root = text
+            },
+            .value("host", "ADDR", default: defaults.host, "Address to listen on (numeric IPv4 or IPv6, e.g. 0.0.0.0, 127.0.0.1, ::).") {
+                configuration, text, _ in configuration.host = text
+            },
+            .value("port", "N", default: "\(defaults.port)", "TCP port (0 picks a free one).") { configuration, text, option throws(UsageError) in
+                configuration.port = try OptionValue.port(text, for: option)
+            },
+            .value("workers", "N", default: "number of CPUs", "Event loops, one thread each.") { configuration, text, option throws(UsageError) in
+                let workers = try OptionValue.integer(text, for: option)
+                guard workers >= 1 else { throw UsageError("--workers must be at least 1") }
+                configuration.workers = workers
+            },
+            .value("mime-types", "FILE", default: "the one bundled with Swerve", "mime.types file.") { configuration, text, _ in
+                configuration.mimeTypesPath = text
+            },
+            .value("max-connections", "N", default: "\(defaults.maxConnections)", "Open connections at most; more wait in the accept queue.") {
+                configuration, text, option throws(UsageError) in
+                let limit = try OptionValue.integer(text, for: option)
+                guard limit >= 1 else { throw UsageError("--max-connections must be at least 1") }
+                configuration.maxConnections = limit
+            },
+            .value("header-timeout", "S", default: seconds(defaults.headerTimeout), "Seconds a request's header may take to arrive.") {
+                configuration, text, option throws(UsageError) in
+                configuration.headerTimeout = try OptionValue.seconds(text, for: option)
+            },
+            .value("keepalive-timeout", "S", default: seconds(defaults.keepAliveTimeout), "Seconds an idle keep-alive connection stays open.") {
+                configuration, text, option throws(UsageError) in
+                configuration.keepAliveTimeout = try OptionValue.seconds(text, for: option)
+            },
+            .flag("show-hidden", "Serve files and directories whose names start with '.'.") { $0.showHidden = true },
+            .flag("follow-symlinks", "Follow symbolic links (never to a target outside the root).") { $0.followSymlinks = true },
+            .value("gzip-level", "1-9", default: "\(defaults.gzipLevel)", "gzip compression level, 1 (fastest) to 9 (smallest).") {
+                configuration, text, option throws(UsageError) in
+                // Read as an Int so that 10 and 99999999999 both get the range message, not "not a whole number".
+                let level = try OptionValue.integer(text, for: option)
+                guard (1...9).contains(level) else { throw UsageError("--gzip-level must be 1 to 9") }
+                configuration.gzipLevel = Int32(level)
+            },
+            .value("gzip-min-size", "BYTES", default: "\(defaults.gzipMinSize)", "Smallest file (bytes) worth compressing.") {
+                configuration, text, option throws(UsageError) in
+                let size = try OptionValue.integer(text, for: option)
+                guard size >= 0 else { throw UsageError("--gzip-min-size must not be negative") }
+                configuration.gzipMinSize = size
+            },
+            .value("cache-size", "SIZE", default: ByteCount(defaults.cacheSize).description,
+                   "Memory for cached compressed bodies, e.g. 64M, 512K, 1G (0 disables).") { configuration, text, option throws(UsageError) in
+                configuration.cacheSize = try OptionValue.byteCount(text, for: option)
+            },
+            .value("cache-entry-max", "SIZE", default: "an eighth of --cache-size", "Largest single cached body.") {
+                configuration, text, option throws(UsageError) in
+                configuration.cacheEntryMax = try OptionValue.byteCount(text, for: option)
+            },
+            .value("server-timing", "on|off", default: defaults.serverTiming ? "on" : "off", "Server-Timing header on compressed responses.") {
+                configuration, text, option throws(UsageError) in
+                configuration.serverTiming = try OptionValue.choice(text, ["on": true, "off": false], for: option)
+            },
+            .value("cache-control", "VALUE", default: "no-cache", "Cache-Control for files no rule matches (empty: none).") { configuration, text, _ in
+                configuration.cacheControl = text
+            },
+            .value("cache-rule", "GLOB=VALUE", default: nil, repeatable: true, "Cache-Control rule; repeatable, first match wins.") {
+                configuration, text, _ in configuration.cacheRules.append(text)
+            },
+            .flag("immutable-fingerprinted", "Cache names with a content hash (app.3f9a2c1b.js) for a year, immutable.") {
+                $0.immutableFingerprinted = true
+            },
+            .value("etag", "metadata|content", default: defaults.contentETags ? "content" : "metadata",
+                   "ETag source: metadata (inode, size, mtime) or content (SHA-256).") { configuration, text, option throws(UsageError) in
+                configuration.contentETags = try OptionValue.choice(text, ["metadata": false, "content": true], for: option)
+            },
+        ]
+    }()
+
+    /// `10` rather than `10.0` for a whole number of seconds.
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? "\(Int(value))" : "\(value)"
+    }
+}
+
+// MARK: - --help
+
+extension CommandLineOptions {
+    /// Columns the help is wrapped to.
+    static let helpWidth = 100
+
+    /// The usage line, the abstract, then one entry per option with its default, e.g.
+    /// `  --port N                   TCP port (0 picks a free one). (default: 8080)`.
+    public static var helpText: String {
+        var usageWords = options.map { "[\($0.synopsis)]" + ($0.repeatable ? "..." : "") }
+        usageWords += ["[--help]", "[--version]"]
+        var lines = wrap(usageWords, first: "Usage: swerve ", rest: String(repeating: " ", count: "Usage: swerve ".count))
+        lines += ["", "A fast static file server for HTTP/1.1.", "", "Options:"]
+
+        // "(default: …)" is one word for the wrap, so a line never ends in "(default:".
+        var entries = options.map { option in
+            (synopsis: option.synopsis, words: words(option.help) + (option.defaultValue.map { ["(default: \($0))"] } ?? []))
+        }
+        entries += [("-h, --help", words("Show this help and exit.")), ("--version", words("Show the version and exit."))]
+        let column = 2 + entries.map(\.synopsis.count).max()! + 2
+        for entry in entries {
+            let left = "  " + entry.synopsis
+            let first = left + String(repeating: " ", count: column - left.count)
+            lines += wrap(entry.words, first: first, rest: String(repeating: " ", count: column))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func words(_ text: String) -> [String] {
+        text.split(separator: " ").map(String.init)
+    }
+
+    /// Greedy word wrap to `helpWidth`: `first` starts the first line, `rest` the others.
+    static func wrap(_ words: [String], first: String, rest: String) -> [String] {
+        var lines: [String] = []
+        var line = first
+        var lineIsEmpty = true
+        for word in words {
+            if !lineIsEmpty && line.count + 1 + word.count > helpWidth {
+                lines.append(line)
+                line = rest
+                lineIsEmpty = true
+            }
+            line += (lineIsEmpty ? "" : " ") + word
+            lineIsEmpty = false
+        }
+        lines.append(line)
+        return lines
+    }
+}
