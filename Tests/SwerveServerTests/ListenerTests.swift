@@ -16,8 +16,7 @@ struct ListenerTests {
         let port = Listener.boundPort(listener)
         #expect(port != 0)
 
-        let client = try connectBlocking(address: address, port: port)
-        defer { close(client) }
+        let client = try RawClient(port: port, host: host)
         var pfd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
         #expect(poll(&pfd, 1, 5000) == 1)
         let accepted = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
@@ -28,7 +27,7 @@ struct ListenerTests {
         // 0 = not set on the socket: the kernel's net.ipv4.tcp_notsent_lowat applies (unlimited by default).
         #expect(tcpOption(accepted, TCP_NOTSENT_LOWAT) == Int32(lowWatermark))
         // The client side is untouched: the options are the listener's, not a system-wide default.
-        #expect(tcpOption(client, TCP_NOTSENT_LOWAT) == 0)
+        #expect(tcpOption(client.fd, TCP_NOTSENT_LOWAT) == 0)
     }
 
     private func tcpOption(_ fd: Int32, _ option: Int32) -> Int32 {
@@ -36,32 +35,5 @@ struct ListenerTests {
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(fd, Int32(IPPROTO_TCP), option, &value, &length) == 0 else { return -1 }
         return value
-    }
-
-    private func connectBlocking(address: ListenAddress, port: UInt16) throws -> Int32 {
-        let ipv6 = address.family == .ipv6
-        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        let rc: Int32
-        if ipv6 {
-            var sa = sockaddr_in6()
-            sa.sin6_family = sa_family_t(AF_INET6)
-            sa.sin6_port = port.bigEndian
-            inet_pton(AF_INET6, address.host, &sa.sin6_addr)
-            rc = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-        } else {
-            var sa = sockaddr_in()
-            sa.sin_family = sa_family_t(AF_INET)
-            sa.sin_port = port.bigEndian
-            inet_pton(AF_INET, address.host, &sa.sin_addr)
-            rc = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
-        if rc != 0 { close(fd) }
-        try #require(rc == 0)
-        return fd
     }
 }
