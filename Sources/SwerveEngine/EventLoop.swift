@@ -206,16 +206,17 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 timeout = -1
             }
             do {
-                _ = try selector.whenReady(timeoutMilliseconds: timeout) { token, events in
+                // The clock is read on waking, before any event is handled: after an idle wait (forever, when no
+                // connection is open) the previous reading can be minutes old, and a connection accepted against it
+                // would start with its header deadline already past and be closed by the next tick before its
+                // request is read.
+                _ = try selector.whenReady(timeoutMilliseconds: timeout, woke: { self.readClock() }) { token, events in
                     self.dispatch(token: token, events: events)
                 }
             } catch {
                 // epoll_wait only fails on programming errors (EBADF, EINVAL); nothing to serve any more.
                 break
             }
-            now = monotonicMilliseconds()
-            // time() is a vDSO read (no syscall): the Date header stays exact to the second.
-            wallClock = time(nil)
             if now >= nextTick {
                 nextTick = now + Self.tickMS
                 expireDeadlines()
@@ -226,6 +227,13 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             }
         }
         closeAll()
+    }
+
+    /// Cost: two vDSO reads, no syscall. `time()` keeps the Date header exact to the second.
+    @inline(__always)
+    private func readClock() {
+        now = monotonicMilliseconds()
+        wallClock = time(nil)
     }
 
     @inline(__always)

@@ -46,9 +46,15 @@ public protocol Selector: ~Copyable {
     func reregister(fd: Int32, events: SelectorEvents, token: SelectorToken) throws(SystemError)
     /// Stops watching. Closing the fd also removes it, so connections skip this call.
     func deregister(fd: Int32)
-    /// Waits up to `timeoutMilliseconds` (-1: forever) and calls `body` for each ready registration.
-    /// Returns the number of events.
-    func whenReady(timeoutMilliseconds: Int32, _ body: (SelectorToken, SelectorEvents) -> Void) throws(SystemError) -> Int
+    /// Waits up to `timeoutMilliseconds` (-1: forever), calls `woke` once when the wait returns, then `body` for each
+    /// ready registration. Returns the number of events.
+    ///
+    /// `woke` runs before any `body` call so a caller can read its clock there: a wait can last arbitrarily long
+    /// (forever, with nothing to watch), and anything `body` timestamps must count from the wake-up, not from before
+    /// the wait.
+    func whenReady(
+        timeoutMilliseconds: Int32, woke: () -> Void, _ body: (SelectorToken, SelectorEvents) -> Void
+    ) throws(SystemError) -> Int
 }
 
 /// An errno with the call that produced it.
@@ -109,8 +115,11 @@ public struct EpollSelector: Selector, ~Copyable {
     }
 
     @inline(__always)
-    public func whenReady(timeoutMilliseconds: Int32, _ body: (SelectorToken, SelectorEvents) -> Void) throws(SystemError) -> Int {
+    public func whenReady(
+        timeoutMilliseconds: Int32, woke: () -> Void, _ body: (SelectorToken, SelectorEvents) -> Void
+    ) throws(SystemError) -> Int {
         let n = epoll_wait(epfd, events, capacity, timeoutMilliseconds)
+        woke()
         if n < 0 {
             if errno == EINTR { return 0 }
             throw SystemError("epoll_wait")

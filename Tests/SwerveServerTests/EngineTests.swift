@@ -60,6 +60,21 @@ struct EngineTests {
         #expect(elapsed >= 0.9 && elapsed < 2.5, "closed after \(elapsed) s")
     }
 
+    @Test("after the server sat idle longer than the header timeout, a new connection still gets its full header timeout")
+    func deadlinesCountFromWakeUp() throws {
+        // With no connection open the loop waits without a timeout; a deadline computed from the clock reading
+        // taken before that wait would already be past when the next connection is accepted.
+        let server = try TestServer(files: ["ok.txt": Array("ok".utf8)]) { $0.headerTimeout = 1 }
+        defer { server.shutdown() }
+        usleep(1_600_000)  // idle: longer than the header timeout, no connection open
+        let client = try RawClient(port: server.port, timeoutSeconds: 5)
+        usleep(400_000)  // the request comes a moment after the connect (a browser's preconnect), past a tick
+        try client.send("GET /ok.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.bodyText == "ok")
+    }
+
     @Test("an idle keep-alive connection is closed after the keep-alive timeout")
     func keepAliveTimeout() throws {
         let server = try TestServer(files: ["ok.txt": Array("ok".utf8)]) { $0.keepAliveTimeout = 1 }
