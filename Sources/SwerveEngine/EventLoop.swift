@@ -579,7 +579,10 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             }
             // A header followed by a sendfile body: MSG_MORE asks TCP to hold the header back until the body
             // joins it, so both share packets instead of a small header segment going out alone.
-            let moreFollows = index < out.pointee.tail
+            // The last bytes before a close: MSG_MORE holds them for the FIN, which `close`/`shutdown` then tacks
+            // onto the same segment (tcp_send_fin) — one packet for the client to receive and ACK instead of two.
+            // The close follows in finishDrained as soon as this write completes.
+            let moreFollows = index < out.pointee.tail || slot.pointee.closeAfterFlush
             let n: Int
             if moreFollows {
                 var message = msghdr()
