@@ -519,11 +519,11 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         guard flush(fd, slot) == .drained else { return }
         if wasPaused && !slot.pointee.suspended {
             slot.pointee.readPaused = false
-            // Answer what was buffered while paused, then read again: the edge that announced new input may have
-            // come and gone while reading was paused.
-            if slot.pointee.inputLength > 0 {
-                guard runHandler(fd, slot) else { return }
-            }
+            // Run the handler even with no input buffered: a worker may have resumed this connection while its output
+            // was still queued (resumeConnections then waits for this drain), and the response it resumed — the next
+            // piece of a streamed body — is only produced by running the handler. Then answer what was buffered while
+            // paused, and read again: the edge that announced new input may have come and gone while reading was paused.
+            guard runHandler(fd, slot) else { return }
             onReadable(fd, slot)
         }
     }

@@ -172,6 +172,25 @@ struct CompressionTests {
         #expect(old.body == data)
     }
 
+    @Test("a streamed response resumed while earlier output is still queued continues once the client reads again")
+    func streamResumedBehindQueuedOutput() throws {
+        // Two pipelined streamed responses and a client that pauses after the first: the socket fills, the worker
+        // finishes the next piece while output is still queued, and the piece must be produced when the queue
+        // drains — even though no request bytes are buffered any more.
+        let data = textLike(3_000_000, seed: 9)
+        let server = try TestServer(files: ["huge.js": data]) { $0.cacheSize = 1024 * 1024 }
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port, timeoutSeconds: 5)
+        try client.send(get("/huge.js", "Accept-Encoding: gzip\r\n") + get("/huge.js", "Accept-Encoding: gzip\r\n"))
+        let first = try client.readResponse()
+        #expect(first.chunked)
+        usleep(1_000_000)  // the client is busy: the server's writes come up short and it waits for EPOLLOUT
+        let second = try client.readResponse()
+        #expect(second.chunked)
+        #expect(gunzip(first.body) == data)
+        #expect(gunzip(second.body) == data)
+    }
+
     @Test("precompressed sidecars: a newer .gz is sent as is, an older one is ignored, .br when accepted")
     func sidecars() throws {
         let source = textLike(20_000)
