@@ -44,7 +44,7 @@ enum Listener {
     ///
     /// The TCP options every client socket needs are set here, once: Linux creates an accepted socket as a clone of
     /// its listener (`tcp_create_openreq_child`), so `TCP_NODELAY` and `TCP_NOTSENT_LOWAT` carry over and each
-    /// accepted connection costs no `setsockopt` (checked by `EngineTests.acceptedSocketsInheritOptions`).
+    /// accepted connection costs no `setsockopt` (checked by `ListenerTests.acceptedSocketsInheritOptions`).
     /// `unsentLowWatermark` 0 leaves the kernel default.
     static func open(
         address: ListenAddress, port: UInt16, reusePort: Bool, unsentLowWatermark: Int = 0, listen shouldListen: Bool = true
