@@ -54,8 +54,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys"]),
-        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib"]),
+        // Helpers shared by the test targets (seeded generator); not part of any product.
+        .target(name: "SwerveTestSupport", path: "Tests/SwerveTestSupport"),
+        .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveCompression", "CZlib", "CSwerveSys"]),
     ]

@@ -1,23 +1,11 @@
 import Glibc
 import Synchronization
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveCompression
 
 // MARK: Helpers
-
-/// SplitMix64: a tiny seeded generator, so the random sequences are the same on every run.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private let overhead = BodyCache.entryOverheadBytes
 
@@ -149,7 +137,7 @@ struct BodyCacheTests {
         let maxEntry = cache.maxEntryBytes
         #expect(maxEntry == capacity / 8)
         let source = [UInt8](repeating: 0x5A, count: maxEntry + 2048)
-        var rng = SeededRandom(seed: 0x5EED_B0DC)
+        var rng = SplitMix64(state: 0x5EED_B0DC)
         var expectedRejected = 0, gets = 0
         for _ in 0..<10_000 {
             let size = Int.random(in: 0...(maxEntry + 2048), using: &rng)
@@ -194,7 +182,7 @@ struct BodyCacheTests {
         let cache = BodyCache(capacityBytes: keyCount * (16 + overhead), maxEntryBytes: 16)
         let small = body(16)
         var model = Set<BodyKey>()
-        var rng = SeededRandom(seed: 0x1DE_C0DE)
+        var rng = SplitMix64(state: 0x1DE_C0DE)
         for op in 1...40_000 {
             // Dense inodes and versions: many keys share bits, so probe runs form and deletions shift entries.
             let k = key(UInt64.random(in: 1...1000, using: &rng), version: Int64.random(in: 0...1, using: &rng),
@@ -423,7 +411,7 @@ final class HammerJob: @unchecked Sendable {
     let cache: BodyCache
     let bodies: [CompressedBody]
     let gate: StartGate
-    var rng: SeededRandom
+    var rng: SplitMix64
     var gets = 0, hits = 0, inserts = 0, accepted = 0, removes = 0, removed = 0
     var sawViolation = false
 
@@ -431,7 +419,7 @@ final class HammerJob: @unchecked Sendable {
         self.cache = cache
         self.bodies = bodies
         self.gate = gate
-        rng = SeededRandom(seed: seed)
+        rng = SplitMix64(state: seed)
     }
 
     func run() {

@@ -1,4 +1,5 @@
 import CZlib
+import SwerveTestSupport
 import Testing
 @testable import SwerveCompression
 
@@ -11,7 +12,7 @@ private func textLike(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
                  "static", "file", "server", "swerve", "request", "response", "header", "gzip", "content", "encoding",
                  "Lorem", "ipsum", "dolor", "sit", "amet,", "consectetur", "adipiscing", "elit.", "\t", "  "]
         .map { Array($0.utf8) }
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(state: seed)
     var out = [UInt8]()
     out.reserveCapacity(count + 32)
     while out.count < count {
@@ -28,7 +29,7 @@ private func textLike(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
 
 /// `count` incompressible bytes, the same for the same seed.
 private func randomBytes(_ count: Int, seed: UInt64 = 2) -> [UInt8] {
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(state: seed)
     var out = [UInt8]()
     out.reserveCapacity(count + 8)
     while out.count < count {
@@ -98,7 +99,7 @@ private func compress(_ input: [UInt8], level: Int32 = 6) throws -> [UInt8] {
 /// Streams `input` through `encoder` in pieces whose sizes come from `rng` (0…maxPiece, zero-length pieces
 /// included), the last call with `finish: true`, and returns the concatenated output.
 private func streamed(
-    _ input: [UInt8], encoder: GzipEncoder, scratchSize: Int, maxPiece: Int, rng: inout SeededRandom
+    _ input: [UInt8], encoder: GzipEncoder, scratchSize: Int, maxPiece: Int, rng: inout SplitMix64
 ) throws -> [UInt8] {
     var out = [UInt8]()
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: scratchSize, alignment: 1)
@@ -170,7 +171,7 @@ struct GzipTests {
     func streaming(_ seed: UInt64, _ scratchSize: Int, _ maxPiece: Int) throws {
         let input = textLike(5 * 1024 * 1024, seed: seed)
         let encoder = try GzipEncoder()
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix64(state: seed)
         let gz = try streamed(input, encoder: encoder, scratchSize: scratchSize, maxPiece: maxPiece, rng: &rng)
         #expect(Array(gz.prefix(3)) == [0x1F, 0x8B, 0x08])
         #expect(try gunzip(gz) == input)
@@ -181,7 +182,7 @@ struct GzipTests {
         let input = textLike(64 * 1024, seed: 9)
         for scratchSize in [1, 7] {
             let encoder = try GzipEncoder()
-            var rng = SeededRandom(seed: 10)
+            var rng = SplitMix64(state: 10)
             let gz = try streamed(input, encoder: encoder, scratchSize: scratchSize, maxPiece: 5000, rng: &rng)
             #expect(try gunzip(gz) == input, "scratch \(scratchSize)")
         }
@@ -190,7 +191,7 @@ struct GzipTests {
     @Test("Streaming an empty input produces an empty gzip member; reset() starts a new member")
     func streamingEmptyAndReset() throws {
         let encoder = try GzipEncoder()
-        var rng = SeededRandom(seed: 4)
+        var rng = SplitMix64(state: 4)
         let empty = try streamed([], encoder: encoder, scratchSize: 1024, maxPiece: 10, rng: &rng)
         #expect(try gunzip(empty) == [])
         for round in 0..<5 {
@@ -207,7 +208,7 @@ struct GzipTests {
     @Test("One encoder reused for 100 one-shot jobs (varied sizes and kinds) round-trips every one")
     func reuse() throws {
         let encoder = try GzipEncoder(level: 6)
-        var rng = SeededRandom(seed: 5)
+        var rng = SplitMix64(state: 5)
         for job in 0..<100 {
             let size = Int(rng.next() % 50_000)
             let input = job % 3 == 0 ? randomBytes(size, seed: UInt64(job)) : textLike(size, seed: UInt64(job))

@@ -1,3 +1,4 @@
+import SwerveTestSupport
 import Testing
 @testable import SwerveHTTP
 

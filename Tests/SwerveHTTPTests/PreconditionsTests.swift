@@ -1,3 +1,4 @@
+import SwerveTestSupport
 import Testing
 @testable import SwerveHTTP
 
@@ -261,14 +262,8 @@ struct PreconditionsTests {
 
     @Test("Fuzz: random entity-tag lists never trap, and a match needs the exact tag bytes")
     func fuzz() {
-        var state: UInt64 = 0x5EED_1001
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SplitMix64(state: 0x5EED_1001)
+        func next() -> UInt64 { rng.next() }
         let alphabet = Array("\"W/*, \t1a-2b3c.4dxyz\u{0}\u{7F}\u{FF}".utf8)
         let arena = Arena()
         withExtendedLifetime(arena) {
