@@ -152,6 +152,20 @@ public final class BodyCache: Sendable {
         state.withLock { $0.insert(body, for: key) }.accepted
     }
 
+    /// Replaces the entry for `key` with `body` only if that entry is still `current` (the very object): a
+    /// recompression that finishes after its entry was evicted, or after a newer version or a newer body took the
+    /// key, changes nothing. Returns whether it replaced. Counted like an `insert` that replaces (one insertion, one
+    /// removal); the entry becomes the most recently used.
+    ///
+    /// Cost: as `insert`, plus the identity check; the old body is released after the unlock.
+    @discardableResult
+    public func replace(_ current: CompressedBody, with body: CompressedBody, for key: BodyKey) -> Bool {
+        state.withLock { lru -> (accepted: Bool, dropped: [CompressedBody]) in
+            guard let slot = lru.slot(for: key), lru.bodies[Int(slot)] === current else { return (false, []) }
+            return lru.insert(body, for: key)
+        }.accepted
+    }
+
     /// Drops the entry for `key`, if any. Returns whether there was one. Cost: as `get`, plus the body's release
     /// after the unlock.
     @discardableResult

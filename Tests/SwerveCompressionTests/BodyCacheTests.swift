@@ -294,6 +294,38 @@ struct BodyCacheTests {
         expectConsistent(full)
     }
 
+    @Test("replace(_:with:for:) swaps only while the entry is still the body it was made from")
+    func replaceIfCurrent() {
+        let cache = BodyCache(capacityBytes: 1 << 20)
+        let zlib = body(300, identity: 1000)
+        let smaller = body(250, fill: 1, identity: 1000)
+        cache.insert(zlib, for: key(1))
+        cache.insert(body(50, identity: 60), for: key(2))
+        #expect(cache.replace(zlib, with: smaller, for: key(1)))
+        var stats = cache.statistics
+        #expect(stats.entries == 2)
+        #expect(stats.bytesHeld == 250 + 50 + 2 * overhead)
+        #expect(stats.bytesSaved == (1000 - 250) + (60 - 50))
+        #expect(stats.insertions == 3)
+        #expect(stats.removals == 1)
+        #expect(cache.contains(key(1)))
+        // The entry is no longer `zlib`: a second swap from it is refused and changes nothing.
+        #expect(!cache.replace(zlib, with: body(10), for: key(1)))
+        // Evicted or removed: nothing to swap, nothing inserted.
+        #expect(cache.remove(key(1)))
+        #expect(!cache.replace(smaller, with: body(10), for: key(1)))
+        #expect(!cache.contains(key(1)))
+        // Another key's body is not "current" for this key.
+        let other = body(40)
+        cache.insert(other, for: key(3))
+        #expect(!cache.replace(other, with: body(10), for: key(2)))
+        stats = cache.statistics
+        #expect(stats.entries == 2)
+        #expect(stats.insertions == 4)
+        #expect(cache.get(key(2))?.count == 50)
+        expectConsistent(cache)
+    }
+
     @Test("removeOtherVersions drops other versions of that file in every coding, and nothing else")
     func removeOtherVersions() {
         let cache = BodyCache(capacityBytes: 1 << 20)
