@@ -6,6 +6,7 @@ import PackageDescription
 //   SwerveEngine – the epoll connection engine. Knows nothing about HTTP.
 //   SwerveHTTP   – socket-free HTTP: parser, path resolver, MIME table, response planning and serialisation.
 //   CZlib        – the system zlib (zlib1g-dev).
+//   CZopfli      – the system zopfli (libzopfli-dev): recompresses cached gzip bodies smaller, in the background.
 //   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies.
 //   SwerveServer – glues the HTTP pipeline onto the engine; the configuration a user sets.
 //   SwerveCLI    – the command-line options: one table that both parses the flags and writes `--help`.
@@ -33,7 +34,8 @@ let package = Package(
         .target(name: "SwerveEngine", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
         .target(name: "SwerveHTTP", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "SwerveCompression", dependencies: ["CZlib", "SwerveHTTP"]),
+        .systemLibrary(name: "CZopfli", providers: [.apt(["libzopfli-dev"])]),
+        .target(name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP"]),
         .target(
             name: "SwerveServer",
             dependencies: [

@@ -268,3 +268,40 @@ struct GzipTests {
         #expect(throws: GunzipError.self) { _ = try gunzip(gz + [0]) }
     }
 }
+
+@Suite("ZopfliGzip (RFC 1952 by zopfli)")
+struct ZopfliGzipTests {
+    private func zopfli(_ input: [UInt8], iterations: Int32 = 5) -> [UInt8] {
+        input.withUnsafeBytes { ZopfliGzip.compress($0, iterations: iterations) }
+    }
+
+    @Test("round-trips through zlib's inflate (header, CRC-32 and length checked)",
+          arguments: [Sample("empty", []), Sample("1 byte", [0x41]), Sample("text 100 KB", textLike(100_000)),
+                      Sample("random 20 KB", randomBytes(20_000))])
+    func roundTrip(sample: Sample) throws {
+        #expect(try gunzip(zopfli(sample.bytes)) == sample.bytes)
+    }
+
+    @Test("RFC 1952 §2.3 header: ID1 ID2 CM=8, no flags, MTIME 0 – equal inputs give equal bytes")
+    func header() {
+        let input = textLike(10_000)
+        let gz = zopfli(input)
+        #expect(Array(gz.prefix(8)) == [0x1F, 0x8B, 8, 0, 0, 0, 0, 0])
+        #expect(zopfli(input) == gz)
+    }
+
+    @Test("on text it is smaller than zlib at level 9 (what the background recompression is for)")
+    func smallerThanZlib() throws {
+        let input = textLike(100_000)
+        let zlib9 = try compress(input, level: 9)
+        let z = zopfli(input)
+        #expect(z.count < zlib9.count, "zopfli \(z.count) B, zlib -9 \(zlib9.count) B")
+    }
+
+    @Test("iterations: 15 up to 256 KiB, 5 above (zopfli's advice for large inputs)")
+    func iterations() {
+        #expect(ZopfliGzip.iterations(forInputBytes: 0) == 15)
+        #expect(ZopfliGzip.iterations(forInputBytes: 256 << 10) == 15)
+        #expect(ZopfliGzip.iterations(forInputBytes: (256 << 10) + 1) == 5)
+    }
+}
