@@ -198,6 +198,11 @@ extension CommandLineOptions {
                 configuration, text, option throws(UsageError) in
                 configuration.cacheEntryMax = try OptionValue.byteCount(text, for: option)
             },
+            .value("zopfli", "on|off", default: defaults.zopfli ? "on" : "off",
+                   "Recompress cached gzip bodies with zopfli in the background (smaller, same format).") {
+                configuration, text, option throws(UsageError) in
+                configuration.zopfli = try OptionValue.choice(text, ["on": true, "off": false], for: option)
+            },
             .value("server-timing", "on|off", default: defaults.serverTiming ? "on" : "off", "Server-Timing header on compressed responses.") {
                 configuration, text, option throws(UsageError) in
                 configuration.serverTiming = try OptionValue.choice(text, ["on": true, "off": false], for: option)

@@ -18,24 +18,36 @@ public final class CompressedBody: @unchecked Sendable {
     public let identityLength: Int
     /// How long compression took, for `Server-Timing` on the miss that produced this body.
     public let compressNanoseconds: UInt64
+    /// Which deflate encoder made the bytes. Two encoders give different bytes for the same file, so the gzip
+    /// representation's strong ETag names the encoder (RFC 9110 §8.8.1).
+    public let encoder: Encoder
+
+    public enum Encoder: Sendable, Equatable {
+        /// zlib (`GzipEncoder`), also what stream pieces and small files' plain bytes are tagged with.
+        case zlib
+        /// zopfli (`ZopfliGzip`), the background recompression of a cached body.
+        case zopfli
+    }
 
     /// Alignment of the block. 16 is what `malloc` guarantees on x86_64/arm64 Linux, so `allocate` stays a plain
     /// `malloc`, and vectorised copies out of the block start aligned.
     static let blockAlignment = 16
 
     /// Copies `source` into a new block. Cost: one allocation + one `memcpy` of `source.count` bytes.
-    public init(copying source: UnsafeRawBufferPointer, identityLength: Int, compressNanoseconds: UInt64) {
+    public init(copying source: UnsafeRawBufferPointer, identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib) {
         self.bytes = Self.makeBlock(copying: source)
         self.identityLength = identityLength
         self.compressNanoseconds = compressNanoseconds
+        self.encoder = encoder
     }
 
     /// Takes the bytes of an encoder's output array. An `Array`'s storage cannot be adopted as a malloc'd block,
     /// so this copies once (cost as `init(copying:)`); the array is released by the caller as usual.
-    public init(taking bytes: [UInt8], identityLength: Int, compressNanoseconds: UInt64) {
+    public init(taking bytes: [UInt8], identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib) {
         self.bytes = bytes.withUnsafeBytes { Self.makeBlock(copying: $0) }
         self.identityLength = identityLength
         self.compressNanoseconds = compressNanoseconds
+        self.encoder = encoder
     }
 
     deinit {

@@ -198,7 +198,8 @@ public enum ServerTiming: Sendable, Equatable {
 ///
 /// Swerve's own gzip encoding of a file adds `-gz`: a different representation needs a different strong tag
 /// (RFC 9110 §8.8.1: a strong validator "changes value whenever a change occurs to the representation data"),
-/// and the gzip bytes are not the identity bytes.
+/// and the gzip bytes are not the identity bytes. For the same reason the zopfli recompression of a cached body
+/// adds `-zopfli` instead: same content, other bytes, so a range of one can never be spliced onto the other.
 public struct ETag: Equatable, Sendable {
     public enum Source: Equatable, Sendable {
         case metadata(inode: UInt64, size: UInt64, seconds: UInt64, nanoseconds: UInt64)
@@ -208,9 +209,11 @@ public struct ETag: Equatable, Sendable {
     public var source: Source
     /// The tag of Swerve's own gzip encoding of the file.
     public var gzip = false
+    /// With `gzip`: the bytes are zopfli's (`-zopfli`) rather than zlib's (`-gz`).
+    public var zopfli = false
 
-    /// Longest rendering: two quotes, four 16-digit numbers, three separators, `-gz`.
-    public static let maximumLength = 2 + 4 * 16 + 3 + 3
+    /// Longest rendering: two quotes, four 16-digit numbers, three separators, `-zopfli`.
+    public static let maximumLength = 2 + 4 * 16 + 3 + 7
 
     public init(_ facts: FileFacts, gzip: Bool = false) {
         source = .metadata(
@@ -224,10 +227,14 @@ public struct ETag: Equatable, Sendable {
         self.gzip = gzip
     }
 
-    /// The same tag for Swerve's gzip representation.
-    public var gzipped: ETag {
+    /// The same tag for Swerve's gzip representation made by zlib.
+    public var gzipped: ETag { gzipped(zopfli: false) }
+
+    /// The same tag for Swerve's gzip representation, made by zopfli or by zlib.
+    public func gzipped(zopfli: Bool) -> ETag {
         var tag = self
         tag.gzip = true
+        tag.zopfli = zopfli
         return tag
     }
 
@@ -247,7 +254,7 @@ public struct ETag: Equatable, Sendable {
             w.appendFixedHex(high)
             w.appendFixedHex(low)
         }
-        if gzip { w.append("-gz") }
+        if gzip { w.append(zopfli ? "-zopfli" : "-gz") }
         w.append(byte: 0x22)
     }
 

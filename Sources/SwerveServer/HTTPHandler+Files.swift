@@ -89,22 +89,28 @@ extension HTTPHandler {
                                         etag: identityTag.gzipped, serverTiming: .stream)
             }
             if chosen == nil && coding == .gzip && gzipCacheable {
+                let key = facts.bodyKey(coding: .gzip)
+                let cached = compression.cachedBody(key)
+                // The tag names the encoder of the body that would be sent: the cached one, or zlib's for a miss.
+                let gzipTag = identityTag.gzipped(zopfli: cached?.encoder == .zopfli)
                 // Decide 304/412 before compressing anything: the gzip tag is known without the body.
-                if let early = evaluatePreconditions(etag: identityTag.gzipped, facts: facts, request: request, now: now),
+                if let early = evaluatePreconditions(etag: gzipTag, facts: facts, request: request, now: now),
                    early != .proceed {
                     file.close()
-                    writeConditional(early, etag: identityTag.gzipped, facts: facts, name: name, vary: true, request: request, output: &output, now: now)
+                    writeConditional(early, etag: gzipTag, facts: facts, name: name, vary: true, request: request, output: &output, now: now)
                     return .done
                 }
-                switch compression.lookup(facts.bodyKey(coding: .gzip), fd: file.fd, resumer: context.resumer) {
-                case .hit(let body):
-                    chosen = Representation(source: .memory(body), coding: .gzip, etag: identityTag.gzipped,
+                if let body = cached {
+                    chosen = Representation(source: .memory(body), coding: .gzip, etag: gzipTag,
                                             serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
-                case .pending:
-                    file.close()
-                    return .suspend
-                case .futile:
-                    break
+                } else {
+                    switch compression.compress(key, fd: file.fd, resumer: context.resumer) {
+                    case .pending:
+                        file.close()
+                        return .suspend
+                    case .futile:
+                        break
+                    }
                 }
             }
             if let chosen {

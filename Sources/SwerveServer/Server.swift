@@ -16,6 +16,7 @@ public final class Server: Sendable {
     private let engine: Engine<HTTPHandler>
     private let compression: CompressionService?
     private let workers: WorkerPool
+    private let recompressor: WorkerPool?
     private let logger: Logger
 
     /// Loads the MIME table, opens the root and binds the listeners. Nothing is served until `start()`.
@@ -71,7 +72,9 @@ public final class Server: Sendable {
         let workers = WorkerPool(threads: configuration.compressionWorkers)
         self.workers = workers
         let cache = BodyCache(capacityBytes: configuration.cacheSize, maxEntryBytes: configuration.cacheEntryMax)
-        let compression = CompressionService(cache: cache, level: configuration.gzipLevel, pool: workers)
+        let recompressor = configuration.zopfli && cache.isEnabled ? WorkerPool(threads: 1, idlePriority: true) : nil
+        self.recompressor = recompressor
+        let compression = CompressionService(cache: cache, level: configuration.gzipLevel, pool: workers, recompressor: recompressor)
         self.compression = compression
         let site = Site(
             resolver: resolver, mime: mime, compression: compression, contentHashes: ContentHashes(pool: workers),
@@ -86,6 +89,7 @@ public final class Server: Sendable {
             engine = try Engine(configuration: engineConfiguration) { _ in HTTPHandler(site: site) }
         } catch {
             workers.shutdown()
+            recompressor?.abandon()
             if error.errno == EADDRINUSE {
                 throw ServerError("port \(configuration.port) on \(address) is already in use")
             }
@@ -121,12 +125,14 @@ public final class Server: Sendable {
     public func stop() {
         engine.stop()
         workers.shutdown()
+        // A zopfli job can take seconds and only ever makes the cache smaller: not worth delaying the exit for.
+        recompressor?.abandon()
         let stats = statistics
         logger.info("stopped", metadata: [
             "cache.hits": "\(stats.cache.hits)", "cache.misses": "\(stats.cache.misses)",
             "cache.evictions": "\(stats.cache.evictions)", "cache.entries": "\(stats.cache.entries)",
             "cache.bytesHeld": "\(stats.cache.bytesHeld)", "cache.bytesSaved": "\(stats.cache.bytesSaved)",
-            "compressions": "\(stats.compressions)",
+            "compressions": "\(stats.compressions)", "recompressions": "\(stats.recompressions)",
         ])
     }
 
@@ -137,6 +143,8 @@ public final class Server: Sendable {
         public var compressions: Int
         public var compressionInputBytes: Int
         public var compressionNanoseconds: Int
+        /// Cached bodies replaced by a smaller zopfli body.
+        public var recompressions: Int
     }
 
     public var statistics: Statistics {
@@ -144,7 +152,8 @@ public final class Server: Sendable {
             cache: compression?.cache.statistics ?? BodyCache(capacityBytes: 0).statistics,
             compressions: compression?.compressions ?? 0,
             compressionInputBytes: compression?.compressionInputBytes ?? 0,
-            compressionNanoseconds: compression?.compressionTimeNanoseconds ?? 0)
+            compressionNanoseconds: compression?.compressionTimeNanoseconds ?? 0,
+            recompressions: compression?.recompressions ?? 0)
     }
 
     /// The fd table (and C10K) needs the soft descriptor limit raised to the hard one.

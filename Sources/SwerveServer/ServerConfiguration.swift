@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     public var cacheSize = 64 * 1024 * 1024
     /// Largest single cached body; nil: an eighth of `cacheSize`.
     public var cacheEntryMax: Int?
+    /// Recompress cached gzip bodies with zopfli on an idle-priority thread (4–8% fewer bytes per response, once
+    /// per file version; see `CompressionService`).
+    public var zopfli = true
     /// `Server-Timing: cache;desc="hit"` and friends on compressed responses.
     public var serverTiming = true
     /// Cache-Control for every file unless a rule matches; nil: `no-cache` (see `CacheControlPolicy`).

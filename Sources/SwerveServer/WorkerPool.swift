@@ -1,3 +1,4 @@
+import CSwerveSys
 import Glibc
 import Synchronization
 
@@ -13,13 +14,17 @@ final class WorkerPool: @unchecked Sendable {
     private let available: UnsafeMutablePointer<sem_t>
     private var threads: [pthread_t] = []
 
+    /// Threads run at SCHED_IDLE (`swerve_set_idle_priority`): background work that may take only idle CPU.
+    let idlePriority: Bool
+
     struct JobQueue {
         var jobs: [(@Sendable () -> Void)?] = []
         var head = 0
         var stopping = false
     }
 
-    init(threads count: Int) {
+    init(threads count: Int, idlePriority: Bool = false) {
+        self.idlePriority = idlePriority
         available = .allocate(capacity: 1)
         sem_init(available, 0, 0)
         for _ in 0..<max(1, count) {
@@ -51,7 +56,22 @@ final class WorkerPool: @unchecked Sendable {
         threads.removeAll()
     }
 
+    /// Stops without waiting: queued jobs are dropped, a running job finishes on its own (it holds references to
+    /// whatever it uses), then its thread exits. For optional background work whose jobs can take seconds.
+    func abandon() {
+        queue.withLock { q in
+            q.stopping = true
+            q.jobs.removeAll()
+            q.head = 0
+        }
+        for _ in threads { sem_post(available) }
+        for thread in threads { pthread_detach(thread) }
+        threads.removeAll()
+    }
+
     fileprivate func runWorker() {
+        // Failure (a seccomp filter, say) leaves the thread at normal priority: slower serving, nothing wrong.
+        if idlePriority { _ = swerve_set_idle_priority() }
         while true {
             while sem_wait(available) != 0 {}  // EINTR
             let job: (@Sendable () -> Void)? = queue.withLock { q in

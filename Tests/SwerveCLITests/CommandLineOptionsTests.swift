@@ -56,6 +56,7 @@ private let valueRows: [ValueRow] = [
     ValueRow("cache-entry-max", "1M", "1048576") { $0.cacheEntryMax.map { "\($0)" } ?? "nil" },
     ValueRow("cache-entry-max", "0", "0") { $0.cacheEntryMax.map { "\($0)" } ?? "nil" },
     ValueRow("server-timing", "off", "false") { "\($0.serverTiming)" },
+    ValueRow("zopfli", "off", "false") { "\($0.zopfli)" },
     ValueRow("cache-control", "max-age=60", "max-age=60") { $0.cacheControl ?? "nil" },
     ValueRow("cache-control", "", "") { $0.cacheControl ?? "nil" },
     ValueRow("cache-rule", "*.css=max-age=60", "[\"*.css=max-age=60\"]") { "\($0.cacheRules)" },
@@ -133,6 +134,7 @@ private let errorRows: [ErrorRow] = [
     ErrorRow(["--cache-size", "0", "--cache-entry-max", "1"], "--cache-entry-max must not exceed --cache-size"),
     ErrorRow(["--server-timing", "yes"], "--server-timing: 'yes' is not on or off"),
     ErrorRow(["--server-timing", "ON"], "--server-timing: 'ON' is not on or off"),
+    ErrorRow(["--zopfli", "1"], "--zopfli: '1' is not on or off"),
     ErrorRow(["--etag", "strong"], "--etag: 'strong' is not metadata or content"),
 ]
 
@@ -189,6 +191,8 @@ struct CommandLineOptionsTests {
     func defaultChoices() throws {
         #expect(try configuration(["--server-timing", "on"]).serverTiming == true)
         #expect(try configuration(["--server-timing=off", ]).serverTiming == false)
+        #expect(try configuration([]).zopfli == true)
+        #expect(try configuration(["--zopfli", "off"]).zopfli == false)
         #expect(try configuration(["--etag", "metadata"]).contentETags == false)
     }
 
@@ -267,7 +271,7 @@ struct CommandLineOptionsTests {
         for fragment in [
             "(default: html)", "(default: 0.0.0.0)", "(default: number of CPUs)", "(default: 16384)", "(default: 10)",
             "(default: 15)", "(default: 6)", "(default: 256)", "(default: 64M)", "(default: on)", "(default: no-cache)",
-            "(default: metadata)", "--gzip-level 1-9", "--server-timing on|off", "--etag metadata|content",
+            "(default: metadata)", "--gzip-level 1-9", "--server-timing on|off", "--zopfli on|off", "--etag metadata|content",
         ] {
             #expect(text.contains(fragment), "missing \(fragment)")
         }

@@ -44,4 +44,8 @@ int swerve_wait_signal(void);
 /// Sends `sig` to this process (used to stop a `sigwait` from another thread).
 int swerve_raise_process(int sig);
 
+/// Moves the calling thread to SCHED_IDLE: it runs only when its CPU would otherwise be idle (background work that
+/// must never take time from serving). 0, or -1 with errno.
+int swerve_set_idle_priority(void);
+
 #endif
