@@ -2,11 +2,12 @@
 import PackageDescription
 
 // One module per layer (SwiftNIO style):
-//   CSwerveSys   – the few Linux declarations Swift's Glibc module does not import (epoll, accept4, openat2, sendfile).
+//   CSwerveSys   – the few Linux declarations Swift's Glibc module does not import (epoll, accept4, openat2, sendfile,
+//                  memfd_create and file seals).
 //   SwerveEngine – the epoll connection engine. Knows nothing about HTTP.
 //   SwerveHTTP   – socket-free HTTP: parser, path resolver, MIME table, response planning and serialisation.
 //   CZlib        – the system zlib (zlib1g-dev).
-//   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies.
+//   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies (large ones in sealed memfds).
 //   SwerveServer – glues the HTTP pipeline onto the engine; the configuration a user sets.
 //   SwerveCLI    – the command-line options: one table that both parses the flags and writes `--help`.
 //   swerve       – the thin command-line executable.
@@ -33,7 +34,7 @@ let package = Package(
         .target(name: "SwerveEngine", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
         .target(name: "SwerveHTTP", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "SwerveCompression", dependencies: ["CZlib", "SwerveHTTP"]),
+        .target(name: "SwerveCompression", dependencies: ["CZlib", "SwerveHTTP", "CSwerveSys"]),
         .target(
             name: "SwerveServer",
             dependencies: [
