@@ -97,7 +97,8 @@ final class CompressionService: Sendable {
             }
             return nil
         }
-        return CompressedBody(taking: gzip, identityLength: key.size, compressNanoseconds: elapsed)
+        // Large bodies go into a sealed memfd (sent with sendfile); the rest, or when that fails, a malloc'd block.
+        return CompressedBody.cacheEntry(taking: gzip, identityLength: key.size, compressNanoseconds: elapsed)
     }
 
     /// Publishes the body (cache first, then waiters – so a waiter that looks again always finds it) and resumes
