@@ -58,7 +58,7 @@ let package = Package(
         // Helpers shared by the test targets (seeded generator); not part of any product.
         .target(name: "SwerveTestSupport", path: "Tests/SwerveTestSupport"),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
-        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveCompression", "CZlib", "CSwerveSys"]),
     ]
