@@ -2,12 +2,13 @@
 import PackageDescription
 
 // One module per layer (SwiftNIO style):
-//   CSwerveSys   – the few Linux declarations Swift's Glibc module does not import (epoll, accept4, openat2, sendfile).
+//   CSwerveSys   – the few Linux declarations Swift's Glibc module does not import (epoll, accept4, openat2, sendfile,
+//                  memfd_create and file seals).
 //   SwerveEngine – the epoll connection engine. Knows nothing about HTTP.
 //   SwerveHTTP   – socket-free HTTP: parser, path resolver, MIME table, response planning and serialisation.
 //   CZlib        – the system zlib (zlib1g-dev).
 //   CZopfli      – the system zopfli (libzopfli-dev): recompresses cached gzip bodies smaller, in the background.
-//   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies.
+//   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies (large ones in sealed memfds).
 //   SwerveServer – glues the HTTP pipeline onto the engine; the configuration a user sets.
 //   SwerveCLI    – the command-line options: one table that both parses the flags and writes `--help`.
 //   swerve       – the thin command-line executable.
@@ -35,7 +36,7 @@ let package = Package(
         .target(name: "SwerveHTTP", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZopfli", providers: [.apt(["libzopfli-dev"])]),
-        .target(name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP"]),
+        .target(name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP", "CSwerveSys"]),
         .target(
             name: "SwerveServer",
             dependencies: [
@@ -59,7 +60,7 @@ let package = Package(
         // Helpers shared by the test targets (seeded generator); not part of any product.
         .target(name: "SwerveTestSupport", path: "Tests/SwerveTestSupport"),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
-        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveCompression", "CZlib", "CSwerveSys"]),
     ]

@@ -124,7 +124,8 @@ final class CompressionService: Sendable {
             }
             return nil
         }
-        return (CompressedBody(taking: gzip, identityLength: key.size, compressNanoseconds: elapsed), input)
+        // Large bodies go into a sealed memfd (sent with sendfile); the rest, or when that fails, a malloc'd block.
+        return (CompressedBody.cacheEntry(taking: gzip, identityLength: key.size, compressNanoseconds: elapsed), input)
     }
 
     /// Runs on a worker, after `current` (zlib's body for `key`) was published: queues the zopfli job unless
@@ -146,8 +147,8 @@ final class CompressionService: Sendable {
             // zopfli is never worse than zlib in practice, but "smaller" is the only reason to swap.
             guard gzip.count < current.count else { return }
             // compressNanoseconds stays zlib's: it is what the miss's Server-Timing reported.
-            let body = CompressedBody(taking: gzip, identityLength: key.size, compressNanoseconds: current.compressNanoseconds,
-                                      encoder: .zopfli)
+            let body = CompressedBody.cacheEntry(
+                taking: gzip, identityLength: key.size, compressNanoseconds: current.compressNanoseconds, encoder: .zopfli)
             if cache.replace(current, with: body, for: key) { recompressionCount.add(1, ordering: .relaxed) }
         }
     }

@@ -14,7 +14,7 @@ extension HTTPHandler {
     enum BodySource {
         /// A file (the resource itself, or a sidecar).
         case file(OpenFile)
-        /// Swerve's cached gzip body.
+        /// Swerve's cached gzip body (sent with `sendfile` from its sealed memfd when it has one, else from memory).
         case memory(CompressedBody)
         /// Swerve's gzip stream of the file, length unknown (no ranges).
         case stream(OpenFile)
@@ -295,8 +295,9 @@ extension HTTPHandler {
             writeHead(response, output: &output, now: now)
         }
         response.multipartBoundary = nil
-        // Memory (a cached body, or a small file's bytes) is referenced per part; a file is sent with sendfile from
-        // one fd that the last part's segment owns.
+        // Memory (a cached body, or a small file's bytes) is referenced per part – a cached body with a memfd by a
+        // sendfile segment on that fd, which the body keeps open; a file is sent with sendfile from one fd that the
+        // last part's segment owns.
         var memory: CompressedBody?
         var sendfileSource: OpenFile?
         switch source {
@@ -317,7 +318,7 @@ extension HTTPHandler {
                 return w.count
             }
             if let memory {
-                output.appendExternal(UnsafeRawBufferPointer(rebasing: memory.bytes[range.first..<(range.first + range.count)]), owner: memory)
+                appendBody(memory, first: range.first, count: range.count, output: &output)
             } else if let file = sendfileSource {
                 file.appendSendfile(to: &output, offset: range.first, count: range.count, last: index == ranges.count - 1)
             }
@@ -329,13 +330,14 @@ extension HTTPHandler {
         }
     }
 
-    /// Queues `count` bytes from `first`: memory by reference (zero-copy, the segment keeps the body alive), a
-    /// small range of an uncached file read inline (one writev with the header), anything larger with sendfile.
+    /// Queues `count` bytes from `first`: a cached body from its sealed memfd with sendfile, other memory by
+    /// reference (zero-copy; either way the segment keeps the body alive), a small range of an uncached file read
+    /// inline (one writev with the header), anything larger with sendfile.
     private func sendBody(_ source: BodySource, first: Int, count: Int, isHead: Bool, output: inout OutputWriter) {
         switch source {
         case .memory(let body):
             if !isHead {
-                output.appendExternal(UnsafeRawBufferPointer(rebasing: body.bytes[first..<(first + count)]), owner: body)
+                appendBody(body, first: first, count: count, output: &output)
             }
         case .file(let file):
             if isHead {
@@ -355,6 +357,18 @@ extension HTTPHandler {
             }
         case .stream:
             break
+        }
+    }
+
+    /// Queues bytes `[first, first + count)` of a body in memory: with sendfile from its sealed memfd if it has one (the
+    /// socket references the memfd's pages instead of copying them), else by reference to its memory. The segment
+    /// retains the body, which keeps the fd open and the memory valid until the bytes are sent.
+    @inline(__always)
+    private func appendBody(_ body: CompressedBody, first: Int, count: Int, output: inout OutputWriter) {
+        if body.fd >= 0 {
+            output.appendFile(fd: body.fd, offset: first, length: count, owner: body)
+        } else {
+            output.appendExternal(UnsafeRawBufferPointer(rebasing: body.bytes[first..<(first + count)]), owner: body)
         }
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import SwerveCompression
 import SwerveServer
 import Testing
 
@@ -96,6 +97,56 @@ struct CompressionTests {
         #expect(warm.header("Server-Timing") == "cache;desc=\"hit\"")
         #expect(identity.header("Server-Timing") == nil)
         #expect(warm.body == cold.body)
+    }
+
+    @Test("§8.4.1 §14.1.2 §14.6 a cached gzip body ≥ 16 KiB (sealed memfd, sendfile) is byte-exact whole, as one range, as multipart ranges, pipelined and by HEAD")
+    func largeCachedBodyFromMemfd() throws {
+        let data = textLike(120_000, seed: 31)
+        let server = try TestServer(files: ["big.js": data])
+        defer { server.shutdown() }
+        let gzipRequest = get("/big.js", "Accept-Encoding: gzip\r\n")
+        let cold = try fetch(server.port, gzipRequest)
+        #expect((cold.header("Server-Timing") ?? "").hasPrefix("cache;desc=\"miss\""))
+        let warm = try fetch(server.port, gzipRequest)
+        #expect(warm.header("Server-Timing") == "cache;desc=\"hit\"")
+        #expect(CompressedBody.memfdBodies >= 1)  // at least this server's cache entry
+        let gz = warm.body
+        let n = gz.count
+        #expect(n >= CompressedBody.memfdThreshold)
+        #expect(warm.header("Content-Length") == "\(n)")
+        #expect(gunzip(gz) == data)
+        #expect(cold.body == gz)
+
+        // §14.1.2 one range from the middle of the body, and a suffix range.
+        let middle = try fetch(server.port, get("/big.js", "Accept-Encoding: gzip\r\nRange: bytes=1000-17999\r\n"))
+        #expect(middle.status == 206)
+        #expect(middle.header("Server-Timing") == "cache;desc=\"hit\"")
+        #expect(middle.header("Content-Range") == "bytes 1000-17999/\(n)")
+        #expect(middle.body == Array(gz[1000...17999]))
+        let suffix = try fetch(server.port, get("/big.js", "Accept-Encoding: gzip\r\nRange: bytes=-777\r\n"))
+        #expect(suffix.status == 206)
+        #expect(suffix.body == Array(gz[(n - 777)...]))
+
+        // §14.6 several ranges: each part is its exact slice.
+        let multi = try fetch(server.port, get("/big.js", "Accept-Encoding: gzip\r\nRange: bytes=0-99, 5000-20999, -500\r\n"))
+        #expect(multi.status == 206)
+        #expect(multi.header("Server-Timing") == "cache;desc=\"hit\"")
+        let contentType = try #require(multi.header("Content-Type"))
+        let boundary = String(contentType.dropFirst("multipart/byteranges; boundary=".count))
+        let parts = try parseMultipart(multi.body, boundary: boundary)
+        #expect(parts.map(\.range) == ["bytes 0-99/\(n)", "bytes 5000-20999/\(n)", "bytes \(n - 500)-\(n - 1)/\(n)"])
+        #expect(parts.map(\.body) == [Array(gz[0...99]), Array(gz[5000...20999]), Array(gz[(n - 500)...])])
+
+        // One connection: whole, HEAD (no body), range, whole – pipelined, so sendfile segments of the same memfd
+        // follow each other (and a header) in one output queue.
+        let client = try RawClient(port: server.port)
+        try client.send(gzipRequest + "HEAD /big.js HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n"
+                        + get("/big.js", "Accept-Encoding: gzip\r\nRange: bytes=20000-\r\n") + gzipRequest)
+        #expect(try client.readResponse().body == gz)
+        let head = try client.readResponse(headRequest: true)
+        #expect(head.status == 200 && head.header("Content-Length") == "\(n)" && head.body.isEmpty)
+        #expect(try client.readResponse().body == Array(gz[20000...]))
+        #expect(try client.readResponse().body == gz)
     }
 
     @Test("--server-timing off removes the field")

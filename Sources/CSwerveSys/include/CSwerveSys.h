@@ -21,6 +21,23 @@
 // Hidden by Glibc without _GNU_SOURCE; defining that would change the sockaddr parameter type for Swift.
 int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 
+/// memfd_create(2): an anonymous shmem file (glibc >= 2.27). Hidden by Glibc without _GNU_SOURCE, like accept4.
+int memfd_create(const char *name, unsigned int flags);
+
+/// memfd_create(2) flags (linux/memfd.h).
+#define SWERVE_MFD_CLOEXEC       0x0001U
+#define SWERVE_MFD_ALLOW_SEALING 0x0002U
+
+/// File sealing (fcntl(2), linux/fcntl.h): F_ADD_SEALS / F_GET_SEALS and the seals. Once F_SEAL_WRITE is set the
+/// kernel refuses every write (and a new shared writable mapping) with EPERM; SHRINK/GROW freeze the size;
+/// F_SEAL_SEAL forbids further changes to the seal set.
+#define SWERVE_F_ADD_SEALS    1033
+#define SWERVE_F_GET_SEALS    1034
+#define SWERVE_F_SEAL_SEAL    0x0001
+#define SWERVE_F_SEAL_SHRINK  0x0002
+#define SWERVE_F_SEAL_GROW    0x0004
+#define SWERVE_F_SEAL_WRITE   0x0008
+
 /// openat2(2) flags we use (linux/openat2.h). RESOLVE_BENEATH makes the kernel refuse, with EXDEV, any
 /// resolution – `..`, absolute symlink, or symlink chain – that would leave `dirfd`.
 #define SWERVE_RESOLVE_NO_MAGICLINKS 0x02
