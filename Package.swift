@@ -36,7 +36,12 @@ let package = Package(
         .target(name: "SwerveHTTP", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZopfli", providers: [.apt(["libzopfli-dev"])]),
-        .target(name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP", "CSwerveSys"]),
+        // zopfli's static archive (libzopfli-dev ships one), linked by exact name: a server then needs no libzopfli1,
+        // which unlike zlib is not on every machine.
+        .target(
+            name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP", "CSwerveSys"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libzopfli.a"])]
+        ),
         .target(
             name: "SwerveServer",
             dependencies: [
