@@ -18,6 +18,19 @@ struct RecompressionTests {
         throw TestFailure("no zopfli body after 30 s")
     }
 
+    /// A server with zopfli on, after the swap: zlib's tag (from the first response) and zopfli's response.
+    static func swapped() throws -> (server: TestServer, zlibTag: String, refined: WireResponse, zopfliTag: String) {
+        let server = try TestServer(files: ["a.js": Self.data]) { $0.zopfli = true }
+        do {
+            let zlibTag = try #require(try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\n")).header("ETag"))
+            let refined = try Self.awaitZopfli(server.port)
+            return (server, zlibTag, refined, try #require(refined.header("ETag")))
+        } catch {
+            server.shutdown()
+            throw error
+        }
+    }
+
     @Test("§8.8.3 zlib's body first (tag -gz), then zopfli's: smaller, same content, its own strong tag (-zopfli)")
     func swap() throws {
         let server = try TestServer(files: ["a.js": Self.data]) { $0.zopfli = true }
@@ -39,11 +52,8 @@ struct RecompressionTests {
 
     @Test("§13.1.2 If-None-Match: the zopfli tag → 304 carrying it; zlib's old tag no longer matches → 200")
     func conditional() throws {
-        let server = try TestServer(files: ["a.js": Self.data]) { $0.zopfli = true }
+        let (server, zlibTag, refined, zopfliTag) = try Self.swapped()
         defer { server.shutdown() }
-        let zlibTag = try #require(try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\n")).header("ETag"))
-        let refined = try Self.awaitZopfli(server.port)
-        let zopfliTag = try #require(refined.header("ETag"))
         let notModified = try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\nIf-None-Match: \(zopfliTag)\r\n"))
         #expect(notModified.status == 304)
         #expect(notModified.header("ETag") == zopfliTag)
@@ -56,11 +66,8 @@ struct RecompressionTests {
 
     @Test("§13.1.5 If-Range with zlib's tag cannot splice zopfli bytes onto zlib's: 200 whole; with zopfli's: 206")
     func ifRange() throws {
-        let server = try TestServer(files: ["a.js": Self.data]) { $0.zopfli = true }
+        let (server, zlibTag, refined, zopfliTag) = try Self.swapped()
         defer { server.shutdown() }
-        let zlibTag = try #require(try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\n")).header("ETag"))
-        let refined = try Self.awaitZopfli(server.port)
-        let zopfliTag = try #require(refined.header("ETag"))
         let stale = try fetch(server.port, get("/a.js", "Accept-Encoding: gzip\r\nRange: bytes=100-\r\nIf-Range: \(zlibTag)\r\n"))
         #expect(stale.status == 200)
         #expect(stale.body == refined.body)
