@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <time.h>
 
