@@ -3,12 +3,13 @@
 #   Benchmarks/ab.sh ROUNDS SECONDS LABEL=URL LABEL=URL ... [-- extra wrk arguments]
 # e.g. Benchmarks/ab.sh 10 2 nginx=http://127.0.0.1:8081/app.js swerve=http://127.0.0.1:8080/app2.js \
 #        -- -H 'Accept-Encoding: gzip'
-# Each round runs `taskset -c 1 wrk -t1 -c64 -dSECONDSs` once per URL, in order, and prints req/s and wrk's own CPU
-# per response (user + system time / responses). At the end: for every label after the first, the median over the
+# Each round runs `taskset -c 1 wrk -t1 -c64 -dSECONDSs` once per URL, rotating the order (round r starts with the
+# r-th URL: the position in a round moves a result by several percent here) and prints req/s and wrk's own CPU per
+# response (user + system time / responses). At the end: for every label after the first, the median over the
 # rounds of its per-round ratio to the first label (req/s and wrk µs/req). On this shared machine only such paired
 # ratios mean anything; single numbers drift by tens of percent within a minute.
 set -euo pipefail
-[[ $# -ge 4 ]] || { sed -n '2,9p' "$0" >&2; exit 64; }
+[[ $# -ge 4 ]] || { sed -n '2,10p' "$0" >&2; exit 64; }
 rounds=$1 seconds=$2
 shift 2
 specs=()
@@ -17,8 +18,10 @@ while [[ $# -gt 0 && "$1" != "--" ]]; do specs+=("$1"); shift; done
 extra=("$@")
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
+count=${#specs[@]}
 for round in $(seq 1 "$rounds"); do
-    for spec in "${specs[@]}"; do
+    for offset in $(seq 0 $((count - 1))); do
+        spec=${specs[$(( (round - 1 + offset) % count ))]}
         label=${spec%%=*} url=${spec#*=}
         out=$(/usr/bin/time -f "wrkcpu %U %S" taskset -c 1 wrk -t1 -c64 -d"${seconds}s" "${extra[@]}" "$url" 2>&1)
         rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
