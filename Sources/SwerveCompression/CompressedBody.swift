@@ -73,24 +73,19 @@ public final class CompressedBody: @unchecked Sendable {
     public static var memfdBodies: Int { memfdCount.load(ordering: .relaxed) }
 
     /// Copies `source` into a new block. Cost: one allocation + one `memcpy` of `source.count` bytes.
-    public init(copying source: UnsafeRawBufferPointer, identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib) {
-        self.bytes = Self.makeBlock(copying: source)
-        self.fd = -1
-        self.identityLength = identityLength
-        self.compressNanoseconds = compressNanoseconds
-        self.encoder = encoder
+    public convenience init(copying source: UnsafeRawBufferPointer, identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib) {
+        self.init(bytes: Self.makeBlock(copying: source), fd: -1, identityLength: identityLength,
+                  compressNanoseconds: compressNanoseconds, encoder: encoder)
     }
 
     /// Takes the bytes of an encoder's output array. An `Array`'s storage cannot be adopted as a malloc'd block,
     /// so this copies once (cost as `init(copying:)`); the array is released by the caller as usual.
-    public init(taking bytes: [UInt8], identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib) {
-        self.bytes = bytes.withUnsafeBytes { Self.makeBlock(copying: $0) }
-        self.fd = -1
-        self.identityLength = identityLength
-        self.compressNanoseconds = compressNanoseconds
-        self.encoder = encoder
+    public convenience init(taking bytes: [UInt8], identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib) {
+        self.init(bytes: bytes.withUnsafeBytes { Self.makeBlock(copying: $0) }, fd: -1, identityLength: identityLength,
+                  compressNanoseconds: compressNanoseconds, encoder: encoder)
     }
 
+    /// Adopts `bytes` (a block from `makeBlock` when `fd` is -1, else a mapping of the memfd `fd`); `deinit` frees it.
     private init(bytes: UnsafeRawBufferPointer, fd: Int32, identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder) {
         self.bytes = bytes
         self.fd = fd

@@ -26,9 +26,7 @@ public enum ZopfliGzip {
         var out: UnsafeMutablePointer<UInt8>? = nil
         var outSize = 0
         let bytes = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        withUnsafeMutablePointer(to: &out) { outPointer in
-            ZopfliCompress(&options, ZOPFLI_FORMAT_GZIP, bytes, input.count, outPointer, &outSize)
-        }
+        ZopfliCompress(&options, ZOPFLI_FORMAT_GZIP, bytes, input.count, &out, &outSize)
         defer { free(out) }
         return Array(UnsafeBufferPointer(start: out, count: outSize))
     }
