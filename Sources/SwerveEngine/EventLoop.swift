@@ -17,7 +17,12 @@ enum TimerKind: UInt8 {
 }
 
 /// One row of the fd-indexed connection table. Plain data, so a zero-filled page is a table of free rows.
-struct ConnectionSlot<State: BitwiseCopyable> {
+///
+/// Not generic on purpose: the handler's per-connection state lives in a table of its own (`EventLoop.state(_:)`).
+/// `EventLoop` is compiled once, unspecialised, in this module, so a slot generic over the handler's state type had
+/// its metadata looked up at run time (`swift_getGenericMetadata`, a locked hash-table probe) at every access site,
+/// twice per event: about a tenth of the user-space time of a cached gzip hit (perf, `Benchmarks/README.md`).
+struct ConnectionSlot {
     var generation: UInt32
     var phase: ConnectionPhase
     var timer: TimerKind
@@ -43,7 +48,6 @@ struct ConnectionSlot<State: BitwiseCopyable> {
     var deadline: Int64
     /// Bytes discarded while lingering.
     var lingered: Int32
-    var state: State
 }
 
 /// Connections to resume, posted from other threads (workers that finished off-loop work), drained by the loop
@@ -91,7 +95,7 @@ final class ConnectionCounter: Sendable {
 ///
 /// Thread-safety: everything but `requestStop()`/`wakeUp()` runs on the loop's own thread.
 final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
-    typealias Slot = ConnectionSlot<Handler.ConnectionState>
+    typealias Slot = ConnectionSlot
 
     let configuration: EngineConfiguration
     let handler: Handler
@@ -105,6 +109,11 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private let connectionCount: ConnectionCounter
     private let slots: UnsafeMutablePointer<Slot>
     private let slotsBytes: Int
+    /// The handler's state per fd, beside `slots` (see `ConnectionSlot`): raw memory addressed with a stride taken
+    /// once, so reaching a connection's state needs no type metadata on the hot path.
+    private let states: UnsafeMutableRawPointer
+    private let statesBytes: Int
+    private let stateStride: Int
     private let tableCapacity: Int32
     private var inputPool: FreeList<UnsafeMutableRawPointer>
     private var outputPool: FreeList<UnsafeMutablePointer<OutputBuffer>>
@@ -157,6 +166,14 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         let memory = mmap(nil, slotsBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let memory, memory != MAP_FAILED else { throw SystemError("mmap") }
         slots = memory.bindMemory(to: Slot.self, capacity: Int(tableCapacity))
+        stateStride = max(1, MemoryLayout<Handler.ConnectionState>.stride)
+        statesBytes = Int(tableCapacity) * stateStride
+        let stateMemory = mmap(nil, statesBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let stateMemory, stateMemory != MAP_FAILED else {
+            munmap(memory, slotsBytes)
+            throw SystemError("mmap")
+        }
+        states = stateMemory
 
         inputPool = FreeList(retain: 64)
         outputPool = FreeList(retain: 64)
@@ -177,6 +194,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         outputPool.deallocate()
         scratch.deallocate()
         munmap(slots, slotsBytes)
+        munmap(states, statesBytes)
         Glibc.close(wakeFD)
         if listenerOpen { Glibc.close(listenFD) }
     }
@@ -227,6 +245,12 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             }
         }
         closeAll()
+    }
+
+    /// The handler's state of the connection on `fd` (valid while its slot is not `.free`).
+    @inline(__always)
+    private func state(_ fd: Int32) -> UnsafeMutablePointer<Handler.ConnectionState> {
+        (states + Int(fd) &* stateStride).assumingMemoryBound(to: Handler.ConnectionState.self)
     }
 
     /// Cost: two vDSO reads, no syscall. `time()` keeps the Date header exact to the second.
@@ -300,7 +324,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             slot.initialize(to: Slot(
                 generation: generation, phase: .open, timer: .header, readPaused: false, closeAfterFlush: false,
                 lingerAfterFlush: false, peerClosed: false, watchingWritable: false, midMessage: false, suspended: false, inputLength: 0, input: nil, output: nil,
-                deadline: now + headerTimeoutMS, lingered: 0, state: handler.makeConnectionState()))
+                deadline: now + headerTimeoutMS, lingered: 0))
+            state(fd).initialize(to: handler.makeConnectionState())
             do {
                 try selector.register(
                     fd: fd, events: [.readable, .readHangup, .edgeTriggered],
@@ -394,7 +419,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             var writer = OutputWriter(slot.pointee.output!)
             let outcome = handler.process(
                 UnsafeRawBufferPointer(start: slot.pointee.input, count: length),
-                state: &slot.pointee.state, output: &writer,
+                state: &state(fd).pointee, output: &writer,
                 context: ProcessContext(
                     draining: draining, wallClockSeconds: wallClock,
                     resumer: ConnectionResumer(mailbox: mailbox, token: SelectorToken(fd: fd, generation: slot.pointee.generation)),
@@ -701,7 +726,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         slot.pointee.inputLength = 0
         releaseInputIfEmpty(slot)
         slot.pointee.phase = .free
-        handler.connectionClosed(id: fd, state: &slot.pointee.state)
+        handler.connectionClosed(id: fd, state: &state(fd).pointee)
         Glibc.close(fd)
         liveConnections -= 1
         connectionCount.value.subtract(1, ordering: .relaxed)
