@@ -379,7 +379,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 close(fd)
                 return
             }
-            let n = Glibc.read(fd, slot.pointee.input! + have, space)
+            let n = swerve_read(fd, slot.pointee.input! + have, space)
             if n > 0 {
                 slot.pointee.inputLength = Int32(have + n)
                 guard runHandler(fd, slot) else { return }
@@ -613,9 +613,9 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 var message = msghdr()
                 message.msg_iov = iovecs
                 message.msg_iovlen = count
-                n = sendmsg(fd, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_MORE))
+                n = swerve_sendmsg(fd, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_MORE))
             } else {
-                n = writev(fd, iovecs, Int32(count))
+                n = swerve_writev(fd, iovecs, Int32(count))
             }
             if n < 0 {
                 if errno == EAGAIN || errno == EWOULDBLOCK { result = .pending; break outer }

@@ -118,7 +118,7 @@ public struct EpollSelector: Selector, ~Copyable {
     public func whenReady(
         timeoutMilliseconds: Int32, woke: () -> Void, _ body: (SelectorToken, SelectorEvents) -> Void
     ) throws(SystemError) -> Int {
-        let n = epoll_wait(epfd, events, capacity, timeoutMilliseconds)
+        let n = swerve_epoll_wait(epfd, events, capacity, timeoutMilliseconds)
         woke()
         if n < 0 {
             if errno == EINTR { return 0 }

@@ -18,6 +18,8 @@
 #include <malloc.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 
 // Hidden by Glibc without _GNU_SOURCE; defining that would change the sockaddr parameter type for Swift.
 int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
@@ -65,5 +67,22 @@ int swerve_raise_process(int sig);
 /// Moves the calling thread to SCHED_IDLE: it runs only when its CPU would otherwise be idle (background work that
 /// must never take time from serving). 0, or -1 with errno.
 int swerve_set_idle_priority(void);
+
+/// The event loop's hot system calls, made directly. glibc's read, writev, sendmsg and epoll_wait are thread
+/// cancellation points: each call brackets the system call with __pthread_enable_asynccancel and
+/// __pthread_disable_asynccancel, about 1% of the CPU time of a small keep-alive request (perf). Swerve never
+/// cancels a thread, so the loop skips them. Same contract as the libc functions: the result, or -1 with errno set.
+static inline ssize_t swerve_read(int fd, void *buf, size_t count) {
+    return syscall(SYS_read, fd, buf, count);
+}
+static inline ssize_t swerve_writev(int fd, const struct iovec *iov, int iovcnt) {
+    return syscall(SYS_writev, fd, iov, iovcnt);
+}
+static inline ssize_t swerve_sendmsg(int fd, const struct msghdr *msg, int flags) {
+    return syscall(SYS_sendmsg, fd, msg, flags);
+}
+static inline int swerve_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout) {
+    return (int)syscall(SYS_epoll_wait, epfd, events, maxevents, timeout);
+}
 
 #endif
