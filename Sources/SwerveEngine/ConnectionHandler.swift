@@ -1,10 +1,11 @@
 /// The protocol layer the engine drives. The engine moves bytes; the handler decides what they mean.
 ///
-/// One handler instance per event loop (so it can own reusable scratch state without locks); the engine is generic
-/// over it, so calls are direct, not through an existential.
+/// One handler instance per event loop (so it can own reusable scratch state without locks). The engine is generic
+/// over it but compiled unspecialised in its own module, so each call goes through the protocol's witness table:
+/// one indirect call, no existential box and no metadata lookup.
 public protocol ConnectionHandler: AnyObject, SendableMetatype {
-    /// Per-connection protocol state (for HTTP: a request body still being discarded, say). Stored inline in the
-    /// loop's fd-indexed connection table, so it must be plain data.
+    /// Per-connection protocol state (for HTTP: a request body still being discarded, say). Stored in an fd-indexed
+    /// table beside the loop's connection table (zero pages until touched), so it must be plain data.
     associatedtype ConnectionState: BitwiseCopyable
 
     /// The state of a newly accepted connection.
