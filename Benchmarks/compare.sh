@@ -542,4 +542,7 @@ main() {
     echo "_Finished $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average at end: $(cut -d' ' -f1-3 /proc/loadavg)._"
 }
 
-main "$@"
+# Run only when executed: Benchmarks/ceiling.sh sources this file for its functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi

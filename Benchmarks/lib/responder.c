@@ -1,0 +1,130 @@
+// responder: the cheapest HTTP/1.1 server possible, as a control for Benchmarks/ceiling.sh.
+//
+//   responder PORT HEADFILE BODYFILE
+//
+// It answers every request on every connection with the same bytes: HEADFILE (a complete response head, ending in
+// CRLF CRLF) and then BODYFILE. It parses nothing: a request is counted at each CRLF CRLF. What it does per request is
+// what Swerve does for a cached gzip body at best: one read, the head with MSG_MORE, the body with sendfile from a
+// sealed memfd. Its sockets are set up like Swerve's (TCP_NODELAY, TCP_NOTSENT_LOWAT 128 KiB, EPOLLOUT registered only
+// after a short write), so the only differences left are the server's own work and the head's bytes. Loopback only.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { MAX_FD = 65536, UNSENT_LOWAT = 128 * 1024 };
+
+static char *head;
+static size_t headLength, bodyLength;
+static int bodyFD;
+
+// Per connection: requests seen but not yet answered, bytes of the current answer already sent, and how much of
+// "\r\n\r\n" the input ended with (a request head may arrive in pieces).
+static struct { unsigned pending; size_t sent; int matched, watchingOutput; } conns[MAX_FD];
+
+static void fail(const char *what) { perror(what); exit(1); }
+
+static char *readAll(const char *path, size_t *length) {
+    FILE *f = fopen(path, "rb");
+    if (!f) fail(path);
+    fseek(f, 0, SEEK_END);
+    *length = (size_t)ftell(f);
+    rewind(f);
+    char *bytes = malloc(*length ? *length : 1);
+    if (!bytes || fread(bytes, 1, *length, f) != *length) fail(path);
+    fclose(f);
+    return bytes;
+}
+
+// Sends pending answers. Returns 1 when all are out, 0 when the socket is full (EAGAIN), -1 on an error.
+static int flush(int fd) {
+    while (conns[fd].pending > 0) {
+        ssize_t n;
+        if (conns[fd].sent < headLength) {
+            n = send(fd, head + conns[fd].sent, headLength - conns[fd].sent, MSG_MORE | MSG_NOSIGNAL);
+        } else {
+            off_t offset = (off_t)(conns[fd].sent - headLength);
+            n = sendfile(fd, bodyFD, &offset, bodyLength - (size_t)offset);
+        }
+        if (n < 0) return errno == EAGAIN ? 0 : -1;
+        conns[fd].sent += (size_t)n;
+        if (conns[fd].sent == headLength + bodyLength) {
+            conns[fd].sent = 0;
+            conns[fd].pending--;
+        }
+    }
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: responder PORT HEADFILE BODYFILE\n");
+        return 64;
+    }
+    head = readAll(argv[2], &headLength);
+    char *body = readAll(argv[3], &bodyLength);
+    bodyFD = memfd_create("body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (bodyFD < 0 || write(bodyFD, body, bodyLength) != (ssize_t)bodyLength) fail("memfd");
+    fcntl(bodyFD, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    free(body);
+
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1, lowat = UNSENT_LOWAT;
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(listener, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);             // accepted sockets inherit both
+    setsockopt(listener, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (bind(listener, (struct sockaddr *)&address, sizeof address) || listen(listener, 4096)) fail("bind");
+
+    int epoll = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event event = {.events = EPOLLIN, .data.fd = listener};
+    epoll_ctl(epoll, EPOLL_CTL_ADD, listener, &event);
+    struct epoll_event events[512];
+    static char input[32768];
+    for (;;) {
+        int ready = epoll_wait(epoll, events, 512, -1);
+        for (int i = 0; i < ready; i++) {
+            int fd = events[i].data.fd;
+            if (fd == listener) {
+                int client;
+                while ((client = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                    if (client >= MAX_FD) { close(client); continue; }
+                    memset(&conns[client], 0, sizeof conns[client]);
+                    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = client};
+                    epoll_ctl(epoll, EPOLL_CTL_ADD, client, &e);
+                }
+                continue;
+            }
+            int closing = (events[i].events & (EPOLLHUP | EPOLLERR)) != 0;
+            while (!closing && (events[i].events & EPOLLIN)) {
+                ssize_t n = read(fd, input, sizeof input);
+                if (n == 0 || (n < 0 && errno != EAGAIN)) closing = 1;
+                if (n <= 0) break;
+                for (ssize_t j = 0; j < n; j++) {
+                    static const char end[] = "\r\n\r\n";
+                    int m = conns[fd].matched;
+                    conns[fd].matched = input[j] == end[m] ? m + 1 : (input[j] == '\r');
+                    if (conns[fd].matched == 4) { conns[fd].matched = 0; conns[fd].pending++; }
+                }
+                if ((size_t)n < sizeof input) break;   // a short read emptied the socket (edge-triggered)
+            }
+            int flushed = closing ? 1 : flush(fd);
+            if (flushed < 0) closing = 1;
+            if (flushed == 0 && !conns[fd].watchingOutput) {
+                conns[fd].watchingOutput = 1;
+                struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
+                epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &e);
+            }
+            if (closing) close(fd);
+        }
+    }
+}
