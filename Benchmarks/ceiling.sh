@@ -7,11 +7,14 @@
 # In the 100 KB gzip and identity scenarios one wrk thread is the bottleneck (compare.sh's `wrk busy` ≈ 100%), so
 # requests/s = 1 / (wrk's CPU per response). This script measures how far a server can move that. Next to nginx and
 # Swerve it runs lib/responder.c, which does nothing but answer every request with fixed bytes (one read, the head,
-# sendfile of the body, sockets set up like Swerve's). It runs three of them, identical except for the head they send:
-#   ideal-swerve-head   Swerve's exact head (360 bytes for the gzip body): what Swerve could reach with its headers;
+# sendfile of the body, sockets set up like Swerve's), identical except for the head they send:
+#   ideal-swerve-head   Swerve's exact head (361 bytes for the gzip body): what Swerve could reach with its headers;
 #   ideal-nginx-head    nginx's head (no Vary, Cache-Control, Accept-Ranges, charset or Server-Timing);
-#   ideal-minimal-head  status line, Content-Length and Content-Encoding only.
-# All three send Swerve's body (for gzip: zopfli's bytes from Swerve's cache; nginx's `gzip -9` file is larger).
+#   ideal-minimal-head  status line, Content-Length and Content-Encoding only;
+# and, for gzip, ideal-swerve-head-memfd: Swerve's head, the body from a memfd as Swerve's cache sends it (the others
+# send from a file in the page cache, whose large folios are cheaper for the receiver than shmem's 4 KiB pages).
+# All of them send Swerve's body (for gzip: zopfli's bytes from Swerve's cache; nginx's `gzip -9` file is larger),
+# written to a file in the work directory.
 # Output: ab.sh's per-round table and the median per-round ratios to nginx, per scenario.
 set -euo pipefail
 
@@ -22,9 +25,9 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$BENCH_DIR/compare.sh"      # the site, the build, starting and stopping servers, cleanup
 
 RESPONDER_PORT=""
-start_responder() {   # HEADFILE BODYFILE -> RESPONDER_PORT (not a $(...) call: cleanup must see the pid)
+start_responder() {   # HEADFILE BODYFILE [memfd] -> RESPONDER_PORT (not a $(...) call: cleanup must see the pid)
     RESPONDER_PORT="$(free_port)"
-    taskset -c "$SERVER_CPU" "$WORK/responder" "$RESPONDER_PORT" "$1" "$2" >>"$WORK/responder.log" 2>&1 &
+    taskset -c "$SERVER_CPU" "$WORK/responder" "$RESPONDER_PORT" "$@" >>"$WORK/responder.log" 2>&1 &
     HELPER_PIDS+=($!)
     wait_listening "$RESPONDER_PORT" "$!" responder "$WORK/responder.log"
 }
@@ -50,11 +53,19 @@ measure() {   # SCENARIO NGINX_PATH SWERVE_PATH GZIP(0/1) BODYFILE
         printf '\r\n'
     } >"$dir/minimal.head"
     local name specs=("nginx=http://127.0.0.1:$NGINX_PORT$2" "swerve=http://127.0.0.1:$SWERVE_PORT$3")
-    for name in swerve nginx minimal; do
-        start_responder "$dir/$name.head" "$body"
+    local variants=(swerve nginx minimal)
+    [[ "$gz" == 1 ]] && variants+=(swerve-memfd)
+    for name in "${variants[@]}"; do
+        if [[ "$name" == *-memfd ]]; then
+            start_responder "$dir/${name%-memfd}.head" "$body" memfd
+        else
+            start_responder "$dir/$name.head" "$body"
+        fi
         # The responder must answer with exactly the bytes it was given.
-        curl -s "http://127.0.0.1:$RESPONDER_PORT/" | cmp -s - "$body" || die "responder ($name head) sent other bytes"
-        specs+=("ideal-$name-head=http://127.0.0.1:$RESPONDER_PORT/")
+        curl -s "http://127.0.0.1:$RESPONDER_PORT/" | cmp -s - "$body" || die "responder ($name) sent other bytes"
+        local label="ideal-${name%-memfd}-head"
+        [[ "$name" == *-memfd ]] && label+="-memfd"
+        specs+=("$label=http://127.0.0.1:$RESPONDER_PORT/")
     done
     echo "### $scenario: head sizes (bytes) swerve $(stat -c %s "$dir/swerve.head"), nginx $(stat -c %s "$dir/nginx.head"), minimal $(stat -c %s "$dir/minimal.head"); body $length"
     echo

@@ -1,12 +1,13 @@
 // responder: the cheapest HTTP/1.1 server possible, as a control for Benchmarks/ceiling.sh.
 //
-//   responder PORT HEADFILE BODYFILE
+//   responder PORT HEADFILE BODYFILE [memfd]
 //
 // It answers every request on every connection with the same bytes: HEADFILE (a complete response head, ending in
-// CRLF CRLF) and then BODYFILE. It parses nothing: a request is counted at each CRLF CRLF. What it does per request is
-// what Swerve does for a cached gzip body at best: one read, the head with MSG_MORE, the body with sendfile from a
-// sealed memfd. Its sockets are set up like Swerve's (TCP_NODELAY, TCP_NOTSENT_LOWAT 128 KiB, EPOLLOUT registered only
-// after a short write), so the only differences left are the server's own work and the head's bytes. Loopback only.
+// CRLF CRLF) and then BODYFILE. It parses nothing: a request is counted at each CRLF CRLF. Per request it does what
+// Swerve does at best: one read, the head with MSG_MORE, the body with sendfile, from BODYFILE itself (page cache) or,
+// with `memfd`, from a sealed memfd holding a copy (as Swerve's gzip cache does). Its sockets are set up like Swerve's
+// (TCP_NODELAY, TCP_NOTSENT_LOWAT 128 KiB, EPOLLOUT registered only after a short write), so the only differences
+// left are the server's own work, the head's bytes and where the body's pages come from. Loopback only.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -66,15 +67,20 @@ static int flush(int fd) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: responder PORT HEADFILE BODYFILE\n");
+    if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "memfd") != 0)) {
+        fprintf(stderr, "usage: responder PORT HEADFILE BODYFILE [memfd]\n");
         return 64;
     }
     head = readAll(argv[2], &headLength);
     char *body = readAll(argv[3], &bodyLength);
-    bodyFD = memfd_create("body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (bodyFD < 0 || write(bodyFD, body, bodyLength) != (ssize_t)bodyLength) fail("memfd");
-    fcntl(bodyFD, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    if (argc == 5) {
+        bodyFD = memfd_create("body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (bodyFD < 0 || write(bodyFD, body, bodyLength) != (ssize_t)bodyLength) fail("memfd");
+        fcntl(bodyFD, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    } else {
+        bodyFD = open(argv[3], O_RDONLY | O_CLOEXEC);
+        if (bodyFD < 0) fail(argv[3]);
+    }
     free(body);
 
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1, lowat = UNSENT_LOWAT;
