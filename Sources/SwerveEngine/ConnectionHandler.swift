@@ -31,6 +31,9 @@ public struct ProcessContext: Sendable {
     public var draining: Bool
     /// Seconds since the epoch, updated once per loop wake-up (for Date headers).
     public var wallClockSeconds: Int
+    /// Counts this loop's wake-ups (returns from `epoll_wait`), so a handler can make a check once per pass over the
+    /// ready connections instead of once per request.
+    public var wakeup: UInt64
     /// Wakes this connection after the handler returned `.suspend`; callable from any thread.
     public var resumer: ConnectionResumer
     /// Identifies the connection within its loop while it is open (its fd); handlers key side tables by it.

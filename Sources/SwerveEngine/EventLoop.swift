@@ -122,6 +122,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
 
     private var now: Int64 = monotonicMilliseconds()
     private var wallClock: Int = time(nil)
+    /// Returns from `epoll_wait` so far (`ProcessContext.wakeup`).
+    private var wakeups: UInt64 = 0
     private var liveConnections = 0
     private var highestFD: Int32 = 0
     private var acceptPaused = false
@@ -258,6 +260,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private func readClock() {
         now = monotonicMilliseconds()
         wallClock = time(nil)
+        wakeups &+= 1
     }
 
     @inline(__always)
@@ -421,7 +424,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 UnsafeRawBufferPointer(start: slot.pointee.input, count: length),
                 state: &state(fd).pointee, output: &writer,
                 context: ProcessContext(
-                    draining: draining, wallClockSeconds: wallClock,
+                    draining: draining, wallClockSeconds: wallClock, wakeup: wakeups,
                     resumer: ConnectionResumer(mailbox: mailbox, token: SelectorToken(fd: fd, generation: slot.pointee.generation)),
                     connectionID: fd))
             switch outcome {

@@ -115,6 +115,7 @@ final class HTTPHandler: ConnectionHandler {
         output: inout OutputWriter,
         context: ProcessContext
     ) -> ProcessOutcome {
+        files.wakeup = context.wakeup
         var consumed = 0
         while true {
             if state.streaming {
