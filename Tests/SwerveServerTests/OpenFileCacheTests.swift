@@ -7,8 +7,10 @@ import Testing
 /// The loop's open-file cache re-checks a hit with `fstat` once per loop wake-up (`ProcessContext.wakeup`).
 @Suite("OpenFileCache")
 struct OpenFileCacheTests {
-    /// A temp file with `contents`, opened read-only; the caller closes nothing (the cache owns the fd once inserted).
-    static func openTemp(_ contents: [UInt8]) throws -> (path: String, file: OpenFile, directory: String) {
+    static let key: [UInt8] = Array("a.txt".utf8)
+
+    /// A temp file `a.txt` with `contents`, inserted into a fresh cache under `wakeup` at `now`.
+    static func cachedTemp(_ contents: [UInt8], wakeup: UInt64, now: Int) throws -> (cache: OpenFileCache, path: String, directory: String) {
         var template = Array("/tmp/swerve-ofc-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
         let directory = String(cString: made)
@@ -18,7 +20,11 @@ struct OpenFileCacheTests {
         guard fd >= 0 else { throw TestFailure("cannot open \(path)") }
         var st = stat()
         fstat(fd, &st)
-        return (path, OpenFile(fd: fd, owned: true, facts: FileFacts(&st)), directory)
+        let cache = OpenFileCache()
+        cache.wakeup = wakeup
+        let inserted = key.withUnsafeBytes { cache.insert($0, OpenFile(fd: fd, owned: true, facts: FileFacts(&st)), now: now, bodyLimit: 0) }
+        #expect(inserted.owned == false)   // the cache took the fd over
+        return (cache, path, directory)
     }
 
     static func append(_ path: String, _ bytes: [UInt8]) {
@@ -29,14 +35,9 @@ struct OpenFileCacheTests {
 
     @Test("a change is seen under the next wake-up; within the one that checked, the check stands")
     func checkedOncePerWakeup() throws {
-        let (path, file, directory) = try Self.openTemp(Array(repeating: 0x61, count: 100))
+        let (cache, path, directory) = try Self.cachedTemp(Array(repeating: 0x61, count: 100), wakeup: 7, now: 0)
         defer { TestServer.removeTree(directory) }
-        let key: [UInt8] = Array("a.txt".utf8)
-        let cache = OpenFileCache()
-        cache.wakeup = 7
-        key.withUnsafeBytes { key in
-            let inserted = cache.insert(key, file, now: 0, bodyLimit: 0)
-            #expect(inserted.owned == false)
+        Self.key.withUnsafeBytes { key in
             // Unchanged: a hit under the same wake-up, and again under the next (re-checked, still fresh).
             #expect(cache.lookup(key, now: 0)?.facts.size == 100)
             cache.wakeup = 8
@@ -53,13 +54,9 @@ struct OpenFileCacheTests {
 
     @Test("an entry is reopened after maximumAge seconds even under one wake-up")
     func maximumAge() throws {
-        let (_, file, directory) = try Self.openTemp(Array(repeating: 0x61, count: 10))
+        let (cache, _, directory) = try Self.cachedTemp(Array(repeating: 0x61, count: 10), wakeup: 1, now: 100)
         defer { TestServer.removeTree(directory) }
-        let key: [UInt8] = Array("a.txt".utf8)
-        let cache = OpenFileCache()
-        cache.wakeup = 1
-        key.withUnsafeBytes { key in
-            _ = cache.insert(key, file, now: 100, bodyLimit: 0)
+        Self.key.withUnsafeBytes { key in
             #expect(cache.lookup(key, now: 100 + OpenFileCache.maximumAge) != nil)
             #expect(cache.lookup(key, now: 101 + OpenFileCache.maximumAge) == nil)
         }
