@@ -165,17 +165,16 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         let capacity = Int32(clamping: min(UInt64(limit.rlim_cur), 1 << 20))
         tableCapacity = max(capacity, 1024)
         slotsBytes = Int(tableCapacity) * MemoryLayout<Slot>.stride
-        let memory = mmap(nil, slotsBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let memory, memory != MAP_FAILED else { throw SystemError("mmap") }
+        let memory = try Self.zeroPages(slotsBytes)
         slots = memory.bindMemory(to: Slot.self, capacity: Int(tableCapacity))
         stateStride = max(1, MemoryLayout<Handler.ConnectionState>.stride)
         statesBytes = Int(tableCapacity) * stateStride
-        let stateMemory = mmap(nil, statesBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let stateMemory, stateMemory != MAP_FAILED else {
+        do {
+            states = try Self.zeroPages(statesBytes)
+        } catch {
             munmap(memory, slotsBytes)
-            throw SystemError("mmap")
+            throw error
         }
-        states = stateMemory
 
         inputPool = FreeList(retain: 64)
         outputPool = FreeList(retain: 64)
@@ -247,6 +246,13 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             }
         }
         closeAll()
+    }
+
+    /// `bytes` of private anonymous memory: zero pages that cost nothing until touched (the fd-indexed tables).
+    private static func zeroPages(_ bytes: Int) throws(SystemError) -> UnsafeMutableRawPointer {
+        let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let memory, memory != MAP_FAILED else { throw SystemError("mmap") }
+        return memory
     }
 
     /// The handler's state of the connection on `fd` (valid while its slot is not `.free`).
