@@ -21,7 +21,7 @@ enum TimerKind: UInt8 {
 /// Not generic on purpose: the handler's per-connection state lives in a table of its own (`EventLoop.state(_:)`).
 /// `EventLoop` is compiled once, unspecialised, in this module, so a slot generic over the handler's state type had
 /// its metadata looked up at run time (`swift_getGenericMetadata`, a locked hash-table probe) at every access site,
-/// twice per event: about a tenth of the user-space time of a cached gzip hit (perf, `Benchmarks/README.md`).
+/// twice per event: about a tenth of the user-space time of a cached gzip hit (perf, `docs/PERFORMANCE.md`).
 struct ConnectionSlot {
     var generation: UInt32
     var phase: ConnectionPhase
