@@ -49,8 +49,9 @@ struct OpenFile {
 }
 
 /// Per-loop cache of open files by request path, with small files' bytes in memory – nginx's open_file_cache,
-/// but revalidated on every use. A hit costs one `fstat` instead of `openat2` + `fstat` + `pread` + `close`, which
-/// is what brings a small-file keep-alive request down to epoll_wait + read + fstat + writev.
+/// but revalidated once per loop wake-up instead of trusted for a minute. A hit costs at most one `fstat` instead of
+/// `openat2` + `fstat` + `pread` + `close`, which brings a small-file keep-alive request down to read + writev, plus
+/// epoll_wait and fstat shared by the requests of one wake-up.
 ///
 /// Freshness: a hit `fstat`s the cached fd. A rewrite in place changes size, mtime or ctime; a delete or a
 /// replace-by-rename drops the old inode's link count to 0; any of these drops the entry and the path is opened
