@@ -78,9 +78,7 @@ measure() {   # SCENARIO NGINX_PATH SWERVE_PATH GZIP(0/1) BODYFILE
 }
 
 ceiling_main() {
-    install_dependencies
-    command -v gcc >/dev/null 2>&1 || { apt-get update -q >/dev/null; apt-get install -y -q gcc >/dev/null; }
-    command -v bc >/dev/null 2>&1 || { apt-get update -q >/dev/null; apt-get install -y -q bc >/dev/null; }
+    install_dependencies gcc=gcc bc=bc /usr/bin/time=time    # the responder's compiler; ab.sh's arithmetic and timer
     WORK="$(mktemp -d /tmp/swerve-ceiling.XXXXXX)"
     trap cleanup EXIT INT TERM
     mkdir -p "$WORK/results"

@@ -88,13 +88,15 @@ cleanup() {
 # ---------------------------------------------------------------------------------------------------------------
 # Step 1: tools. Installs with apt only what is missing (apt-get update once, first).
 # ---------------------------------------------------------------------------------------------------------------
-install_dependencies() {
+install_dependencies() {   # [COMMAND=PACKAGE ...]: more tools a caller needs (ceiling.sh)
     [[ "$(id -u)" == 0 ]] || die "run as root (apt installs, strace attach)"
     # command -> Debian package
     local -A needs=(
         [wrk]=wrk [nginx]=nginx [curl]=curl [gzip]=gzip [taskset]=util-linux
         [pgrep]=procps [strace]=strace [python3]=python3 [getconf]=libc-bin
     )
+    local extra
+    for extra in "$@"; do needs[${extra%%=*}]=${extra#*=}; done
     local missing=() cmd
     for cmd in "${!needs[@]}"; do
         command -v "$cmd" >/dev/null 2>&1 || missing+=("${needs[$cmd]}")
