@@ -46,9 +46,10 @@ extension HTTPHandler {
             identityTag = ETag(facts)
         }
 
+        let traits = pathTraits(file, name: name)
         var accept = AcceptEncoding()
         parser.forEachValue(of: .acceptEncoding) { value in accept.add(value.bytes(in: request.bytes)) }
-        let compressible = site.compression != nil && facts.size >= site.gzipMinSize && site.mime.isCompressible(forPath: name)
+        let compressible = site.compression != nil && facts.size >= site.gzipMinSize && traits.compressibleType
         let varies = compressible
 
         var representation: Representation
@@ -63,7 +64,7 @@ extension HTTPHandler {
                 sidecars = known
             } else {
                 sidecars = sidecarAvailability(name: name, facts: facts, now: now)
-                if !file.owned { files.recordSidecars(name, sidecars) }
+                file.cached?.sidecars = sidecars
             }
             var available: CodingSet = .identity
             if sidecars.gzip || gzipCacheable || gzipStreamable { available.insert(.gzip) }
@@ -97,7 +98,7 @@ extension HTTPHandler {
                 if let early = evaluatePreconditions(etag: gzipTag, facts: facts, request: request, now: now),
                    early != .proceed {
                     file.close()
-                    writeConditional(early, etag: gzipTag, facts: facts, name: name, vary: true, request: request, output: &output, now: now)
+                    writeConditional(early, etag: gzipTag, facts: facts, traits: traits, vary: true, request: request, output: &output, now: now)
                     return .done
                 }
                 if let body = cached {
@@ -131,7 +132,7 @@ extension HTTPHandler {
             representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
         }
         if !site.serverTiming { representation.serverTiming = nil }
-        return send(representation, facts: facts, name: name, vary: varies, request: request, output: &output, context: context)
+        return send(representation, facts: facts, traits: traits, vary: varies, request: request, output: &output, context: context)
     }
 
     // MARK: Preconditions and ranges
@@ -195,23 +196,34 @@ extension HTTPHandler {
 
     // MARK: Sending
 
+    /// What the path alone decides, from the open-file cache's entry when the file came from there (looked up once
+    /// per entry: the tables are immutable and the entry is keyed by this path).
+    private func pathTraits(_ file: OpenFile, name: UnsafeRawBufferPointer) -> PathTraits {
+        if let known = file.cached?.traits { return known }
+        let traits = PathTraits(
+            contentType: site.mime.contentType(forPath: name), cacheControl: site.cacheControl.value(forPath: name),
+            compressibleType: site.mime.isCompressible(forPath: name))
+        file.cached?.traits = traits
+        return traits
+    }
+
     /// The headers every 200/206/304 for this file carries, whatever its coding.
     private func fileHead(
-        status: HTTPStatus, facts: FileFacts, name: UnsafeRawBufferPointer, etag: ETag, vary: Bool,
+        status: HTTPStatus, facts: FileFacts, traits: PathTraits, etag: ETag, vary: Bool,
         request: FileRequest, length: Int, now: Int
     ) -> ResponseHead {
         var response = ResponseHead(status: status, contentLength: length)
-        response.contentType = site.mime.contentType(forPath: name)
+        response.contentType = traits.contentType
         response.lastModified = lastModified(facts, now: now)
         response.etag = etag
         response.varyAcceptEncoding = vary
-        response.cacheControl = site.cacheControl.value(forPath: name)
+        response.cacheControl = traits.cacheControl
         response.connection = request.connection
         return response
     }
 
     private func writeConditional(
-        _ outcome: PreconditionOutcome, etag: ETag, facts: FileFacts, name: UnsafeRawBufferPointer, vary: Bool,
+        _ outcome: PreconditionOutcome, etag: ETag, facts: FileFacts, traits: PathTraits, vary: Bool,
         request: FileRequest, output: inout OutputWriter, now: Int
     ) {
         if outcome == .preconditionFailed {
@@ -221,31 +233,31 @@ extension HTTPHandler {
         // RFC 9110 §15.4.5: "The server generating a 304 response MUST generate any of the following header fields
         // that would have been sent in a 200 (OK) response to the same request: Content-Location, Date, ETag, and
         // Vary; Cache-Control and Expires". Last-Modified helps caches too; no body, so no Content-Length.
-        var response = fileHead(status: .notModified, facts: facts, name: name, etag: etag, vary: vary, request: request, length: 0, now: now)
+        var response = fileHead(status: .notModified, facts: facts, traits: traits, etag: etag, vary: vary, request: request, length: 0, now: now)
         response.contentType = nil
         writeHead(response, output: &output, now: now)
     }
 
     private func send(
-        _ representation: Representation, facts: FileFacts, name: UnsafeRawBufferPointer, vary: Bool,
+        _ representation: Representation, facts: FileFacts, traits: PathTraits, vary: Bool,
         request: FileRequest, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
         if let outcome = evaluatePreconditions(etag: representation.etag, facts: facts, request: request, now: now),
            outcome != .proceed {
             representation.source.close()
-            writeConditional(outcome, etag: representation.etag, facts: facts, name: name, vary: vary, request: request, output: &output, now: now)
+            writeConditional(outcome, etag: representation.etag, facts: facts, traits: traits, vary: vary, request: request, output: &output, now: now)
             return .done
         }
         let length: Int
         switch representation.source {
         case .stream(let file):
             // A live gzip stream has no stable byte positions: Range is ignored (200, whole body).
-            return startStream(file, representation: representation, facts: facts, name: name, vary: vary, request: request, output: &output, context: context)
+            return startStream(file, representation: representation, facts: facts, traits: traits, vary: vary, request: request, output: &output, context: context)
         case .file(let file): length = file.facts.size
         case .memory(let body): length = body.count
         }
-        var response = fileHead(status: .ok, facts: facts, name: name, etag: representation.etag, vary: vary, request: request, length: length, now: now)
+        var response = fileHead(status: .ok, facts: facts, traits: traits, etag: representation.etag, vary: vary, request: request, length: length, now: now)
         response.contentEncoding = representation.coding
         response.serverTiming = representation.serverTiming
         // RFC 9110 §14.3: Accept-Ranges tells clients that byte ranges of this representation can be requested.
@@ -429,11 +441,11 @@ extension HTTPHandler {
     // MARK: Streaming gzip
 
     private func startStream(
-        _ file: OpenFile, representation: Representation, facts: FileFacts, name: UnsafeRawBufferPointer,
+        _ file: OpenFile, representation: Representation, facts: FileFacts, traits: PathTraits,
         vary: Bool, request: FileRequest, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
-        var response = fileHead(status: .ok, facts: facts, name: name, etag: representation.etag, vary: vary, request: request, length: 0, now: now)
+        var response = fileHead(status: .ok, facts: facts, traits: traits, etag: representation.etag, vary: vary, request: request, length: 0, now: now)
         response.contentEncoding = .gzip
         response.chunked = true
         response.serverTiming = representation.serverTiming

@@ -4,38 +4,53 @@ import SwerveCompression
 import SwerveEngine
 import SwerveHTTP
 
-/// A file descriptor kept open for as long as anyone holds this object: the open-file cache holds one per entry,
-/// and every queued sendfile segment of that file retains it, so evicting the entry never closes an fd a response
-/// is still being sent from.
-final class SharedDescriptor {
-    let fd: Int32
-    init(_ fd: Int32) { self.fd = fd }
-    deinit { Glibc.close(fd) }
+/// What a request path alone decides about its response, whatever the file holds: looked up in the site's immutable
+/// tables, so it can be kept with the open-file cache's entry for that path.
+struct PathTraits {
+    var contentType: UnsafeRawBufferPointer
+    var cacheControl: UnsafeRawBufferPointer?
+    /// The media type is worth compressing (`MIMETable.isCompressible`); size and configuration decide the rest.
+    var compressibleType: Bool
 }
 
 /// An open file as the response logic sees it: either owned by this request (closed when done) or borrowed from the
-/// loop's `OpenFileCache` (never closed here; `shared` keeps it open while the engine sends from it).
+/// loop's `OpenFileCache` (never closed here; `cached` keeps it open while the engine sends from it).
 struct OpenFile {
     var fd: Int32
     var owned: Bool
     var facts: FileFacts
-    /// For a borrowed file: the cache's keep-alive handle on `fd`.
-    var shared: SharedDescriptor? = nil
+    /// For a borrowed file: the cache's entry, which owns `fd`. One reference, so handing a hit around costs one
+    /// retain rather than one per field.
+    var cached: OpenFileCache.Entry? = nil
+
+    init(fd: Int32, owned: Bool, facts: FileFacts) {
+        self.fd = fd
+        self.owned = owned
+        self.facts = facts
+    }
+
+    init(cached entry: OpenFileCache.Entry) {
+        fd = entry.fd
+        owned = false
+        facts = entry.facts
+        cached = entry
+    }
+
     /// The whole file, when it is small enough to keep in memory (identity bytes of exactly `facts`' version).
-    var body: CompressedBody? = nil
-    /// Which precompressed sidecars exist, once someone looked (cached with the entry, so re-checked whenever the
+    var body: CompressedBody? { cached?.body }
+    /// Which precompressed sidecars exist, once someone looked (kept with the cache entry, so re-checked whenever the
     /// entry is reopened: at least every `OpenFileCache.maximumAge` seconds).
-    var sidecars: SidecarIndex.Entry? = nil
+    var sidecars: SidecarIndex.Entry? { cached?.sidecars }
 
     func close() {
         if owned { Glibc.close(fd) }
     }
 
     /// Queues `count` bytes from `offset` for sendfile. An owned fd is handed to the engine (closed after sending,
-    /// so only the last of several segments may pass `last`); a cached one is retained through `shared`.
+    /// so only the last of several segments may pass `last`); a cached one is kept open by its retained entry.
     func appendSendfile(to output: inout OutputWriter, offset: Int, count: Int, last: Bool) {
-        if let shared {
-            output.appendFile(fd: fd, offset: offset, length: count, owner: shared)
+        if let cached {
+            output.appendFile(fd: fd, offset: offset, length: count, owner: cached)
         } else {
             output.appendFile(fd: fd, offset: offset, length: count, ownsFD: owned && last)
         }
@@ -95,17 +110,32 @@ final class OpenFileCache {
         }
     }
 
-    struct Entry {
-        var descriptor: SharedDescriptor
-        var fd: Int32 { descriptor.fd }
-        var facts: FileFacts
-        var ctimeSeconds: Int64
-        var ctimeNanoseconds: Int64
-        var openedAt: Int
+    /// One cached file. It owns the fd: the cache holds the entry, and every queued sendfile segment of the file
+    /// retains it, so evicting the entry never closes an fd a response is still being sent from.
+    final class Entry {
+        let fd: Int32
+        let facts: FileFacts
+        let ctimeSeconds: Int64
+        let ctimeNanoseconds: Int64
+        let openedAt: Int
         /// The wake-up under which the entry was last found fresh.
         var checkedAt: UInt64
-        var body: CompressedBody?
+        let body: CompressedBody?
         var sidecars: SidecarIndex.Entry?
+        /// Content-Type, Cache-Control and compressibility of this entry's path, once the handler looked them up.
+        var traits: PathTraits?
+
+        init(fd: Int32, facts: FileFacts, ctimeSeconds: Int64, ctimeNanoseconds: Int64, openedAt: Int, checkedAt: UInt64, body: CompressedBody?) {
+            self.fd = fd
+            self.facts = facts
+            self.ctimeSeconds = ctimeSeconds
+            self.ctimeNanoseconds = ctimeNanoseconds
+            self.openedAt = openedAt
+            self.checkedAt = checkedAt
+            self.body = body
+        }
+
+        deinit { Glibc.close(fd) }
     }
 
     private var entries: [Key: Entry] = [:]
@@ -130,15 +160,9 @@ final class OpenFileCache {
                 remove(key)
                 return nil
             }
-            entries.values[index].checkedAt = wakeup
+            entry.checkedAt = wakeup
         }
-        return OpenFile(fd: entry.fd, owned: false, facts: entry.facts, shared: entry.descriptor, body: entry.body, sidecars: entry.sidecars)
-    }
-
-    /// Remembers the sidecar lookup for a cached path.
-    func recordSidecars(_ path: UnsafeRawBufferPointer, _ sidecars: SidecarIndex.Entry) {
-        let key = Key(owned: nil, borrowed: path)
-        entries[key]?.sidecars = sidecars
+        return OpenFile(cached: entry)
     }
 
     /// Takes over `file` (which must be owned) for `path` and returns the borrowed view the request should use.
@@ -156,15 +180,15 @@ final class OpenFileCache {
         }
         let key = Key(owned: Array(path), borrowed: nil)
         remove(key)
-        let descriptor = SharedDescriptor(file.fd)
-        entries[key] = Entry(
-            descriptor: descriptor, facts: file.facts, ctimeSeconds: swerve_stat_ctime_sec(&st),
-            ctimeNanoseconds: swerve_stat_ctime_nsec(&st), openedAt: now, checkedAt: wakeup, body: body, sidecars: nil)
-        return OpenFile(fd: file.fd, owned: false, facts: file.facts, shared: descriptor, body: body)
+        let entry = Entry(
+            fd: file.fd, facts: file.facts, ctimeSeconds: swerve_stat_ctime_sec(&st),
+            ctimeNanoseconds: swerve_stat_ctime_nsec(&st), openedAt: now, checkedAt: wakeup, body: body)
+        entries[key] = entry
+        return OpenFile(cached: entry)
     }
 
     func clear() {
-        // Dropping the entries releases their descriptors; each closes once no queued segment holds it any more.
+        // Dropping the entries releases them; each closes its fd once no queued segment holds it any more.
         entries.removeAll(keepingCapacity: true)
         bodyBytes = 0
     }
