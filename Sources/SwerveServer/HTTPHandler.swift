@@ -78,10 +78,12 @@ final class HTTPHandler: ConnectionHandler {
     var parser = RequestParser()
     var date = DateCache()
     let lastModifiedDates = HTTPDateMemo()
+    /// This loop's recently rendered heads (a keep-alive client gets the same head for a file all second long).
+    let heads = ResponseHeadMemo()
     let pathScratch: UnsafeMutableRawBufferPointer
     /// Gzip streams in progress, by connection id. Touched only by this loop.
     var streams: [Int32: GzipStream] = [:]
-    /// Open files by path, revalidated on every hit.
+    /// Open files by path, revalidated once per loop wake-up.
     let files = OpenFileCache()
 
     init(site: Site) {
@@ -285,11 +287,17 @@ final class HTTPHandler: ConnectionHandler {
     }
 
     func writeHead(_ response: borrowing ResponseHead, output: inout OutputWriter, now: Int) {
+        let key = ResponseHeadMemo.Key(response, second: now)
+        if let key, let rendered = heads.bytes(for: key) {
+            output.append(rendered)
+            return
+        }
         let dateBytes = date.bytes(at: now)
         let lastModifiedText = response.lastModified.map { lastModifiedDates.bytes($0) }
         output.appendBytes(count: min(response.sizeBound, output.freeBytes)) { area in
             var w = ByteWriter(area)
             response.render(into: &w, date: dateBytes, lastModifiedText: lastModifiedText)
+            if let key { heads.store(key, UnsafeRawBufferPointer(rebasing: area[0..<w.count])) }
             return w.count
         }
     }
