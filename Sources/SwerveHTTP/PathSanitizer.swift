@@ -9,6 +9,8 @@
 //      segment and rejects a `..` that would climb above the root;
 //   5. rejects hidden names (a surviving segment starting with `.`) unless `showHidden`.
 // Output: `a b/d` written into the caller's buffer, no leading `/`, single `/` separators, no NUL terminator.
+// A target that is already normal (`/css/site.css`: printable ASCII, no escape, query, dot or hidden segment, no
+// trailing `/`) is copied in one cheap pass instead; it is exactly what the steps above would produce.
 //
 // Statuses (chosen to match nginx where it has an opinion):
 //   400 – no leading `/`, a control byte or space on the wire, a bad `%` escape, decoded NUL / control byte /
@@ -97,6 +99,30 @@ public enum PathSanitizer {
         let count = input.count
         guard count > 0, input[0] == UInt8(ascii: "/") else { return .rejected(.notAbsolute) }
         let limit = min(output.count, maximumDecodedPathLength)
+
+        // Fast path for the common target: printable ASCII without `%`, `?` or `\`, single slashes, no segment
+        // starting with `.` (so no dot segment and no hidden name), no trailing `/`. Such a path is already
+        // normal: the answer is the input minus its leading `/`, exactly what the full pass below would write.
+        // One compare-and-copy pass instead of the decoder's per-byte state machine (~1.5% of a cached 1 KiB
+        // request's CPU before). Anything else, however slightly off, takes the full pass; the fuzz test holds
+        // both to a reference.
+        if count - 1 <= limit && input[count - 1] != UInt8(ascii: "/") {
+            var previous = UInt8(ascii: "/")
+            var plain = true
+            for i in 1..<count {
+                let b = input[i]
+                if b &- 0x21 > 0x7E - 0x21 || b == UInt8(ascii: "%") || b == UInt8(ascii: "?") || b == UInt8(ascii: "\\")
+                    || (previous == UInt8(ascii: "/") && (b == UInt8(ascii: "/") || b == UInt8(ascii: "."))) {
+                    plain = false
+                    break
+                }
+                output[i - 1] = b
+                previous = b
+            }
+            if plain {
+                return .accepted(SanitizedPath(length: count - 1, hasTrailingSlash: false, rawPathEnd: count, query: nil))
+            }
+        }
 
         // Pass 1 over the raw bytes: find the query and refuse raw control bytes anywhere in the target (the
         // redirect echoes path and query into a Location header, so neither may carry CR/LF).

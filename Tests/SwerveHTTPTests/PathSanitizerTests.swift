@@ -312,3 +312,32 @@ private func referenceSanitize(_ input: [UInt8], showHidden: Bool) -> (path: [UI
     // The alphabet must actually reach the interesting code: a fair share is accepted.
     #expect(accepted > 1_000)
 }
+
+/// Targets made mostly of what real paths are made of (names, single slashes, dots inside names), so the sanitiser's
+/// fast path for already-normal targets is taken often; a `%`, `?`, `\`, doubled slash or dot segment now and then
+/// must send it to the full pass with the same answer. Same reference as above.
+@Test func pathSanitizerFuzzPlainTargets() {
+    var rng = XorShift64(state: 0x0DDB_A11F_A57B_EEF5)
+    let common = Array("abcxyzABZ019-_~.//".utf8)
+    let rare = Array("%?\\.2e/ :@!$&'()*+,;=#[]".utf8) + [0x7F, 0x80, 0xC3, 0x00]
+    var plainAccepted = 0
+    for n in 0..<50_000 {
+        let showHidden = n % 3 == 0
+        var input: [UInt8] = [UInt8(ascii: "/")]
+        for _ in 0..<(1 + rng.below(30)) {
+            input.append(rng.below(12) == 0 ? rare[rng.below(rare.count)] : common[rng.below(common.count)])
+        }
+        let (outcome, output) = sanitizeBytes(input, showHidden: showHidden)
+        let reference = referenceSanitize(input, showHidden: showHidden)
+        switch outcome {
+        case .rejected:
+            #expect(reference == nil, "input \(input): rejected, reference accepts \(reference.map { $0.path } ?? [])")
+        case .accepted(let path):
+            #expect(reference?.path == output && reference?.slash == path.hasTrailingSlash, "input \(input)")
+            #expect(path.rawPathEnd == (input.firstIndex(of: UInt8(ascii: "?")) ?? input.count), "rawPathEnd for \(input)")
+            if output == Array(input.dropFirst()) { plainAccepted += 1 }
+        }
+    }
+    // Most inputs stay plain enough for the fast path.
+    #expect(plainAccepted > 10_000)
+}
