@@ -3,7 +3,7 @@
 #   Benchmarks/ab.sh ROUNDS SECONDS LABEL=URL LABEL=URL ... [-- extra wrk arguments]
 # e.g. Benchmarks/ab.sh 10 2 nginx=http://127.0.0.1:8081/app.js swerve=http://127.0.0.1:8080/app2.js \
 #        -- -H 'Accept-Encoding: gzip'
-# Each round runs `taskset -c 1 wrk -t1 -c64 -dSECONDSs` once per URL, rotating the order (round r starts with the
+# Each round runs `taskset -c 1 wrk -t1 -c64 -dSECONDSs` (CONNS=8 in the environment for -c8) once per URL, rotating the order (round r starts with the
 # r-th URL: the position in a round moves a result by several percent here) and prints req/s and wrk's own CPU per
 # response (user + system time / responses). At the end: for every label after the first, the median over the
 # rounds of its per-round ratio to the first label (req/s and wrk µs/req). On this shared machine only such paired
@@ -23,7 +23,7 @@ for round in $(seq 1 "$rounds"); do
     for offset in $(seq 0 $((count - 1))); do
         spec=${specs[$(( (round - 1 + offset) % count ))]}
         label=${spec%%=*} url=${spec#*=}
-        out=$(/usr/bin/time -f "wrkcpu %U %S" taskset -c 1 wrk -t1 -c64 -d"${seconds}s" "${extra[@]}" "$url" 2>&1)
+        out=$(/usr/bin/time -f "wrkcpu %U %S" taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${seconds}s" "${extra[@]}" "$url" 2>&1)
         rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
         n=$(awk '/requests in/ {print $1}' <<<"$out")
         cpu=$(awk '/^wrkcpu/ {print $2 + $3}' <<<"$out")
