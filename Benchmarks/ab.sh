@@ -3,11 +3,11 @@
 #   Benchmarks/ab.sh ROUNDS SECONDS LABEL=URL LABEL=URL ... [-- extra wrk arguments]
 # e.g. Benchmarks/ab.sh 10 2 nginx=http://127.0.0.1:8081/app.js swerve=http://127.0.0.1:8080/app2.js \
 #        -- -H 'Accept-Encoding: gzip'
-# Each round runs `taskset -c 1 wrk -t1 -c64 -dSECONDSs` (CONNS=8 in the environment for -c8) once per URL, rotating the order (round r starts with the
-# r-th URL: the position in a round moves a result by several percent here) and prints req/s and wrk's own CPU per
-# response (user + system time / responses). At the end: for every label after the first, the median over the
-# rounds of its per-round ratio to the first label (req/s and wrk µs/req). On this shared machine only such paired
-# ratios mean anything; single numbers drift by tens of percent within a minute.
+# Each round runs `taskset -c 1 wrk -t1 -c64 -dSECONDSs` (CONNS=8 in the environment: -c8) once per URL, rotating
+# the order (round r starts with the r-th URL: the position in a round moves a result by several percent here) and
+# prints req/s and wrk's own CPU per response (user + system time / responses). At the end: for every label after
+# the first, the median over the rounds of its per-round ratio to the first label (req/s and wrk µs/req). On this
+# shared machine only such paired ratios mean anything; single numbers drift by tens of percent within a minute.
 set -euo pipefail
 [[ $# -ge 4 ]] || { sed -n '2,10p' "$0" >&2; exit 64; }
 rounds=$1 seconds=$2

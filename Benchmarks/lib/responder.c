@@ -6,8 +6,9 @@
 // CRLF CRLF) and then BODYFILE. It parses nothing: a request is counted at each CRLF CRLF. Per request it does what
 // Swerve does at best: one read, the head with MSG_MORE, the body with sendfile, from BODYFILE itself (page cache) or,
 // with `memfd`, from a sealed memfd holding a copy (as Swerve's gzip cache does). Its sockets are set up like Swerve's
-// (TCP_NODELAY, TCP_NOTSENT_LOWAT 128 KiB, EPOLLOUT registered only after a short write), so the only differences
-// left are the server's own work, the head's bytes and where the body's pages come from. Loopback only.
+// (TCP_NODELAY, TCP_NOTSENT_LOWAT 128 KiB, EPOLLOUT registered only after a short write, TCP_CORK around an answer
+// whose body is over 64 KiB), so the only differences left are the server's own work, the head's bytes and where the
+// body's pages come from. Loopback only.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { MAX_FD = 65536, UNSENT_LOWAT = 128 * 1024 };
+enum { MAX_FD = 65536, UNSENT_LOWAT = 128 * 1024, BIG_BODY = 64 * 1024 };
 
 static char *head;
 static size_t headLength, bodyLength;
@@ -47,9 +48,12 @@ static char *readAll(const char *path, size_t *length) {
 }
 
 // Sends pending answers. Returns 1 when all are out, 0 when the socket is full (EAGAIN), -1 on an error.
+static void cork(int fd, int on) { setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on); }
+
 static int flush(int fd) {
     while (conns[fd].pending > 0) {
         ssize_t n;
+        if (conns[fd].sent == 0 && bodyLength > BIG_BODY) cork(fd, 1);
         if (conns[fd].sent < headLength) {
             n = send(fd, head + conns[fd].sent, headLength - conns[fd].sent, MSG_MORE | MSG_NOSIGNAL);
         } else {
@@ -59,6 +63,7 @@ static int flush(int fd) {
         if (n < 0) return errno == EAGAIN ? 0 : -1;
         conns[fd].sent += (size_t)n;
         if (conns[fd].sent == headLength + bodyLength) {
+            if (bodyLength > BIG_BODY) cork(fd, 0);
             conns[fd].sent = 0;
             conns[fd].pending--;
         }
