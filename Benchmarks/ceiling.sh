@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # What could any server reach in the client-bound scenarios, and what do the response heads cost there?
 #
-#   Benchmarks/ceiling.sh                 # gzip and identity, 12 rounds of 2 s per server (~6 min)
+#   Benchmarks/ceiling.sh                 # 1 KiB, gzip and identity, 12 rounds of 2 s per server (~10 min)
 #   ROUNDS=20 SECONDS_PER_RUN=1 Benchmarks/ceiling.sh
 #
-# In the 100 KB gzip and identity scenarios one wrk thread is the bottleneck (compare.sh's `wrk busy` ≈ 100%), so
+# In the 1 KiB, 100 KB gzip and 100 KB identity scenarios one wrk thread is the bottleneck (compare.sh's `wrk busy` ≈ 100%), so
 # requests/s = 1 / (wrk's CPU per response). This script measures how far a server can move that. Next to nginx and
 # Swerve it runs lib/responder.c, which does nothing but answer every request with fixed bytes (one read, the head,
 # sendfile of the body, sockets set up like Swerve's), identical except for the head they send:
@@ -12,7 +12,8 @@
 #   ideal-nginx-head    nginx's head (no Vary, Cache-Control, Accept-Ranges, charset or Server-Timing);
 #   ideal-minimal-head  status line, Content-Length and Content-Encoding only;
 # and, for gzip, ideal-swerve-head-memfd: Swerve's head, the body from a memfd as Swerve's cache sends it (the others
-# send from a file in the page cache, whose large folios are cheaper for the receiver than shmem's 4 KiB pages).
+# send from a file in the page cache, whose large folios are cheaper for the receiver than shmem's 4 KiB pages);
+# for the 1 KiB file, ideal-swerve-head-one-write: Swerve's head and the body in one write, as Swerve sends it.
 # All of them send Swerve's body (for gzip: zopfli's bytes from Swerve's cache; nginx's `gzip -9` file is larger),
 # written to a file in the work directory.
 # Output: ab.sh's per-round table and the median per-round ratios to nginx, per scenario.
@@ -55,16 +56,23 @@ measure() {   # SCENARIO NGINX_PATH SWERVE_PATH GZIP(0/1) BODYFILE
     local name specs=("nginx=http://127.0.0.1:$NGINX_PORT$2" "swerve=http://127.0.0.1:$SWERVE_PORT$3")
     local variants=(swerve nginx minimal)
     [[ "$gz" == 1 ]] && variants+=(swerve-memfd)
+    # A small file leaves Swerve with its head in one writev: the ideal for that is one write of head + body.
+    ((length <= 16384)) && variants+=(swerve-inline)
     for name in "${variants[@]}"; do
         if [[ "$name" == *-memfd ]]; then
             start_responder "$dir/${name%-memfd}.head" "$body" memfd
+        elif [[ "$name" == *-inline ]]; then
+            cat "$dir/swerve.head" "$body" >"$dir/swerve-inline.answer"
+            : >"$dir/empty"
+            start_responder "$dir/swerve-inline.answer" "$dir/empty"
         else
             start_responder "$dir/$name.head" "$body"
         fi
         # The responder must answer with exactly the bytes it was given.
         curl -s "http://127.0.0.1:$RESPONDER_PORT/" | cmp -s - "$body" || die "responder ($name) sent other bytes"
-        local label="ideal-${name%-memfd}-head"
+        local label="ideal-${name%%-*}-head"
         [[ "$name" == *-memfd ]] && label+="-memfd"
+        [[ "$name" == *-inline ]] && label+="-one-write"
         specs+=("$label=http://127.0.0.1:$RESPONDER_PORT/")
     done
     echo "### $scenario: head sizes (bytes) swerve $(stat -c %s "$dir/swerve.head"), nginx $(stat -c %s "$dir/nginx.head"), minimal $(stat -c %s "$dir/minimal.head"); body $length"
@@ -95,6 +103,7 @@ ceiling_main() {
     echo
     curl -s -H 'Accept-Encoding: gzip' -o "$WORK/zopfli.gz" "http://127.0.0.1:$SWERVE_PORT/app2.js"
     gzip -dc "$WORK/zopfli.gz" | cmp -s - "$SITE/app2.js" || die "Swerve's gzip body does not decode to app2.js"
+    measure 1k /index.html /index.html 0 "$SITE/index.html"
     measure js-gzip-cache /app.js /app2.js 1 "$WORK/zopfli.gz"
     measure js-identity /app.js /app.js 0 "$SITE/app.js"
 }

@@ -55,7 +55,9 @@ static int flush(int fd) {
         ssize_t n;
         if (conns[fd].sent == 0 && bodyLength > BIG_BODY) cork(fd, 1);
         if (conns[fd].sent < headLength) {
-            n = send(fd, head + conns[fd].sent, headLength - conns[fd].sent, MSG_MORE | MSG_NOSIGNAL);
+            // MSG_MORE only when a body follows: an empty BODYFILE makes HEADFILE the whole answer (one write, as
+            // Swerve sends a small file with its head).
+            n = send(fd, head + conns[fd].sent, headLength - conns[fd].sent, (bodyLength ? MSG_MORE : 0) | MSG_NOSIGNAL);
         } else {
             off_t offset = (off_t)(conns[fd].sent - headLength);
             n = sendfile(fd, bodyFD, &offset, bodyLength - (size_t)offset);
