@@ -572,16 +572,18 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         }
     }
 
-    /// Writes queued output until it is all sent or the socket is full. On drain it returns the buffer to the
-    /// pool and performs a pending close. Cost per call in the common case: one `writev`.
+    /// Turns TCP_CORK on or off for a connection (see `corkAbove`). Uncorking pushes whatever partial segment is
+    /// held. A failure only loses the optimisation, so it is not checked.
     @inline(__always)
     private func setCork(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ on: Bool) {
         var value: Int32 = on ? 1 : 0
-        // Uncorking pushes whatever partial segment is held. A failure only loses the optimisation.
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
         slot.pointee.corked = on
     }
 
+    /// Writes queued output until it is all sent or the socket is full. On drain it returns the buffer to the
+    /// pool and performs a pending close. Cost per call in the common case: one `writev`; a file segment over
+    /// `corkAbove` adds a `setsockopt` before and after it.
     private func flush(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
         guard let out = slot.pointee.output else { return finishDrained(fd, slot) }
         var progressed = false
