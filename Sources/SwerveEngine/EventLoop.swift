@@ -581,6 +581,13 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         slot.pointee.corked = on
     }
 
+    /// Corks the connection if `segment` is a file segment over `corkAbove`: called for the segment about to be sent
+    /// and for the file segment behind a run of bytes, so its head waits under the cork too.
+    @inline(__always)
+    private func corkIfLarge(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ segment: OutputSegment) {
+        if segment.isFile && segment.length > corkAbove && !slot.pointee.corked { setCork(fd, slot, true) }
+    }
+
     /// Writes queued output until it is all sent or the socket is full. On drain it returns the buffer to the
     /// pool and performs a pending close. Cost per call in the common case: one `writev`; a file segment over
     /// `corkAbove` adds a `setsockopt` before and after it.
@@ -591,7 +598,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         outer: while out.pointee.head < out.pointee.tail {
             let first = out.pointee.segments[out.pointee.head]
             if first.isFile {
-                if first.length > corkAbove && !slot.pointee.corked { setCork(fd, slot, true) }
+                corkIfLarge(fd, slot, first)
                 var offset = off_t(first.offset)
                 let n = sendfile(fd, first.fd, &offset, first.length)
                 if n > 0 {
@@ -639,10 +646,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             // onto the same segment (tcp_send_fin) — one packet for the client to receive and ACK instead of two.
             // The close follows in finishDrained as soon as this write completes.
             let moreFollows = index < out.pointee.tail || slot.pointee.closeAfterFlush
-            if index < out.pointee.tail && !slot.pointee.corked {
-                let next = out.pointee.segments[index]
-                if next.isFile && next.length > corkAbove { setCork(fd, slot, true) }
-            }
+            if index < out.pointee.tail { corkIfLarge(fd, slot, out.pointee.segments[index]) }
             let n: Int
             if moreFollows {
                 var message = msghdr()
