@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What could any server reach in the client-bound scenarios, and what do the response heads cost there?
 #
-#   Benchmarks/ceiling.sh                 # 1 KiB, gzip and identity, 12 rounds of 2 s per server (~10 min)
+#   Benchmarks/ceiling.sh                 # 1 KiB, gzip and identity, 12 rounds of 2 s per server (~12 min)
 #   ROUNDS=20 SECONDS_PER_RUN=1 Benchmarks/ceiling.sh
 #
 # In the 1 KiB, 100 KB gzip and 100 KB identity scenarios one wrk thread is the bottleneck (compare.sh's `wrk busy` ≈ 100%), so
@@ -13,7 +13,9 @@
 #   ideal-minimal-head  status line, Content-Length and Content-Encoding only;
 # and, for gzip, ideal-swerve-head-memfd: Swerve's head, the body from a memfd as Swerve's cache sends it (the others
 # send from a file in the page cache, whose large folios are cheaper for the receiver than shmem's 4 KiB pages);
-# for the 1 KiB file, ideal-swerve-head-one-write: Swerve's head and the body in one write, as Swerve sends it.
+# for the 1 KiB file, ideal-swerve-head-one-write: Swerve's head and the body in one write, as Swerve sends it;
+# and, in every scenario, the responder that sends like Swerve with `spin` (the label ends in -spin): it polls instead
+# of sleeping while wrk is connected, so no request waits for a wake-up — what answering sooner could buy the client.
 # All of them send Swerve's body (for gzip: zopfli's bytes from Swerve's cache; nginx's `gzip -9` file is larger),
 # written to a file in the work directory.
 # Output: ab.sh's per-round table and the median per-round ratios to nginx, per scenario.
@@ -26,7 +28,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$BENCH_DIR/compare.sh"      # the site, the build, starting and stopping servers, cleanup
 
 RESPONDER_PORT=""
-start_responder() {   # HEADFILE BODYFILE [memfd] -> RESPONDER_PORT (not a $(...) call: cleanup must see the pid)
+start_responder() {   # HEADFILE BODYFILE [memfd] [spin] -> RESPONDER_PORT (not a $(...) call: cleanup must see the pid)
     RESPONDER_PORT="$(free_port)"
     taskset -c "$SERVER_CPU" "$WORK/responder" "$RESPONDER_PORT" "$@" >>"$WORK/responder.log" 2>&1 &
     HELPER_PIDS+=($!)
@@ -54,25 +56,30 @@ measure() {   # SCENARIO NGINX_PATH SWERVE_PATH GZIP(0/1) BODYFILE
         printf '\r\n'
     } >"$dir/minimal.head"
     local name specs=("nginx=http://127.0.0.1:$NGINX_PORT$2" "swerve=http://127.0.0.1:$SWERVE_PORT$3")
+    # What Swerve sends as it sends it: a small file's head and body in one writev, the gzip cache's body from a memfd.
+    local like_swerve=swerve
+    ((length <= 16384)) && like_swerve=swerve-inline
+    [[ "$gz" == 1 ]] && like_swerve=swerve-memfd
     local variants=(swerve nginx minimal)
-    [[ "$gz" == 1 ]] && variants+=(swerve-memfd)
-    # A small file leaves Swerve with its head in one writev: the ideal for that is one write of head + body.
-    ((length <= 16384)) && variants+=(swerve-inline)
+    [[ "$like_swerve" != swerve ]] && variants+=("$like_swerve")
+    variants+=("$like_swerve-spin")   # the same, never asleep while wrk is connected
     for name in "${variants[@]}"; do
-        if [[ "$name" == *-memfd ]]; then
-            start_responder "$dir/${name%-memfd}.head" "$body" memfd
-        elif [[ "$name" == *-inline ]]; then
+        local options=()
+        [[ "$name" == *-memfd* ]] && options+=(memfd)
+        [[ "$name" == *-spin ]] && options+=(spin)
+        if [[ "$name" == *-inline* ]]; then
             cat "$dir/swerve.head" "$body" >"$dir/swerve-inline.answer"
             : >"$dir/empty"
-            start_responder "$dir/swerve-inline.answer" "$dir/empty"
+            start_responder "$dir/swerve-inline.answer" "$dir/empty" "${options[@]}"
         else
-            start_responder "$dir/$name.head" "$body"
+            start_responder "$dir/${name%%-*}.head" "$body" "${options[@]}"
         fi
         # The responder must answer with exactly the bytes it was given.
         curl -s "http://127.0.0.1:$RESPONDER_PORT/" | cmp -s - "$body" || die "responder ($name) sent other bytes"
         local label="ideal-${name%%-*}-head"
-        [[ "$name" == *-memfd ]] && label+="-memfd"
-        [[ "$name" == *-inline ]] && label+="-one-write"
+        [[ "$name" == *-memfd* ]] && label+="-memfd"
+        [[ "$name" == *-inline* ]] && label+="-one-write"
+        [[ "$name" == *-spin ]] && label+="-spin"
         specs+=("$label=http://127.0.0.1:$RESPONDER_PORT/")
     done
     echo "### $scenario: head sizes (bytes) swerve $(stat -c %s "$dir/swerve.head"), nginx $(stat -c %s "$dir/nginx.head"), minimal $(stat -c %s "$dir/minimal.head"); body $length"
