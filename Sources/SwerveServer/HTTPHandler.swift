@@ -144,8 +144,11 @@ final class HTTPHandler: ConnectionHandler {
                 case .done(let used):
                     consumed += used
                     state.chunked = false
-                case .error(let error):
-                    writeError(error.status, isHead: false, connection: .close, output: &output, now: context.wallClockSeconds)
+                case .error:
+                    // The request this body belongs to has had its response queued already, and one request gets
+                    // one response (RFC 9112 §9.3). A body that cannot be framed leaves nothing to answer: the
+                    // connection closes after that response (RFC 9112 §7.1: the body's length is unknowable, so
+                    // the connection cannot be reused), lingering so the client reads it rather than a reset.
                     return .close(consumed: input.count, lingering: true)
                 }
             }

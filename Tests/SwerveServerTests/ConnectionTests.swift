@@ -136,6 +136,22 @@ struct ConnectionTests {
         #expect(try client.readResponse().bodyText == "body { color: red }\n")
     }
 
+    @Test("§9.3 / §7.1 a chunked body that cannot be framed: the request's one response, then close", arguments: [
+        "zz\r\n", "-1\r\n", "ffffffffffffffffffff\r\n", "3\r\nabcX", "3\rabc", "0\r\nBad Trailer\r\n\r\n",
+    ])
+    func malformedChunkedBody(_ body: String) throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port)
+        try client.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\(body)")
+        try client.send("GET /b.css HTTP/1.1\r\nHost: h\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.bodyText == "alpha\n")
+        // Nothing after it: no second response to the same request, and the pipelined GET is not answered.
+        #expect(client.readsEOF(), "\(client.pendingBytes) bytes after the response")
+    }
+
     @Test("§6.3 Content-Length with Transfer-Encoding is 400 and the connection closes (request smuggling)")
     func smuggling() throws {
         let server = try TestServer(files: Self.files)
