@@ -525,6 +525,18 @@ public struct RequestParser: ~Copyable, @unchecked Sendable {
         return nil
     }
 
+    /// Whether `bytes`, a request head the parser refused, starts with a `HEAD` request-line (after the empty
+    /// lines `parse` skips), so that the error response leaves its content out too. RFC 9110 §9.3.2: "The HEAD
+    /// method is identical to GET except that the server MUST NOT send content in the response."
+    public static func startsWithHead(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < bytes.count && (bytes[i] == HTTPSyntax.ASCII.cr || bytes[i] == HTTPSyntax.ASCII.lf) { i += 1 }
+        let method: StaticString = "HEAD "
+        return method.withUTF8Buffer { name in
+            i + name.count <= bytes.count && name.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[i..<i + name.count]))
+        }
+    }
+
     // MARK: Parsing
 
     /// Parses one request head from the start of `bytes`. Pure: no I/O, and nothing carried over from earlier

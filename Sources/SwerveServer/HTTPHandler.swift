@@ -172,7 +172,9 @@ final class HTTPHandler: ConnectionHandler {
             case .error(let error):
                 // The rest of the input cannot be framed any more: answer and close, lingering so the client
                 // reads the answer rather than a reset (RFC 9112 §9.6).
-                writeError(error.status, isHead: false, connection: .close, output: &output, now: context.wallClockSeconds)
+                writeError(
+                    error.status, isHead: RequestParser.startsWithHead(request), connection: .close, output: &output,
+                    now: context.wallClockSeconds)
                 return .close(consumed: input.count, lingering: true)
             case .head(let head):
                 state.partialSeen = 0

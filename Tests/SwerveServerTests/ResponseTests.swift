@@ -92,6 +92,31 @@ struct ResponseTests {
         #expect(try fetch(server.port, "GET /style.css HTTP/1.1\r\nHost: h\r\n\r\n").body == Self.css)
     }
 
+    @Test("§9.3.2 a HEAD the parser refuses gets its error status and no content")
+    func headParseErrorsHaveNoContent() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let requests = [
+            ("HEAD /index.html HTTP/1.1\r\n\r\n", 400),                                   // no Host
+            ("\r\nHEAD /index.html HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", 400),     // after an empty line
+            ("HEAD /index.html HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+            ("HEAD /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\nHost: h\r\n\r\n", 414),
+            ("HEAD /index.html HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+        ]
+        for (request, status) in requests {
+            let client = try RawClient(port: server.port)
+            try client.send(request)
+            let response = try client.readResponse(headRequest: true)
+            #expect(response.status == status, "\(request.prefix(40))")
+            #expect(Int(response.header("Content-Length") ?? "") ?? 0 > 0)
+            #expect(client.readsEOF(), "content after the head of a \(status) to HEAD")
+        }
+        // The same error to GET carries its page.
+        let get = try fetch(server.port, "GET /index.html HTTP/1.1\r\n\r\n")
+        #expect(get.status == 400)
+        #expect(get.body.count == Int(get.header("Content-Length") ?? "") && get.bodyText.contains("400 Bad Request"))
+    }
+
     @Test("§15.5.15 414 for a request-target over 8 KiB")
     func uriTooLong() throws {
         let server = try TestServer(files: Self.files)
