@@ -12,6 +12,20 @@ public enum HTTPMethod: UInt8, Sendable {
     case other
 }
 
+/// The methods of RFC 9110 §9 a file server does not allow, and PATCH (RFC 5789): recognised, so 405, not 501.
+private let recognizedOtherMethods: [StaticString] = ["POST", "PUT", "DELETE", "CONNECT", "TRACE", "PATCH"]
+
+extension HTTPMethod {
+    /// Whether `token`, the name of an `.other` method, is a method this server recognises but allows on nothing.
+    /// RFC 9110 §9.1: "An origin server that receives a request method that is unrecognized or not implemented
+    /// SHOULD respond with the 501 (Not Implemented) status code. An origin server that receives a request method
+    /// that is recognized and implemented, but not allowed for the target resource, SHOULD respond with the 405
+    /// (Method Not Allowed) status code." Case-sensitive (§9.1), so `post` is not recognised.
+    public static func isRecognized(_ token: UnsafeRawBufferPointer) -> Bool {
+        recognizedOtherMethods.contains { name in name.withUTF8Buffer { $0.elementsEqual(token) } }
+    }
+}
+
 /// Header fields the server acts on. Every other field line is validated and counted, then skipped.
 ///
 /// Names match case-insensitively (RFC 9110 §5.1: "Field names are case-insensitive").

@@ -231,8 +231,14 @@ final class HTTPHandler: ConnectionHandler {
             writeHead(response, output: &output, now: now)
             return .done
         case .other:
-            // RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response".
-            writeError(.methodNotAllowed, isHead: false, connection: connection, allow: true, output: &output, now: now)
+            let token = UnsafeRawBufferPointer(rebasing: request[Int(head.methodName.start)..<Int(head.methodName.end)])
+            if HTTPMethod.isRecognized(token) {
+                // RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response".
+                writeError(.methodNotAllowed, isHead: false, connection: connection, allow: true, output: &output, now: now)
+            } else {
+                // RFC 9110 §9.1: an unrecognised method "SHOULD" get 501 (see `HTTPMethod.isRecognized`).
+                writeError(.notImplemented, isHead: false, connection: connection, output: &output, now: now)
+            }
             return .done
         }
         let path = UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])

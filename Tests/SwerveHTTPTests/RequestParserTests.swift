@@ -403,6 +403,25 @@ struct RequestParserTests {
         }
     }
 
+    @Test("RFC 9110 §9.3.2 / §9.1: which refused heads are HEAD requests; which other methods are recognised")
+    func headAndRecognisedMethods() {
+        func startsWithHead(_ text: String) -> Bool {
+            Array(text.utf8).withUnsafeBytes { RequestParser.startsWithHead($0) }
+        }
+        #expect(startsWithHead("HEAD / HTTP/1.1\r\n"))
+        #expect(startsWithHead("\r\n\nHEAD /x"))             // after the empty lines the parser skips
+        #expect(!startsWithHead("head / HTTP/1.1\r\n"))       // §9.1: case-sensitive
+        #expect(!startsWithHead("HEADS / HTTP/1.1\r\n"))
+        #expect(!startsWithHead("HEAD"))
+        #expect(!startsWithHead(""))
+        #expect(!startsWithHead("GET / HTTP/1.1\r\n"))
+        func recognized(_ token: String) -> Bool {
+            Array(token.utf8).withUnsafeBytes { HTTPMethod.isRecognized($0) }
+        }
+        for token in ["POST", "PUT", "DELETE", "CONNECT", "TRACE", "PATCH"] { #expect(recognized(token), "\(token)") }
+        for token in ["post", "BREW", "POSTS", "PUTT", "", "GET "] { #expect(!recognized(token), "\(token)") }
+    }
+
     @Test("RFC 9112 §3: 414 as soon as the unterminated request-target exceeds the limit")
     func early414() {
         let raw = Array(("GET /" + String(repeating: "a", count: 9000)).utf8)  // no SP, no CRLF yet

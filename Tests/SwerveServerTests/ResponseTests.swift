@@ -74,15 +74,28 @@ struct ResponseTests {
         #expect(response.bodyText.contains("404 Not Found"))
     }
 
-    @Test("§15.5.6 405 for other methods, with Allow; §9.3.7 OPTIONS is 204 with Allow")
+    @Test("§9.1 / §15.5.6 405 with Allow for recognised methods, 501 for unrecognised ones; §9.3.7 OPTIONS is 204 with Allow")
     func methods() throws {
         let server = try TestServer(files: Self.files)
         defer { server.shutdown() }
-        for method in ["POST", "PUT", "DELETE", "PATCH", "BREW"] {
+        for method in ["POST", "PUT", "DELETE", "PATCH", "TRACE", "CONNECT"] {
             let response = try fetch(server.port, "\(method) /style.css HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
             #expect(response.status == 405, "\(method)")
             #expect(response.header("Allow") == "GET, HEAD, OPTIONS")
         }
+        // §9.1: "The method token is case-sensitive", so `get` is as unknown as BREW. The request is well framed,
+        // so the connection stays open for the next one.
+        let client = try RawClient(port: server.port)
+        for method in ["BREW", "FOO", "get", "Post"] {
+            try client.send("\(method) /style.css HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.statusLine == "HTTP/1.1 501 Not Implemented", "\(method)")
+            #expect(response.header("Allow") == nil)
+            #expect(response.header("Connection") == nil)
+            #expect(response.header("Content-Length") == "\(response.body.count)")
+        }
+        try client.send("GET /style.css HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try client.readResponse().body == Self.css)
         let options = try fetch(server.port, "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(options.status == 204)
         #expect(options.header("Allow") == "GET, HEAD, OPTIONS")
