@@ -277,16 +277,48 @@ public struct PathResolver: Sendable {
         }
     }
 
-    /// Original path (leading slashes collapsed to one) + `/` + original `?query`.
+    /// Original path (leading slashes collapsed to one) + `/` + original `?query`, with every byte a URI may not
+    /// contain percent-encoded. The parser lets such bytes through in a target (`"`, `<`, `{`, `|`, ...: lenient
+    /// on input, as browsers send some of them raw), but RFC 9110 §10.2.2 makes Location a URI-reference, whose
+    /// path and query hold only RFC 3986 §3.3/§3.4 characters: unreserved, sub-delims, ":", "@", "/", "?" and
+    /// percent-encodings (a "%" starting one is passed on as the client wrote it; a stray "%" is encoded).
     static func redirectLocation(_ target: UnsafeRawBufferPointer, rawPathEnd: Int) -> [UInt8] {
         var start = 0
         while start + 1 < rawPathEnd && target[start + 1] == UInt8(ascii: "/") { start += 1 }
         var location: [UInt8] = []
         location.reserveCapacity(target.count - start + 1)
-        location.append(contentsOf: UnsafeRawBufferPointer(rebasing: target[start..<rawPathEnd]))
+        appendURIEncoded(UnsafeRawBufferPointer(rebasing: target[start..<rawPathEnd]), to: &location)
         location.append(UInt8(ascii: "/"))
-        location.append(contentsOf: UnsafeRawBufferPointer(rebasing: target[rawPathEnd..<target.count]))
+        appendURIEncoded(UnsafeRawBufferPointer(rebasing: target[rawPathEnd..<target.count]), to: &location)
         return location
+    }
+
+    private static func appendURIEncoded(_ bytes: UnsafeRawBufferPointer, to location: inout [UInt8]) {
+        let hex = Array("0123456789ABCDEF".utf8)
+        for (i, byte) in bytes.enumerated() {
+            // A "%" passes only as the start of a triplet; a stray one becomes "%25".
+            let strayPercent = byte == UInt8(ascii: "%")
+                && !(i + 2 < bytes.count && HTTPSyntax.isHexDigit(bytes[i + 1]) && HTTPSyntax.isHexDigit(bytes[i + 2]))
+            if isURIPathOrQueryByte(byte) && !strayPercent {
+                location.append(byte)
+            } else {
+                location.append(UInt8(ascii: "%"))
+                location.append(hex[Int(byte >> 4)])
+                location.append(hex[Int(byte & 0x0F)])
+            }
+        }
+    }
+
+    /// RFC 3986: unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"; sub-delims = "!" / "$" / "&" / "'" / "(" /
+    /// ")" / "*" / "+" / "," / ";" / "="; pchar adds ":" and "@"; path and query add "/" and "?"; "%" starts a
+    /// pct-encoded triplet.
+    private static func isURIPathOrQueryByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "-._~!$&'()*+,;=:@/?%".utf8.contains(byte)
+        }
     }
 }
 

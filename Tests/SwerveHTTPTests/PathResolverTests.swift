@@ -368,6 +368,17 @@ func pathResolverTraversal(_ vector: String, followSymlinks: Bool) throws {
     #expect(resolve(resolver, "/nested/deeper/../deeper") == .redirect("/nested/deeper/../deeper/"))
 }
 
+// RFC 9110 §10.2.2: Location is a URI-reference. Bytes the parser tolerates in a target but RFC 3986 does not allow
+// in a path or query are percent-encoded; what is allowed, including complete %XX triplets, is passed on unchanged.
+@Test func pathResolverRedirectLocationIsAURI() throws {
+    let tree = try TempTree()
+    let resolver = try makeResolver(tree)
+    #expect(resolve(resolver, "/nested?<script>alert(1)</script>") == .redirect("/nested/?%3Cscript%3Ealert(1)%3C/script%3E"))
+    #expect(resolve(resolver, "/nested?q=\"a\"{|}^`[]\\") == .redirect("/nested/?q=%22a%22%7B%7C%7D%5E%60%5B%5D%5C"))
+    #expect(resolve(resolver, "/nested?a=%zz&b=%4&c=%") == .redirect("/nested/?a=%25zz&b=%254&c=%25"))
+    #expect(resolve(resolver, "/nested?k=v;w=x:y@z/?!$&'()*+,-._~%2F") == .redirect("/nested/?k=v;w=x:y@z/?!$&'()*+,-._~%2F"))
+}
+
 @Test(arguments: [
     "//evil.com/dir", "///evil.com/dir", "//evil.com/dir?q=1", "////evil.com//dir", "/%2fevil.com/dir",
     "/./evil.com/dir", "//evil.com/dir/..//dir",
