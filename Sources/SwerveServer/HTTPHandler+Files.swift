@@ -126,7 +126,9 @@ extension HTTPHandler {
             // unless the identity coding is indicated as unacceptable" – then 406.
             if accept.isPresent && accept.choose(from: .identity) == nil {
                 file.close()
-                writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, output: &output, now: now)
+                // The 406 exists because of Accept-Encoding, so it varies on it (RFC 9110 §12.5.5), even though
+                // this file's 200 never does: a cache must not hand this answer to a client that accepts identity.
+                writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, vary: true, output: &output, now: now)
                 return .done
             }
             representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
