@@ -713,8 +713,10 @@ extension HTTPSyntax {
             } else if byteAt(p, a) == ASCII.slash {
                 path = FieldValue(a, targetEnd)
             } else {
-                // "http://host?q": the path "/?q" does not exist as contiguous bytes; rare enough to refuse.
-                return fail(.badRequest, "absolute-form with query but empty path")
+                // "http://host?q": an empty path is "/" (RFC 9110 §4.2.3: "an empty path component is equivalent
+                // to an absolute path of "/""). "/?q" does not exist as contiguous bytes, so the path is that "/"
+                // alone: a static file is chosen by its path, and "/" never redirects, so the query is not needed.
+                path = FieldValue(authorityStart - 1, authorityStart)
             }
             isAbsoluteForm = true
         }
