@@ -294,7 +294,8 @@ public struct PathResolver: Sendable {
     }
 
     private static func appendURIEncoded(_ bytes: UnsafeRawBufferPointer, to location: inout [UInt8]) {
-        let hex = Array("0123456789ABCDEF".utf8)
+        // RFC 3986 §2.1: "URI producers ... should use uppercase hexadecimal digits for all percent-encodings."
+        let hex: StaticString = "0123456789ABCDEF"
         for (i, byte) in bytes.enumerated() {
             // A "%" passes only as the start of a triplet; a stray one becomes "%25".
             let strayPercent = byte == UInt8(ascii: "%")
@@ -303,22 +304,17 @@ public struct PathResolver: Sendable {
                 location.append(byte)
             } else {
                 location.append(UInt8(ascii: "%"))
-                location.append(hex[Int(byte >> 4)])
-                location.append(hex[Int(byte & 0x0F)])
+                location.append(hex.utf8Start[Int(byte >> 4)])
+                location.append(hex.utf8Start[Int(byte & 0x0F)])
             }
         }
     }
 
-    /// RFC 3986: unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"; sub-delims = "!" / "$" / "&" / "'" / "(" /
-    /// ")" / "*" / "+" / "," / ";" / "="; pchar adds ":" and "@"; path and query add "/" and "?"; "%" starts a
-    /// pct-encoded triplet.
+    /// RFC 3986 §3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@" — unreserved and sub-delims are
+    /// exactly reg-name's characters (`HTTPSyntax.isRegNameChar`); §3.4: path and query add "/" and "?"; "%" starts
+    /// a pct-encoded triplet.
     private static func isURIPathOrQueryByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "-._~!$&'()*+,;=:@/?%".utf8.contains(byte)
-        }
+        HTTPSyntax.isRegNameChar(byte) || ":@/?%".utf8.contains(byte)
     }
 }
 

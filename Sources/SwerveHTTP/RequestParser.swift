@@ -529,12 +529,10 @@ public struct RequestParser: ~Copyable, @unchecked Sendable {
     /// lines `parse` skips), so that the error response leaves its content out too. RFC 9110 §9.3.2: "The HEAD
     /// method is identical to GET except that the server MUST NOT send content in the response."
     public static func startsWithHead(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let p = bytes.baseAddress else { return false }
         var i = 0
         while i < bytes.count && (bytes[i] == HTTPSyntax.ASCII.cr || bytes[i] == HTTPSyntax.ASCII.lf) { i += 1 }
-        let method: StaticString = "HEAD "
-        return method.withUTF8Buffer { name in
-            i + name.count <= bytes.count && name.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[i..<i + name.count]))
-        }
+        return i + 5 <= bytes.count && HTTPSyntax.matchesLiteral(p, i, 5, "HEAD ", fold: false)
     }
 
     // MARK: Parsing
