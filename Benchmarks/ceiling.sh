@@ -58,7 +58,11 @@ measure() {   # SCENARIO NGINX_PATH SWERVE_PATH GZIP(0/1) BODYFILE
     local name specs=("nginx=http://127.0.0.1:$NGINX_PORT$2" "swerve=http://127.0.0.1:$SWERVE_PORT$3")
     # What Swerve sends as it sends it: a small file's head and body in one writev, the gzip cache's body from a memfd.
     local like_swerve=swerve
-    ((length <= 16384)) && like_swerve=swerve-inline
+    if ((length <= 16384)); then
+        like_swerve=swerve-inline
+        cat "$dir/swerve.head" "$body" >"$dir/swerve-inline.answer"
+        : >"$dir/empty"
+    fi
     [[ "$gz" == 1 ]] && like_swerve=swerve-memfd
     local variants=(swerve nginx minimal)
     [[ "$like_swerve" != swerve ]] && variants+=("$like_swerve")
@@ -68,8 +72,6 @@ measure() {   # SCENARIO NGINX_PATH SWERVE_PATH GZIP(0/1) BODYFILE
         [[ "$name" == *-memfd* ]] && options+=(memfd)
         [[ "$name" == *-spin ]] && options+=(spin)
         if [[ "$name" == *-inline* ]]; then
-            cat "$dir/swerve.head" "$body" >"$dir/swerve-inline.answer"
-            : >"$dir/empty"
             start_responder "$dir/swerve-inline.answer" "$dir/empty" "${options[@]}"
         else
             start_responder "$dir/${name%%-*}.head" "$body" "${options[@]}"

@@ -50,9 +50,9 @@ static char *readAll(const char *path, size_t *length) {
     return bytes;
 }
 
-// Sends pending answers. Returns 1 when all are out, 0 when the socket is full (EAGAIN), -1 on an error.
 static void cork(int fd, int on) { setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on); }
 
+// Sends pending answers. Returns 1 when all are out, 0 when the socket is full (EAGAIN), -1 on an error.
 static int flush(int fd) {
     while (conns[fd].pending > 0) {
         ssize_t n;
