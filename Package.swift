@@ -5,7 +5,11 @@ import PackageDescription
 //   CSwerveSys   – the few Linux declarations Swift's Glibc module does not import (epoll, accept4, openat2, sendfile,
 //                  memfd_create and file seals).
 //   SwerveEngine – the epoll connection engine. Knows nothing about HTTP.
-//   SwerveHTTP   – socket-free HTTP: parser, path resolver, MIME table, response planning and serialisation.
+//   SwerveHTTP   – pure HTTP: parser, MIME table, negotiation, preconditions, ranges, serialisation. No system
+//                  calls and no clock: it is given facts and returns decisions.
+//   SwerveFiles  – everything that touches the disk: file identity, the document root and its re-resolution, the
+//                  openat2 resolver, the open-file cache, the sidecar index, loading mime.types (the repository's
+//                  copy is compiled in).
 //   CZlib        – the system zlib (zlib1g-dev).
 //   CZopfli      – the system zopfli (libzopfli-dev): recompresses cached gzip bodies smaller, in the background.
 //   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies (large ones in sealed memfds).
@@ -25,6 +29,7 @@ let package = Package(
         .library(name: "SwerveServer", targets: ["SwerveServer"]),
         // For the microbenchmarks in Benchmarks/ (a separate package that depends on this one by path).
         .library(name: "SwerveHTTP", targets: ["SwerveHTTP"]),
+        .library(name: "SwerveFiles", targets: ["SwerveFiles"]),
         .library(name: "SwerveCompression", targets: ["SwerveCompression"]),
     ],
     dependencies: [
@@ -33,19 +38,20 @@ let package = Package(
     targets: [
         .target(name: "CSwerveSys"),
         .target(name: "SwerveEngine", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
-        .target(name: "SwerveHTTP", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
+        .target(name: "SwerveHTTP", swiftSettings: hotPathSettings),
+        .target(name: "SwerveFiles", dependencies: ["CSwerveSys", "SwerveHTTP"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZopfli", providers: [.apt(["libzopfli-dev"])]),
         // zopfli's static archive (libzopfli-dev ships one), linked by exact name: a server then needs no libzopfli1,
         // which unlike zlib is not on every machine.
         .target(
-            name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP", "CSwerveSys"],
+            name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP", "SwerveFiles", "CSwerveSys"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libzopfli.a"])]
         ),
         .target(
             name: "SwerveServer",
             dependencies: [
-                "SwerveEngine", "SwerveHTTP", "SwerveCompression", "CSwerveSys",
+                "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "CSwerveSys",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPathSettings
@@ -64,9 +70,10 @@ let package = Package(
         ),
         // Helpers shared by the test targets (seeded generator); not part of any product.
         .target(name: "SwerveTestSupport", path: "Tests/SwerveTestSupport"),
-        .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
-        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "CZlib", "CSwerveSys", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveFilesTests", dependencies: ["SwerveFiles", "SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "CZlib", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
-        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveCompression", "CZlib", "CSwerveSys"]),
+        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "CZlib", "CSwerveSys"]),
     ]
 )

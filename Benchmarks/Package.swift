@@ -6,8 +6,8 @@ import PackageDescription
 //   cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
 //
 // A separate package so that the server's own build and `swift test` never resolve or compile the benchmark
-// tooling. It depends on the server package by path (`..`) and needs its library products SwerveHTTP and
-// SwerveCompression.
+// tooling. It depends on the server package by path (`..`) and needs its library products SwerveHTTP,
+// SwerveFiles and SwerveCompression.
 //
 // `traits: ["MallocInterposer"]` turns on the malloc counters (mallocCountTotal) and, by naming the traits
 // explicitly, leaves out the package's default "RuntimeInterposer" trait, whose Linux/Swift 6.3 ARC interposer
@@ -25,6 +25,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "SwerveHTTP", package: "swerve"),
+                .product(name: "SwerveFiles", package: "swerve"),
                 .product(name: "SwerveCompression", package: "swerve"),
             ],
             path: "Benchmarks/SwerveBenchmarks",

@@ -1,46 +1,6 @@
+import SwerveFiles
+import SwerveHTTP
 import Synchronization
-
-/// Identifies one version of one file in one coding. A file rewritten in place (same size, same second) differs
-/// in mtime nanoseconds; a replaced-by-rename file differs in inode; so a changed file can never hit an old entry
-/// and the cache never needs to be invalidated.
-///
-/// `hash(into:)` feeds `Hasher` two words folded from the six integer fields (no String is built, nothing is
-/// allocated); `BodyCache` itself does not use `Hasher` at all (see `BodyCache.LRU`).
-public struct BodyKey: Hashable, Sendable, BitwiseCopyable {
-    public var device: UInt64
-    public var inode: UInt64
-    public var size: Int
-    public var mtimeSeconds: Int64
-    public var mtimeNanoseconds: Int64
-    /// `ContentCoding.rawValue` (1 = gzip).
-    public var coding: UInt8
-
-    public init(device: UInt64, inode: UInt64, size: Int, mtimeSeconds: Int64, mtimeNanoseconds: Int64, coding: UInt8) {
-        self.device = device
-        self.inode = inode
-        self.size = size
-        self.mtimeSeconds = mtimeSeconds
-        self.mtimeNanoseconds = mtimeNanoseconds
-        self.coding = coding
-    }
-
-    /// Two `Hasher` words instead of six: `Hasher.combine` costs ~30 instructions a word. Equal keys fold to equal
-    /// words; the fold (seconds << 30 ^ nanoseconds, which is exact because nanoseconds < 2^30) keeps apart the
-    /// keys that occur together in practice: files by inode, versions by mtime, codings by the top byte.
-    @inlinable
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(inode ^ (device &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(truncatingIfNeeded: size) &<< 32))
-        hasher.combine((UInt64(bitPattern: mtimeSeconds) &<< 30) ^ UInt64(bitPattern: mtimeNanoseconds)
-            ^ (UInt64(coding) &<< 56))
-    }
-
-    /// True if `other` is the same version (size and mtime) of the same file (device and inode), in any coding.
-    @inlinable
-    public func isSameVersion(as other: BodyKey) -> Bool {
-        inode == other.inode && device == other.device && size == other.size
-            && mtimeNanoseconds == other.mtimeNanoseconds && mtimeSeconds == other.mtimeSeconds
-    }
-}
 
 /// A snapshot of a `BodyCache`'s counters, taken under its lock (so the fields are consistent with each other).
 ///
@@ -91,8 +51,11 @@ public struct BodyCacheStatistics: Sendable, Equatable {
 
 /// An in-memory LRU of compressed response bodies, bounded in bytes, shared by all event loops.
 ///
-/// Entries are never stale: a `BodyKey` names one exact version of a file, so a changed file simply misses.
-/// Old versions leave through LRU eviction, or at once through `removeOtherVersions(of:)`.
+/// Entries are keyed by a file's `FileIdentity` and a coding. An identity names one exact version of one file
+/// (device, inode, size, mtime and ctime with nanoseconds, birth time), so a changed file – rewritten in place with
+/// its old mtime put back, replaced by rename, or a new file handed a freed inode number – simply misses: entries
+/// never need invalidating. Old versions leave through LRU eviction, or at once through `removeOtherVersions(of:)`.
+/// Callers insert only bodies of settled identities (`FileIdentity.isSettled(before:)`).
 ///
 /// Threading: every operation takes one `Mutex` (a futex: ~4 ns uncontended) for a few dozen nanoseconds. Bodies
 /// that an operation drops are released *after* the lock is released, so freeing (possibly `munmap` of a large
@@ -132,55 +95,57 @@ public final class BodyCache: Sendable {
     /// for the cache then; `get` and `insert` still behave correctly (miss, reject).
     public var isEnabled: Bool { maxEntryBytes > 0 }
 
-    /// The body for `key`, marking it most-recently used; counts a hit or a miss.
+    /// The body of `identity` in `coding`, marking it most-recently used; counts a hit or a miss.
     ///
     /// Hot path of every compressed request. Cost: one lock, one hash lookup, an O(1) relink of the LRU list
     /// (a few array stores) and one retain of the returned body. No allocation.
-    public func get(_ key: BodyKey) -> CompressedBody? {
-        state.withLock { $0.get(key) }
+    public func get(_ identity: FileIdentity, coding: ContentCoding) -> CompressedBody? {
+        state.withLock { $0.get(Key(identity: identity, coding: coding)) }
     }
 
-    /// Stores `body` for `key` as the most-recently-used entry, replacing any entry for the same key and evicting
+    /// Stores `body` for `identity` in `coding` as the most-recently-used entry, replacing any entry for the same
+    /// identity and coding and evicting
     /// least-recently-used entries until it fits. Returns false (counted as `rejected`) if `body.count` exceeds
     /// `maxEntryBytes` or the cache is disabled; an existing entry for `key` then stays.
     ///
     /// Cost: a lookup and an insertion in the key index (the index and node array grow geometrically, so
     /// allocation is amortised), O(1) per evicted entry; allocates one small array only if entries are dropped.
     @discardableResult
-    public func insert(_ body: CompressedBody, for key: BodyKey) -> Bool {
+    public func insert(_ body: CompressedBody, for identity: FileIdentity, coding: ContentCoding) -> Bool {
         // The dropped bodies travel out in the result and are released when it dies: after the unlock.
-        state.withLock { $0.insert(body, for: key) }.accepted
+        state.withLock { $0.insert(body, for: Key(identity: identity, coding: coding)) }.accepted
     }
 
-    /// Replaces the entry for `key` with `body` only if that entry is still `current` (the very object): a
+    /// Replaces the entry for `identity` in `coding` with `body` only if that entry is still `current` (the very object): a
     /// recompression that finishes after its entry was evicted, or after a newer version or a newer body took the
     /// key, changes nothing. Returns whether it replaced. Counted like an `insert` that replaces (one insertion, one
     /// removal); the entry becomes the most recently used.
     ///
     /// Cost: as `insert`, plus the identity check; the old body is released after the unlock.
     @discardableResult
-    public func replace(_ current: CompressedBody, with body: CompressedBody, for key: BodyKey) -> Bool {
-        state.withLock { lru -> (accepted: Bool, dropped: [CompressedBody]) in
+    public func replace(_ current: CompressedBody, with body: CompressedBody, for identity: FileIdentity, coding: ContentCoding) -> Bool {
+        let key = Key(identity: identity, coding: coding)
+        return state.withLock { lru -> (accepted: Bool, dropped: [CompressedBody]) in
             guard let slot = lru.slot(for: key), lru.bodies[Int(slot)] === current else { return (false, []) }
             return lru.insert(body, for: key)
         }.accepted
     }
 
-    /// Drops the entry for `key`, if any. Returns whether there was one. Cost: as `get`, plus the body's release
-    /// after the unlock.
+    /// Drops the entry for `identity` in `coding`, if any. Returns whether there was one. Cost: as `get`, plus the
+    /// body's release after the unlock.
     @discardableResult
-    public func remove(_ key: BodyKey) -> Bool {
-        state.withLock { lru -> CompressedBody? in lru.remove(key) } != nil
+    public func remove(_ identity: FileIdentity, coding: ContentCoding) -> Bool {
+        state.withLock { lru -> CompressedBody? in lru.remove(Key(identity: identity, coding: coding)) } != nil
     }
 
-    /// Drops every entry of this file (same device and inode) whose version (size, mtime seconds and
-    /// nanoseconds) differs from `key`'s, in any coding. Entries of `key`'s own version – in every coding – stay.
+    /// Drops every entry of this file (same device and inode) whose identity differs from `identity`, in any
+    /// coding. Entries of `identity` itself – in every coding – stay.
     /// Used when a newer version of a file is seen, so old versions don't linger until evicted.
     ///
     /// Cost: one hash lookup in the per-file index, then O(entries of that file) through an intrusive chain.
     /// Allocates one small array only if entries are dropped.
-    public func removeOtherVersions(of key: BodyKey) {
-        _ = state.withLock { $0.removeOtherVersions(of: key) }
+    public func removeOtherVersions(of identity: FileIdentity) {
+        _ = state.withLock { $0.removeOtherVersions(of: identity) }
     }
 
     /// A consistent snapshot of the counters. Cost: one lock and a copy of eleven integers.
@@ -195,15 +160,10 @@ public final class BodyCache: Sendable {
 }
 
 extension BodyCache {
-    /// A file regardless of version: the key of the per-file chains behind `removeOtherVersions`.
-    struct FileID: Hashable {
-        var device: UInt64
-        var inode: UInt64
-
-        init(_ key: BodyKey) {
-            device = key.device
-            inode = key.inode
-        }
+    /// One entry's name inside the cache: a file version and a coding, compared as plain bits.
+    struct Key: Hashable, BitwiseCopyable {
+        var identity: FileIdentity
+        var coding: ContentCoding
     }
 
     /// One slot of the node array. A held entry is on two intrusive doubly linked lists: the LRU list and its
@@ -212,16 +172,16 @@ extension BodyCache {
     /// Plain bits (`BitwiseCopyable`): the body lives in the parallel `bodies` array, so reading or relinking a
     /// node never retains or releases anything.
     struct Node: BitwiseCopyable {
-        var key: BodyKey
+        var key: Key
         /// `LRU.hash(key)`, kept so probing compares one word before the key, and so the index can move entries
-        /// (growth, deletion) without rehashing. Fills the key's padding: a node is 64 bytes (one cache line)
-        /// with or without it.
+        /// (growth, deletion) without rehashing.
         var hash: UInt32
         /// LRU list: towards the least-recently-used end. On a free slot: the next free slot.
         var older: Int32
         /// LRU list: towards the most-recently-used end.
         var newer: Int32
-        /// The file chain (entries with the same device and inode), in no particular order.
+        /// The file chain (entries whose identities share `fileWord`: the same device and inode, or rarely another
+        /// file that folds to the same word), in no particular order.
         var fileNext: Int32
         var filePrev: Int32
     }
@@ -234,7 +194,7 @@ extension BodyCache {
     /// slots.
     ///
     /// The key index is an open-addressing table of slot indices (linear probing, load ≤ 1/2, deletion by
-    /// backward shift, so no tombstones). It replaces `Dictionary<BodyKey, Int32>` on the hot path: with it a
+    /// backward shift, so no tombstones). It replaces `Dictionary<Key, Int32>` on the hot path: with it a
     /// `get` cost ~470 instructions, ~190 of them in `Hasher` (seeding, SipHash rounds, finalisation); with this
     /// table ~180, of which the hash is one 64×64-bit multiply. The hash is seeded per cache, and the keys come
     /// from `fstat`, not from clients, so probe sequences cannot be steered. The per-file index, used only off
@@ -253,7 +213,8 @@ extension BodyCache {
         let seed: UInt64
         /// Bucket → slot, or `none`. Count is a power of two, at least twice `statistics.entries`.
         var buckets: ContiguousArray<Int32>
-        var files: [FileID: Int32] = [:]
+        /// `FileIdentity.fileWord` → head of its file chain.
+        var files: [UInt64: Int32] = [:]
         var nodes: ContiguousArray<Node> = []
         /// The body of each slot; nil exactly on free slots.
         var bodies: ContiguousArray<CompressedBody?> = []
@@ -272,7 +233,7 @@ extension BodyCache {
             statistics = BodyCacheStatistics(capacityBytes: capacityBytes, maxEntryBytes: maxEntryBytes)
         }
 
-        mutating func get(_ key: BodyKey) -> CompressedBody? {
+        mutating func get(_ key: Key) -> CompressedBody? {
             guard let slot = slot(for: key) else {
                 statistics.misses &+= 1
                 return nil
@@ -286,7 +247,7 @@ extension BodyCache {
         }
 
         /// Returns whether the body was stored, and the bodies dropped (to be released after the unlock).
-        mutating func insert(_ body: CompressedBody, for key: BodyKey) -> (accepted: Bool, dropped: [CompressedBody]) {
+        mutating func insert(_ body: CompressedBody, for key: Key) -> (accepted: Bool, dropped: [CompressedBody]) {
             guard maxEntryBytes > 0, body.count <= maxEntryBytes else {
                 statistics.rejected &+= 1
                 return (false, [])
@@ -308,7 +269,7 @@ extension BodyCache {
             let slot = allocateSlot(Node(key: key, hash: hash, older: Self.none, newer: Self.none,
                                          fileNext: Self.none, filePrev: Self.none), body)
             pushNewest(slot)
-            linkFile(slot, FileID(key))
+            linkFile(slot, key.identity.fileWord)
             addToIndex(slot, hash: hash)
             statistics.entries += 1
             statistics.bytesHeld += cost
@@ -318,19 +279,20 @@ extension BodyCache {
             return (true, dropped)
         }
 
-        mutating func remove(_ key: BodyKey) -> CompressedBody? {
+        mutating func remove(_ key: Key) -> CompressedBody? {
             guard let slot = slot(for: key) else { return nil }
             statistics.removals &+= 1
             return removeSlot(slot)
         }
 
-        mutating func removeOtherVersions(of key: BodyKey) -> [CompressedBody] {
-            guard var slot = files[FileID(key)] else { return [] }
+        mutating func removeOtherVersions(of identity: FileIdentity) -> [CompressedBody] {
+            guard var slot = files[identity.fileWord] else { return [] }
             var dropped: [CompressedBody] = []
             while slot != Self.none {
                 // Read the successor first: removing `slot` unlinks it, but leaves `next` where it is.
                 let next = nodes[Int(slot)].fileNext
-                if !nodes[Int(slot)].key.isSameVersion(as: key) {
+                let held = nodes[Int(slot)].key.identity
+                if held.isSameFile(as: identity) && held != identity {
                     dropped.append(removeSlot(slot))
                     statistics.removals &+= 1
                 }
@@ -341,14 +303,13 @@ extension BodyCache {
 
         // MARK: Key index
 
-        /// The bucket hash of a key: the six fields folded into two words (the mtime nanoseconds are below 2^30,
-        /// so seconds << 30 | nanoseconds loses nothing before year 2514), then one 64×64→128-bit multiply whose
-        /// halves are folded (wyhash's "mum"), then folded to 32 bits. ~10 instructions.
+        /// The bucket hash of a key: the identity folded into two words (`fileWord`, `versionWord`) and the coding
+        /// into the top byte, then one 64×64→128-bit multiply whose halves are folded (wyhash's "mum"), then folded
+        /// to 32 bits. ~20 instructions.
         @inline(__always)
-        func hash(_ key: BodyKey) -> UInt32 {
-            let file = key.inode ^ (key.device &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(truncatingIfNeeded: key.size) &<< 32)
-            let version = (UInt64(bitPattern: key.mtimeSeconds) &<< 30) ^ UInt64(bitPattern: key.mtimeNanoseconds)
-                ^ (UInt64(key.coding) &<< 56)
+        func hash(_ key: Key) -> UInt32 {
+            let file = key.identity.fileWord
+            let version = key.identity.versionWord ^ (UInt64(key.coding.rawValue) &<< 56)
             let product = (file ^ seed ^ 0xA076_1D64_78BD_642F).multipliedFullWidth(by: version ^ 0xE703_7ED1_A0B4_28DB)
             let mixed = product.high ^ product.low
             return UInt32(truncatingIfNeeded: mixed ^ (mixed &>> 32))
@@ -357,7 +318,7 @@ extension BodyCache {
         /// The slot holding `key`, or nil. Probes from the key's home bucket to the first empty one (at load ≤ 1/2
         /// that is 1.5 buckets on average for a hit, 2.5 for a miss).
         @inline(__always)
-        func slot(for key: BodyKey, hash: UInt32) -> Int32? {
+        func slot(for key: Key, hash: UInt32) -> Int32? {
             let mask = buckets.count - 1
             var bucket = Int(hash) & mask
             while true {
@@ -369,7 +330,7 @@ extension BodyCache {
         }
 
         @inline(__always)
-        func slot(for key: BodyKey) -> Int32? { slot(for: key, hash: hash(key)) }
+        func slot(for key: Key) -> Int32? { slot(for: key, hash: hash(key)) }
 
         /// Adds a slot whose key is not in the index. Doubles the table first if it would pass load 1/2.
         /// Cost: O(1) amortised; a doubling rehashes nothing (hashes are stored) but moves every entry.
@@ -422,7 +383,7 @@ extension BodyCache {
         /// Unlinks a held slot from every structure, frees the slot, and hands back its body.
         private mutating func removeSlot(_ slot: Int32) -> CompressedBody {
             unlinkLRU(slot)
-            unlinkFile(slot, FileID(nodes[Int(slot)].key))
+            unlinkFile(slot, nodes[Int(slot)].key.identity.fileWord)
             removeFromIndex(slot)
             let body = bodies[Int(slot)].take()!
             nodes[Int(slot)].older = freeHead
@@ -463,7 +424,7 @@ extension BodyCache {
             newest = slot
         }
 
-        private mutating func linkFile(_ slot: Int32, _ file: FileID) {
+        private mutating func linkFile(_ slot: Int32, _ file: UInt64) {
             let head = files[file] ?? Self.none
             nodes[Int(slot)].filePrev = Self.none
             nodes[Int(slot)].fileNext = head
@@ -471,7 +432,7 @@ extension BodyCache {
             files[file] = slot
         }
 
-        private mutating func unlinkFile(_ slot: Int32, _ file: FileID) {
+        private mutating func unlinkFile(_ slot: Int32, _ file: UInt64) {
             let prev = nodes[Int(slot)].filePrev
             let next = nodes[Int(slot)].fileNext
             if next != Self.none { nodes[Int(next)].filePrev = prev }
@@ -526,7 +487,7 @@ extension BodyCache {
                 while slot != Self.none {
                     let node = nodes[Int(slot)]
                     if bodies[Int(slot)] == nil { return "free slot \(slot) on a file chain" }
-                    if FileID(node.key) != file { return "slot \(slot) on the chain of another file" }
+                    if node.key.identity.fileWord != file { return "slot \(slot) on the chain of another file" }
                     if node.filePrev != previous { return "slot \(slot): filePrev \(node.filePrev) != \(previous)" }
                     chained += 1
                     if chained > count { return "file chains longer than the entry count" }
@@ -552,13 +513,14 @@ extension BodyCache {
 }
 
 extension BodyCache {
-    /// Whether `key` has an entry, without counting a hit or miss or refreshing its recency. For the single-flight
-    /// re-check after a miss (a second `get` would count the same request's miss twice). Cost: one lock, one lookup.
-    public func contains(_ key: BodyKey) -> Bool {
-        state.withLock { $0.contains(key) }
+    /// Whether `identity` in `coding` has an entry, without counting a hit or miss or refreshing its recency. For the
+    /// single-flight re-check after a miss (a second `get` would count the same request's miss twice). Cost: one
+    /// lock, one lookup.
+    public func contains(_ identity: FileIdentity, coding: ContentCoding) -> Bool {
+        state.withLock { $0.contains(Key(identity: identity, coding: coding)) }
     }
 }
 
 extension BodyCache.LRU {
-    func contains(_ key: BodyKey) -> Bool { slot(for: key) != nil }
+    func contains(_ key: BodyCache.Key) -> Bool { slot(for: key) != nil }
 }

@@ -23,14 +23,24 @@ public protocol ConnectionHandler: AnyObject, SendableMetatype {
     /// The connection is gone (closed by either side, timed out, or shut down). Release anything kept for it
     /// outside `state`. Called exactly once per accepted connection.
     func connectionClosed(id: Int32, state: inout ConnectionState)
+
+    /// The loop's periodic tick (`EventLoop.tickMS`, a few times a second), for housekeeping such as closing cached
+    /// files nobody asked for lately. `now`: monotonic milliseconds. Return true to keep being ticked while the loop
+    /// has no connection (it sleeps without a timeout otherwise).
+    func tick(now: Int64) -> Bool
 }
 
 /// Facts about the loop that a handler may use to shape its responses.
 public struct ProcessContext: Sendable {
     /// The server is shutting down: finish what was asked, and tell the client the connection will close.
     public var draining: Bool
-    /// Seconds since the epoch, updated once per loop wake-up (for Date headers).
+    /// Seconds since the epoch, updated once per loop wake-up (for Date headers): `CLOCK_REALTIME_COARSE`, the
+    /// clock the kernel stamps files with.
     public var wallClockSeconds: Int
+    /// The nanoseconds of the same reading.
+    public var wallClockNanoseconds: Int32
+    /// Monotonic milliseconds, read at the same wake-up (for intervals: cache ages, re-checks).
+    public var monotonicMilliseconds: Int64
     /// Counts this loop's wake-ups (returns from `epoll_wait`), so a handler can make a check once per pass over the
     /// ready connections instead of once per request.
     public var wakeup: UInt64
@@ -38,6 +48,9 @@ public struct ProcessContext: Sendable {
     public var resumer: ConnectionResumer
     /// Identifies the connection within its loop while it is open (its fd); handlers key side tables by it.
     public var connectionID: Int32
+    /// The request at the head of the input has waited `EngineConfiguration.suspendTimeout` for work off the loop:
+    /// answer it now without suspending again (suspending again closes the connection).
+    public var waitExpired: Bool
 }
 
 /// A handle that puts a suspended connection back into its loop's run queue. Safe from any thread; resuming a
@@ -67,5 +80,8 @@ public enum ProcessOutcome: Equatable, Sendable {
     /// The next response needs work done off the loop (compressing a file, say). The connection stops reading
     /// and processing until `context.resumer.resume()` is called; then `process` is called again with the
     /// remaining input (which still starts with the request that suspended), and output keeps flowing meanwhile.
+    /// One deadline (`EngineConfiguration.suspendTimeout`) covers a request's suspends: it starts at a suspend that
+    /// follows progress (input consumed, or an outcome other than a suspend) and is not extended by a suspend that
+    /// follows a resume without progress.
     case suspend(consumed: Int)
 }

@@ -13,6 +13,13 @@ public struct EngineConfiguration: Sendable {
     public var keepAliveTimeout: Double
     /// A connection whose pending output makes no progress for this long is closed.
     public var sendTimeout: Double
+    /// The longest a request waits for work off the loop (a compression, a content hash, a stream piece), counted
+    /// once from its first suspend, however often it is resumed and suspends again. When it passes, the handler is
+    /// run with `ProcessContext.waitExpired` and must answer without waiting (HTTP: the bytes as they are, without
+    /// the compressed body or the content hash it waited for); a handler that suspends again is closed. 5 s: far
+    /// above a compression of the largest cached body (8 MiB at level 6 is ~60 ms here), far below a client's
+    /// patience.
+    public var suspendTimeout: Double
     /// After an error response with a half-close, input is drained and discarded for at most this long.
     public var lingerTimeout: Double
     /// On shutdown, in-flight responses get this long to finish.
@@ -40,6 +47,7 @@ public struct EngineConfiguration: Sendable {
         headerTimeout: Double = 10,
         keepAliveTimeout: Double = 15,
         sendTimeout: Double = 60,
+        suspendTimeout: Double = 5,
         lingerTimeout: Double = 2,
         shutdownGrace: Double = 10,
         inputBufferSize: Int = 32 * 1024,
@@ -54,6 +62,7 @@ public struct EngineConfiguration: Sendable {
         self.headerTimeout = headerTimeout
         self.keepAliveTimeout = keepAliveTimeout
         self.sendTimeout = sendTimeout
+        self.suspendTimeout = suspendTimeout
         self.lingerTimeout = lingerTimeout
         self.shutdownGrace = shutdownGrace
         self.inputBufferSize = inputBufferSize

@@ -13,7 +13,8 @@ enum ConnectionPhase: UInt8 {
 
 /// Which deadline a connection's `deadline` field currently means.
 enum TimerKind: UInt8 {
-    case idle = 0, header, send, linger
+    /// `work`: suspended with nothing to send; only the work deadline (`ConnectionSlot.workDeadline`) runs.
+    case idle = 0, header, send, linger, work
 }
 
 /// One row of the fd-indexed connection table. Plain data, so a zero-filled page is a table of free rows.
@@ -41,6 +42,9 @@ struct ConnectionSlot {
     var midMessage: Bool
     /// The handler suspended the connection until a worker resumes it.
     var suspended: Bool
+    /// The suspend deadline has passed once for the request at the head of the input; the handler was told
+    /// (`ProcessContext.waitExpired`) and a further suspend closes the connection.
+    var workExpired: Bool
     var inputLength: Int32
     /// Input buffer from the loop's pool; nil while nothing is buffered.
     var input: UnsafeMutableRawPointer?
@@ -48,6 +52,9 @@ struct ConnectionSlot {
     var output: UnsafeMutablePointer<OutputBuffer>?
     /// Monotonic milliseconds at which `timer` fires.
     var deadline: Int64
+    /// Monotonic milliseconds by which the suspended request must be resumed (see `ProcessOutcome.suspend`), or 0
+    /// when no request is waiting for work off the loop.
+    var workDeadline: Int64
     /// Bytes discarded while lingering.
     var lingered: Int32
 }
@@ -131,7 +138,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private static var scratchSize: Int { 16 * 1024 }
 
     private var now: Int64 = monotonicMilliseconds()
-    private var wallClock: Int = time(nil)
+    private var wallClock: Int = 0
+    private var wallClockNanoseconds: Int32 = 0
     /// Returns from `epoll_wait` so far (`ProcessContext.wakeup`).
     private var wakeups: UInt64 = 0
     private var liveConnections = 0
@@ -141,10 +149,14 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private var draining = false
     private var drainDeadline: Int64 = 0
     private var nextTick: Int64 = 0
+    /// The handler asked to be ticked even with no connection open (see `ConnectionHandler.tick`); set again by
+    /// every accept, so state a connection left behind is ticked at least once.
+    private var handlerWantsTicks = false
 
     private let headerTimeoutMS: Int64
     private let keepAliveTimeoutMS: Int64
     private let sendTimeoutMS: Int64
+    private let suspendTimeoutMS: Int64
     private let lingerTimeoutMS: Int64
     /// How often deadlines are scanned. Scanning is a pass over this loop's rows up to its highest fd: ~20k rows is
     /// tens of microseconds, four times a second.
@@ -192,6 +204,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         headerTimeoutMS = Int64(configuration.headerTimeout * 1000)
         keepAliveTimeoutMS = Int64(configuration.keepAliveTimeout * 1000)
         sendTimeoutMS = Int64(configuration.sendTimeout * 1000)
+        suspendTimeoutMS = Int64(configuration.suspendTimeout * 1000)
         lingerTimeoutMS = Int64(configuration.lingerTimeout * 1000)
 
         try selector.register(fd: listenFD, events: .readable, token: Self.listenerToken)
@@ -229,7 +242,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     func run() {
         while true {
             let timeout: Int32
-            if liveConnections > 0 || acceptPaused || draining {
+            if liveConnections > 0 || acceptPaused || draining || handlerWantsTicks {
                 timeout = Int32(clamping: max(0, nextTick - now))
             } else {
                 timeout = -1
@@ -271,11 +284,15 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         (states + Int(fd) &* stateStride).assumingMemoryBound(to: Handler.ConnectionState.self)
     }
 
-    /// Cost: two vDSO reads, no syscall. `time()` keeps the Date header exact to the second.
+    /// Cost: two vDSO reads, no syscall. The coarse real-time clock is the one `time()` reads (the Date header stays
+    /// exact to the second) and the one the kernel stamps files with (`ProcessContext.wallClockNanoseconds`).
     @inline(__always)
     private func readClock() {
         now = monotonicMilliseconds()
-        wallClock = time(nil)
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+        wallClock = ts.tv_sec
+        wallClockNanoseconds = Int32(truncatingIfNeeded: ts.tv_nsec)
         wakeups &+= 1
     }
 
@@ -304,7 +321,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 guard slot.pointee.phase != .free, slot.pointee.generation == token.generation else { return }
             }
             if events.contains(.readable) || events.contains(.readHangup) || events.contains(.hangup) {
-                onReadable(fd, slot)
+                onReadable(fd, slot, hangup: events.contains(.readHangup) || events.contains(.hangup))
             }
         }
     }
@@ -342,8 +359,9 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             let generation = slot.pointee.generation &+ 1 == 0 ? 1 : slot.pointee.generation &+ 1
             slot.initialize(to: Slot(
                 generation: generation, phase: .open, timer: .header, readPaused: false, closeAfterFlush: false,
-                lingerAfterFlush: false, peerClosed: false, watchingWritable: false, corked: false, midMessage: false, suspended: false, inputLength: 0, input: nil, output: nil,
-                deadline: now + headerTimeoutMS, lingered: 0))
+                lingerAfterFlush: false, peerClosed: false, watchingWritable: false, corked: false, midMessage: false,
+                suspended: false, workExpired: false, inputLength: 0, input: nil, output: nil,
+                deadline: now + headerTimeoutMS, workDeadline: 0, lingered: 0))
             state(fd).initialize(to: handler.makeConnectionState())
             do {
                 try selector.register(
@@ -355,6 +373,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 continue
             }
             liveConnections += 1
+            handlerWantsTicks = true
             connectionCount.value.add(1, ordering: .relaxed)
             if fd > highestFD { highestFD = fd }
         }
@@ -379,7 +398,11 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
 
     // MARK: Reading
 
-    private func onReadable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+    /// Reads until the socket is drained. A read shorter than the space offered means the receive queue was empty
+    /// at that moment, so the next arrival raises a new edge – unless the peer has closed (`hangup`: EPOLLRDHUP came
+    /// with the data): then no further edge will come, and the loop reads on to the EOF, so a client that sent its
+    /// request and FIN in one packet is closed after its response instead of at the keep-alive timeout.
+    private func onReadable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, hangup: Bool = false) {
         if slot.pointee.phase == .lingering {
             drainLingering(fd, slot)
             return
@@ -402,7 +425,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             if n > 0 {
                 slot.pointee.inputLength = Int32(have + n)
                 guard runHandler(fd, slot) else { return }
-                if n < space { break }
+                if n < space && !hangup { break }
                 continue
             }
             if n == 0 {
@@ -440,9 +463,15 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 UnsafeRawBufferPointer(start: slot.pointee.input, count: length),
                 state: &state(fd).pointee, output: &writer,
                 context: ProcessContext(
-                    draining: draining, wallClockSeconds: wallClock, wakeup: wakeups,
+                    draining: draining, wallClockSeconds: wallClock, wallClockNanoseconds: wallClockNanoseconds,
+                    monotonicMilliseconds: now, wakeup: wakeups,
                     resumer: ConnectionResumer(mailbox: mailbox, token: SelectorToken(fd: fd, generation: slot.pointee.generation)),
-                    connectionID: fd))
+                    connectionID: fd, waitExpired: slot.pointee.workExpired))
+            if case .suspend = outcome {} else {
+                // The request that waited (if any) was answered: the next suspend starts a deadline of its own.
+                slot.pointee.workDeadline = 0
+                slot.pointee.workExpired = false
+            }
             switch outcome {
             case .needInput(let consumed, let midMessage):
                 consumeInput(slot, consumed)
@@ -470,13 +499,22 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     return false
                 }
             case .suspend(let consumed):
+                if slot.pointee.workExpired {
+                    // Told to answer without waiting, it waited again: nothing will answer this request.
+                    close(fd)
+                    return false
+                }
                 consumeInput(slot, consumed)
                 slot.pointee.suspended = true
                 slot.pointee.midMessage = true
-                // Off-loop work is bounded (a compression of at most the cache's entry size); the send timeout is
-                // the backstop should a worker never answer.
-                slot.pointee.timer = .send
-                slot.pointee.deadline = now + sendTimeoutMS
+                // One deadline per request that waits: started by the first suspend (or one after progress), kept
+                // through resumes that suspend again without progress (a file that keeps changing while it is
+                // compressed), so no retry loop can hold a connection forever.
+                if slot.pointee.workDeadline == 0 || consumed > 0 {
+                    slot.pointee.workDeadline = now + suspendTimeoutMS
+                }
+                // The client is not the one keeping this request: no header or idle deadline runs while it waits
+                // (finishDrained), only the work deadline and, while output is queued, the send timeout.
                 switch flush(fd, slot) {
                 case .closed: return false
                 case .drained, .pending: return false
@@ -541,16 +579,21 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             guard fd >= 0, fd < tableCapacity else { continue }
             let slot = slots + Int(fd)
             guard slot.pointee.generation == token.generation, slot.pointee.phase == .open, slot.pointee.suspended else { continue }
-            slot.pointee.suspended = false
-            if slot.pointee.output != nil && !slot.pointee.output!.pointee.isEmpty {
-                // Earlier responses are still queued: let them drain first (EPOLLOUT resumes via readPaused).
-                slot.pointee.readPaused = true
-                continue
-            }
-            slot.pointee.readPaused = false
-            guard runHandler(fd, slot) else { continue }
-            onReadable(fd, slot)
+            resume(fd, slot)
         }
+    }
+
+    /// Runs a suspended connection again: its work finished, or its work deadline passed (`workExpired`).
+    private func resume(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        slot.pointee.suspended = false
+        if slot.pointee.output != nil && !slot.pointee.output!.pointee.isEmpty {
+            // Earlier responses are still queued: let them drain first (EPOLLOUT resumes via readPaused).
+            slot.pointee.readPaused = true
+            return
+        }
+        slot.pointee.readPaused = false
+        guard runHandler(fd, slot) else { return }
+        onReadable(fd, slot)
     }
 
     // MARK: Writing
@@ -712,6 +755,12 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             close(fd)
             return .closed
         }
+        if slot.pointee.suspended {
+            // Waiting for work off the loop with nothing to send: only the work deadline applies.
+            slot.pointee.timer = .work
+            slot.pointee.deadline = .max
+            return .drained
+        }
         if slot.pointee.midMessage {
             if slot.pointee.timer != .header {
                 slot.pointee.timer = .header
@@ -789,10 +838,16 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
 
     private func expireDeadlines() {
         if acceptPaused { resumeAcceptingIfPossible() }
+        handlerWantsTicks = handler.tick(now: now)
         var fd: Int32 = 0
         while fd <= highestFD {
             let slot = slots + Int(fd)
-            if slot.pointee.phase != .free && slot.pointee.deadline <= now {
+            if slot.pointee.phase == .open && slot.pointee.suspended && slot.pointee.workDeadline != 0
+                && slot.pointee.workDeadline <= now {
+                // The work it waits for is late: the handler answers without it (`ProcessContext.waitExpired`).
+                slot.pointee.workExpired = true
+                resume(fd, slot)
+            } else if slot.pointee.phase != .free && slot.pointee.deadline <= now {
                 close(fd)
             }
             fd += 1

@@ -1,5 +1,3 @@
-import Glibc
-
 /// IMF-fixdate (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`, always 29 bytes.
 public enum HTTPDate {
     public static let length = 29
@@ -7,32 +5,33 @@ public enum HTTPDate {
     private static let days: StaticString = "SunMonTueWedThuFriSat"
     private static let months: StaticString = "JanFebMarAprMayJunJulAugSepOctNovDec"
 
-    /// Writes the IMF-fixdate of `seconds` since the epoch into `destination` (29 bytes). Cost: one `gmtime_r`
-    /// (no locale, no allocation); callers cache the result per second where it is per-request.
+    /// Writes the IMF-fixdate of `seconds` since the epoch into `destination` (29 bytes). Pure arithmetic (the
+    /// civil calendar from a day count, as `HTTPDateParser` uses the other way round): no libc, no locale, no
+    /// allocation; callers cache the result per second where it is per-request.
     public static func format(_ seconds: Int, into destination: UnsafeMutableRawPointer) {
-        var t = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&t, &parts)
+        let (dayNumber, secondOfDay) = HTTPDateParser.floorDivide(seconds, 86_400)
+        let (year, monthNumber, dayOfMonth) = HTTPDateParser.civil(fromDays: dayNumber)
+        // 1970-01-01, day 0, was a Thursday: index 4 from Sunday.
+        let weekday = HTTPDateParser.floorModulo(dayNumber + 4, 7)
         let out = destination.assumingMemoryBound(to: UInt8.self)
-        let day = Int(parts.tm_wday) * 3
-        let month = Int(parts.tm_mon) * 3
+        let day = weekday * 3
+        let month = (monthNumber - 1) * 3
         let d = days.utf8Start
         let m = months.utf8Start
         out[0] = d[day]; out[1] = d[day + 1]; out[2] = d[day + 2]
         out[3] = 0x2C; out[4] = 0x20
-        twoDigits(Int(parts.tm_mday), out + 5)
+        twoDigits(dayOfMonth, out + 5)
         out[7] = 0x20
         out[8] = m[month]; out[9] = m[month + 1]; out[10] = m[month + 2]
         out[11] = 0x20
-        let year = Int(parts.tm_year) + 1900
         twoDigits(year / 100, out + 12)
         twoDigits(year % 100, out + 14)
         out[16] = 0x20
-        twoDigits(Int(parts.tm_hour), out + 17)
+        twoDigits(secondOfDay / 3600, out + 17)
         out[19] = 0x3A
-        twoDigits(Int(parts.tm_min), out + 20)
+        twoDigits(secondOfDay / 60 % 60, out + 20)
         out[22] = 0x3A
-        twoDigits(Int(parts.tm_sec), out + 23)
+        twoDigits(secondOfDay % 60, out + 23)
         out[25] = 0x20; out[26] = 0x47; out[27] = 0x4D; out[28] = 0x54 // " GMT"
     }
 

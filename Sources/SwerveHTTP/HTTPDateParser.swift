@@ -1,4 +1,3 @@
-import Glibc
 
 /// Parses an HTTP-date (RFC 9110 §5.6.7) into seconds since the epoch.
 ///
@@ -19,19 +18,9 @@ public enum HTTPDateParser {
     private static let monthNames: StaticString = "JanFebMarAprMayJunJulAugSepOctNovDec"
     private static let longDayNames: StaticString = "MondayTuesdayWednesdayThursdayFridaySaturdaySunday"
 
-    /// Parses any of the three formats. The clock is read (one `time(nil)`, a vDSO call) only for an rfc850-date,
-    /// whose two-digit year is interpreted relative to the current year.
-    public static func parse(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        parse(bytes, now: nil)
-    }
-
-    /// Parses any of the three formats; `now` (seconds since the epoch) anchors an rfc850-date's two-digit year.
-    /// Pure: use this one in tests and wherever the caller already has the time.
+    /// Parses any of the three formats; `now` (seconds since the epoch, from the caller: this module reads no
+    /// clock) anchors an rfc850-date's two-digit year.
     public static func parse(_ bytes: UnsafeRawBufferPointer, now: Int) -> Int? {
-        parse(bytes, now: Optional(now))
-    }
-
-    private static func parse(_ bytes: UnsafeRawBufferPointer, now: Int?) -> Int? {
         let n = bytes.count
         guard n >= 24 else { return nil }
         if bytes[3] == 0x2C { // ','
@@ -85,7 +74,7 @@ public enum HTTPDateParser {
     /// `Sunday, 06-Nov-94 08:49:37 GMT`
     /// RFC 9110 §5.6.7: "rfc850-date  = day-name-l "," SP date2 SP time-of-day SP GMT"
     /// "date2        = day "-" month "-" 2DIGIT"
-    private static func parseRFC850(_ b: UnsafeRawBufferPointer, now: Int?) -> Int? {
+    private static func parseRFC850(_ b: UnsafeRawBufferPointer, now: Int) -> Int? {
         // day-name-l is 6 ("Monday") to 9 ("Wednesday") bytes; the rest is ", " + 22 fixed bytes.
         let nameLength = b.count - 24
         guard nameLength >= 6, nameLength <= 9, isLongDayName(b, length: nameLength) else { return nil }
@@ -98,7 +87,7 @@ public enum HTTPDateParser {
             let time = timeOfDay(b, p + 12)
         else { return nil }
         // Clamped to ±2^40 s (±34,000 years) so no caller-supplied clock can overflow the arithmetic below.
-        let clock = min(max(now ?? Int(Glibc.time(nil)), -(1 << 40)), 1 << 40)
+        let clock = min(max(now, -(1 << 40)), 1 << 40)
         let year = rfc850Year(yy, month: month, day: day, secondOfDay: time, now: clock)
         return epochSeconds(year: year, month: month, day: day, secondOfDay: time)
     }

@@ -81,13 +81,7 @@ public final class MIMETable: @unchecked Sendable {
     /// Number of extensions in the table.
     public let count: Int
 
-    // MARK: - Loading
-
-    /// Reads and parses a `mime.types` file. Errors name `path`; an unreadable file is reported as line 0.
-    public convenience init(path: String) throws(MIMETableError) {
-        let text = try MIMETable.readFile(path)
-        try self.init(text: text, fileName: path)
-    }
+    // MARK: - Loading (reading a file is the files module's: `MIMETable(path:)` there)
 
     /// Parses the text of a `mime.types` file. `fileName` is only used in error messages.
     public init(text: [UInt8], fileName: String) throws(MIMETableError) {
@@ -326,39 +320,6 @@ public final class MIMETable: @unchecked Sendable {
         let lower = mediaType.lowercased()
         guard let slash = lower.firstIndex(of: "/") else { return nil }
         return (lower[..<slash], lower[lower.index(after: slash)...])
-    }
-
-    // MARK: - File reading
-
-    /// Reads a whole file with open/read (no Foundation). Refuses files over 16 MiB.
-    private static func readFile(_ path: String) throws(MIMETableError) -> [UInt8] {
-        let limit = 16 << 20
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw MIMETableError(fileName: path, line: 0, message: "cannot open: \(errnoDescription())")
-        }
-        defer { _ = close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                bytes.append(contentsOf: chunk[0..<n])
-                if bytes.count > limit {
-                    throw MIMETableError(fileName: path, line: 0, message: "file is larger than 16 MiB")
-                }
-            } else if n == 0 {
-                return bytes
-            } else if errno != EINTR {
-                throw MIMETableError(fileName: path, line: 0, message: "cannot read: \(errnoDescription())")
-            }
-        }
-    }
-
-    private static func errnoDescription() -> String {
-        let code = errno
-        guard let text = strerror(code) else { return "errno \(code)" }
-        return "\(String(cString: text)) (errno \(code))"
     }
 }
 

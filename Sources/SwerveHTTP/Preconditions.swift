@@ -197,22 +197,9 @@ public enum IfRange {
     /// If-Range precondition" – the caller checks the method and the presence of Range (RFC 9110 §13.1.5: "A server
     /// MUST ignore an If-Range header field received in a request that does not contain a Range header field.").
     ///
-    /// Reads the clock only for an rfc850-date (its two-digit year); use `evaluate(_:currentETag:lastModified:now:)`
-    /// to stay pure.
-    public static func evaluate(
-        _ value: UnsafeRawBufferPointer, currentETag: UnsafeRawBufferPointer, lastModified: Int?
-    ) -> Bool {
-        evaluate(value, currentETag: currentETag, lastModified: lastModified, now: nil)
-    }
-
+    /// `now` (the caller's clock) anchors an rfc850-date's two-digit year.
     public static func evaluate(
         _ value: UnsafeRawBufferPointer, currentETag: UnsafeRawBufferPointer, lastModified: Int?, now: Int
-    ) -> Bool {
-        evaluate(value, currentETag: currentETag, lastModified: lastModified, now: Optional(now))
-    }
-
-    private static func evaluate(
-        _ value: UnsafeRawBufferPointer, currentETag: UnsafeRawBufferPointer, lastModified: Int?, now: Int?
     ) -> Bool {
         // RFC 9110 §13.1.5: "A valid entity-tag can be distinguished from a valid HTTP-date by examining the first
         // three characters for a DQUOTE."
@@ -232,12 +219,7 @@ public enum IfRange {
         // An invalid date is no validator at all: false. Exact equality is the whole check (the server cannot know
         // whether the file changed twice within that second; browsers send the ETag when they have one).
         guard let lastModified else { return false }
-        let date: Int?
-        if let now {
-            date = HTTPDateParser.parse(value, now: now)
-        } else {
-            date = HTTPDateParser.parse(value)
-        }
+        let date = HTTPDateParser.parse(value, now: now)
         return date == lastModified
     }
 }

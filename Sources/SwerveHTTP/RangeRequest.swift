@@ -343,12 +343,6 @@ public struct MultipartByteranges: Equatable, Sendable {
     private var b1: UInt64 = 0
     private var b2: UInt64 = 0
 
-    /// A fresh boundary from the system's CSPRNG (`getrandom`).
-    public init() {
-        var generator = SystemRandomNumberGenerator()
-        self.init(using: &generator)
-    }
-
     /// A boundary of 20 characters from `0-9a-zA-Z`, drawn without modulo bias (bytes ≥ 248 are redrawn).
     ///
     /// RFC 2046 §5.1.1: the boundary must not appear in the encapsulated parts; 62^20 ≈ 2^119 values make a

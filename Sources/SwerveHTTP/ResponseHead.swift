@@ -189,9 +189,12 @@ public enum ServerTiming: Sendable, Equatable {
 
 /// A strong entity tag for one version of a file (RFC 9110 §8.8.3).
 ///
-/// Metadata tags (the default) are built from inode, size and modification time *with nanoseconds*: a same-size
-/// rewrite within one second changes the nanoseconds, so the tag changes (a seconds-only tag, like nginx's, would
-/// keep validating stale content). Rendered `"inode-size-seconds.nanoseconds"` in hex.
+/// Metadata tags (the default) are built from the file's identity: inode, size, modification time and change time
+/// (ctime), both *with nanoseconds*. A same-size rewrite within one second changes the mtime's nanoseconds; a
+/// rewrite that puts the old mtime back (`cp -p`, `rsync --inplace -t`, `touch -r`) still changes the ctime, which
+/// nobody can set; so the tag changes whenever the bytes can have changed (a seconds-only tag, like nginx's, would
+/// keep validating stale content). Rendered `"inode-size-mtime-ctime"` in hex, each time in nanoseconds since the
+/// epoch. The numbers come from the files module (`ETag(metadataOf:)`); this module only renders them.
 ///
 /// Content tags (`--etag content`, and files dated 0 or 1 by reproducible builds, whose mtime says nothing) are the
 /// first 128 bits of the content's SHA-256: `"sha256-<32 hex>"`. Replicas behind a load balancer agree on them.
@@ -202,7 +205,8 @@ public enum ServerTiming: Sendable, Equatable {
 /// adds `-zopfli` instead: same content, other bytes, so a range of one can never be spliced onto the other.
 public struct ETag: Equatable, Sendable {
     public enum Source: Equatable, Sendable {
-        case metadata(inode: UInt64, size: UInt64, seconds: UInt64, nanoseconds: UInt64)
+        /// `modified` and `changed`: mtime and ctime in nanoseconds since the epoch (wrapping 64-bit).
+        case metadata(inode: UInt64, size: UInt64, modified: UInt64, changed: UInt64)
         case content(high: UInt64, low: UInt64)
     }
 
@@ -215,10 +219,8 @@ public struct ETag: Equatable, Sendable {
     /// Longest rendering: two quotes, four 16-digit numbers, three separators, `-zopfli`.
     public static let maximumLength = 2 + 4 * 16 + 3 + 7
 
-    public init(_ facts: FileFacts, gzip: Bool = false) {
-        source = .metadata(
-            inode: facts.inode, size: UInt64(max(0, facts.size)), seconds: UInt64(bitPattern: facts.mtimeSeconds),
-            nanoseconds: UInt64(max(0, facts.mtimeNanoseconds)))
+    public init(source: Source, gzip: Bool = false) {
+        self.source = source
         self.gzip = gzip
     }
 
@@ -241,14 +243,14 @@ public struct ETag: Equatable, Sendable {
     public func render(into w: inout ByteWriter) {
         w.append(byte: 0x22)
         switch source {
-        case .metadata(let inode, let size, let seconds, let nanoseconds):
+        case .metadata(let inode, let size, let modified, let changed):
             w.append(hex: inode)
             w.append(byte: 0x2D)
             w.append(hex: size)
             w.append(byte: 0x2D)
-            w.append(hex: seconds)
-            w.append(byte: 0x2E)
-            w.append(hex: nanoseconds)
+            w.append(hex: modified)
+            w.append(byte: 0x2D)
+            w.append(hex: changed)
         case .content(let high, let low):
             w.append("sha256-")
             w.appendFixedHex(high)

@@ -25,7 +25,7 @@ public struct ResponseHeadMemo: ~Copyable {
         var shape: UInt64
         var contentLength: UInt64
         var lastModified: UInt64
-        /// The ETag's four numbers (metadata: inode, size, seconds, nanoseconds; content: the two digest halves).
+        /// The ETag's four numbers (metadata: inode, size, mtime, ctime; content: the two digest halves).
         var etag0: UInt64, etag1: UInt64, etag2: UInt64, etag3: UInt64
         var contentType: UInt64, contentTypeCount: UInt64
         var cacheControl: UInt64, cacheControlCount: UInt64
@@ -49,8 +49,8 @@ public struct ResponseHeadMemo: ~Copyable {
                 if etag.gzip { flags |= 64 }
                 if etag.zopfli { flags |= 128 }
                 switch etag.source {
-                case .metadata(let inode, let size, let seconds, let nanoseconds):
-                    etag0 = inode; etag1 = size; etag2 = seconds; etag3 = nanoseconds
+                case .metadata(let inode, let size, let modified, let changed):
+                    etag0 = inode; etag1 = size; etag2 = modified; etag3 = changed
                 case .content(let high, let low):
                     flags |= 256
                     etag0 = high; etag1 = low

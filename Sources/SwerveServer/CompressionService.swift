@@ -2,6 +2,7 @@ import CSwerveSys
 import Glibc
 import SwerveCompression
 import SwerveEngine
+import SwerveFiles
 import SwerveHTTP
 import Synchronization
 
@@ -11,9 +12,10 @@ import Synchronization
 /// wait on that job instead of compressing it again. A waiting connection is suspended in its loop (other
 /// connections keep being served) and resumed when the body is in the cache.
 ///
-/// Never stale: the key is the file version (device, inode, size, mtime with nanoseconds) seen by `fstat` on the
-/// request's own open fd, and the job re-checks the version after reading, so bytes of a file rewritten
-/// mid-compression are never cached under the old key.
+/// Never stale: the key is the `FileIdentity` (device, inode, size, mtime and ctime with nanoseconds, birth time)
+/// seen by statx on the request's own open fd, the caller only asks for settled identities
+/// (`FileIdentity.isSettled(before:)`), and the job re-checks the identity after reading, so bytes of a file
+/// rewritten mid-compression are never cached under the old identity.
 ///
 /// Recompression: once zlib's body is cached (and being served), a copy of the file's bytes goes to one
 /// idle-priority thread that compresses them again with zopfli and, if the result is smaller, swaps it in for the
@@ -38,10 +40,10 @@ final class CompressionService: Sendable {
     /// input byte).
     static let recompressMaxInput = 1 << 20
     private let recompressionCount = Atomic<Int>(0)
-    private let inflight = SingleFlight<BodyKey>()
+    private let inflight = SingleFlight<FileIdentity>()
     /// Versions that cannot be cached: the gzip body came out larger than the cache's entry limit.
     /// Bounded; cleared wholesale when full (it only saves repeated futile work).
-    private let futile = Mutex<Set<BodyKey>>([])
+    private let futile = Mutex<Set<FileIdentity>>([])
     private static let futileLimit = 4096
     private let compressionCount = Atomic<Int>(0)
     private let compressedBytesIn = Atomic<Int>(0)
@@ -66,72 +68,76 @@ final class CompressionService: Sendable {
     enum Miss {
         /// A job is running (or was just started) for this version; `resumer` is called when it is done.
         case pending
-        /// This version cannot be cached (its gzip body exceeds the entry limit): send identity.
+        /// No body will come for this request: the version cannot be cached (its gzip body exceeds the entry limit),
+        /// or the job could not be started (no descriptor for it). Send identity.
         case futile
     }
 
-    /// On the loop: the cached body for `key` (counted as a hit or a miss). Which body it is – zlib's or
+    /// On the loop: the cached gzip body of `identity` (counted as a hit or a miss). Which body it is – zlib's or
     /// zopfli's – decides the ETag, so the caller asks before evaluating preconditions.
-    func cachedBody(_ key: BodyKey) -> CompressedBody? { cache.get(key) }
+    func cachedBody(_ identity: FileIdentity) -> CompressedBody? { cache.get(identity, coding: .gzip) }
 
     /// On the loop, after `cachedBody` missed: a registration to be resumed when the body is ready (the request is
     /// then handled again and hits). `fd` is the request's open file (the job works on its own duplicate, so the
     /// caller keeps ownership of `fd`).
-    func compress(_ key: BodyKey, fd: Int32, resumer: ConnectionResumer) -> Miss {
-        if futile.withLock({ $0.contains(key) }) { return .futile }
-        guard inflight.join(key, resumer) else { return .pending }
+    func compress(_ identity: FileIdentity, fd: Int32, resumer: ConnectionResumer) -> Miss {
+        if futile.withLock({ $0.contains(identity) }) { return .futile }
+        guard inflight.join(identity, resumer) else { return .pending }
         // The job may have finished between the cache miss above and joining: look once more (without
         // counting a second miss) before starting another compression.
-        if cache.contains(key) {
-            inflight.finish(key)
+        if cache.contains(identity, coding: .gzip) {
+            inflight.finish(identity)
             return .pending
         }
         let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         guard own >= 0 else {
-            finish(key, body: nil)
+            // Out of descriptors: this request goes without (identity), and whoever joined meanwhile is resumed
+            // to decide for itself.
+            finish(identity, body: nil)
             return .futile
         }
         pool.submit { [self] in
-            let compressed = compressFile(key, fd: own)
+            let compressed = compressFile(identity, fd: own)
             Glibc.close(own)
-            finish(key, body: compressed?.body)
-            if let compressed { recompress(key, input: compressed.input, current: compressed.body) }
+            finish(identity, body: compressed?.body)
+            if let compressed { recompress(identity, input: compressed.input, current: compressed.body) }
         }
         return .pending
     }
 
     /// Runs on a worker: the zlib body, and the input it was made from (for `recompress`).
-    private func compressFile(_ key: BodyKey, fd: Int32) -> (body: CompressedBody, input: [UInt8])? {
+    private func compressFile(_ identity: FileIdentity, fd: Int32) -> (body: CompressedBody, input: [UInt8])? {
         let started = monotonicNanoseconds()
         // Read the whole file (it is at most the cache's entry limit).
-        var input = [UInt8](repeating: 0, count: key.size)
+        var input = [UInt8](repeating: 0, count: identity.size)
         let ok = input.withUnsafeMutableBytes { readFully(fd, into: $0, at: 0) }
-        // The version must still be the one the key names, or the bytes could mix two versions.
-        guard ok, FileFacts.version(of: fd) == key.version else { return nil }
+        // The identity must still be the one asked for, or the bytes could mix two versions: any change after the
+        // caller's settled identity was read has a later ctime.
+        guard ok, FileIdentity.of(fd: fd) == identity else { return nil }
         guard let encoder = try? GzipEncoder(level: level),
               let gzip = try? input.withUnsafeBytes({ bytes throws(GzipError) in try encoder.compress(bytes) })
         else { return nil }
         let elapsed = monotonicNanoseconds() - started
         compressionCount.add(1, ordering: .relaxed)
-        compressedBytesIn.add(key.size, ordering: .relaxed)
+        compressedBytesIn.add(identity.size, ordering: .relaxed)
         compressionNanoseconds.add(Int(elapsed), ordering: .relaxed)
         // A body that grew (tiny or incompressible files) is still sent: the client asked for gzip, and the
         // type and --gzip-min-size filters already keep such files rare.
         guard gzip.count <= cache.maxEntryBytes else {
             futile.withLock { futile in
                 if futile.count >= Self.futileLimit { futile.removeAll() }
-                futile.insert(key)
+                futile.insert(identity)
             }
             return nil
         }
         // Large bodies go into a sealed memfd (sent with sendfile); the rest, or when that fails, a malloc'd block.
-        return (CompressedBody.cacheEntry(taking: gzip, identityLength: key.size, compressNanoseconds: elapsed), input)
+        return (CompressedBody.cacheEntry(taking: gzip, identityLength: identity.size, compressNanoseconds: elapsed), input)
     }
 
-    /// Runs on a worker, after `current` (zlib's body for `key`) was published: queues the zopfli job unless
+    /// Runs on a worker, after `current` (zlib's body for `identity`) was published: queues the zopfli job unless
     /// recompression is off, the input is too large, or the queue is full.
-    private func recompress(_ key: BodyKey, input: [UInt8], current: CompressedBody) {
-        guard let recompressor, input.count <= Self.recompressMaxInput, cache.contains(key) else { return }
+    private func recompress(_ identity: FileIdentity, input: [UInt8], current: CompressedBody) {
+        guard let recompressor, input.count <= Self.recompressMaxInput, cache.contains(identity, coding: .gzip) else { return }
         let queued = recompressPendingBytes.add(input.count, ordering: .relaxed).newValue
         guard queued <= Self.recompressQueueLimit else {
             recompressPendingBytes.subtract(input.count, ordering: .relaxed)
@@ -140,7 +146,7 @@ final class CompressionService: Sendable {
         recompressor.submit { [self] in
             defer { recompressPendingBytes.subtract(input.count, ordering: .relaxed) }
             // Evicted, or replaced by a newer version, while queued: not worth the CPU.
-            guard cache.contains(key) else { return }
+            guard cache.contains(identity, coding: .gzip) else { return }
             let gzip = input.withUnsafeBytes {
                 ZopfliGzip.compress($0, iterations: ZopfliGzip.iterations(forInputBytes: $0.count))
             }
@@ -151,69 +157,24 @@ final class CompressionService: Sendable {
             guard gzip.count < current.count else { return }
             // compressNanoseconds stays zlib's: it is what the miss's Server-Timing reported.
             let body = CompressedBody.cacheEntry(
-                taking: gzip, identityLength: key.size, compressNanoseconds: current.compressNanoseconds, encoder: .zopfli)
-            if cache.replace(current, with: body, for: key) { recompressionCount.add(1, ordering: .relaxed) }
+                taking: gzip, identityLength: identity.size, compressNanoseconds: current.compressNanoseconds, encoder: .zopfli)
+            if cache.replace(current, with: body, for: identity, coding: .gzip) { recompressionCount.add(1, ordering: .relaxed) }
         }
     }
 
     /// Publishes the body (cache first, then waiters – so a waiter that looks again always finds it) and resumes
     /// every connection that waited.
-    private func finish(_ key: BodyKey, body: CompressedBody?) {
+    private func finish(_ identity: FileIdentity, body: CompressedBody?) {
         if let body {
-            cache.insert(body, for: key)
-            cache.removeOtherVersions(of: key)
+            cache.insert(body, for: identity, coding: .gzip)
+            cache.removeOtherVersions(of: identity)
         }
-        inflight.finish(key)
+        inflight.finish(identity)
     }
-}
-
-/// `pread`s exactly `buffer.count` bytes from `offset`, retrying short reads and EINTR. False if the file ended
-/// first or the read failed (the caller treats that as "the file changed under us").
-func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
-    var done = 0
-    while done < buffer.count {
-        let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-        if n > 0 { done += n; continue }
-        if n < 0 && errno == EINTR { continue }
-        return false
-    }
-    return true
 }
 
 @inline(__always) func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
-/// The fields that identify one version of a file.
-struct FileVersion: Hashable {
-    var device: UInt64
-    var inode: UInt64
-    var size: Int
-    var mtimeSeconds: Int64
-    var mtimeNanoseconds: Int64
-}
-
-extension FileFacts {
-    var version: FileVersion {
-        FileVersion(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
-    }
-
-    /// fstat's view of an open file's current version.
-    static func version(of fd: Int32) -> FileVersion? {
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return nil }
-        return FileFacts(&st).version
-    }
-
-    func bodyKey(coding: ContentCoding) -> BodyKey {
-        BodyKey(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds, coding: coding.rawValue)
-    }
-}
-
-extension BodyKey {
-    var version: FileVersion {
-        FileVersion(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
-    }
 }

@@ -1,13 +1,16 @@
 import Glibc
 import SwerveCompression
+import SwerveFiles
+import Synchronization
 
 /// A gzip response streamed in pieces: for a compressible file larger than the cache's entry limit, sent with
 /// chunked transfer-coding, never whole in memory and never cached.
 ///
 /// Ownership alternates, which is what makes `@unchecked Sendable` sound here: while a piece job is queued or
-/// running, only the worker touches the stream; the worker then resumes the connection, and from then until the
-/// next `produceNext` is submitted only the connection's loop does. The handoff goes through the worker pool's
-/// lock and the loop mailbox's lock, which order the memory accesses.
+/// running (`inFlight`), only the worker touches the stream; the worker publishes the piece with a releasing store
+/// of `ready`, and the loop touches the stream again only after an acquiring load saw it – not merely because the
+/// connection was resumed (a resume can come from elsewhere: an expired wait, an earlier job of the same
+/// connection), so a second job can never run beside the first.
 final class GzipStream: @unchecked Sendable {
     /// Input read and compressed per piece. 64 KiB of text compresses in well under a millisecond at level 6, so
     /// a worker is never tied up long, and a piece plus its output stays far below any buffer bound.
@@ -23,8 +26,10 @@ final class GzipStream: @unchecked Sendable {
     private(set) var piece: CompressedBody?
     private(set) var finished = false
     private(set) var failed = false
-    /// A piece job is queued or running.
-    var busy = false
+    /// Loop side: a piece job was submitted and its piece not yet taken.
+    private(set) var inFlight = false
+    /// Set by the worker when the submitted job is done (its piece, `finished` and `failed` are written).
+    private let ready = Atomic<Bool>(false)
 
     /// Takes ownership of `fd`.
     init(fd: Int32, size: Int, level: Int32) throws {
@@ -65,7 +70,26 @@ final class GzipStream: @unchecked Sendable {
         piece = CompressedBody(taking: output, identityLength: got, compressNanoseconds: 0)
     }
 
-    /// Loop side: the piece produced by the last job, handed over once.
+    /// Loop side: marks a job as submitted; the job calls `produceNext` and then `publish`.
+    func submitted() {
+        inFlight = true
+    }
+
+    /// Worker side, after `produceNext`: hands the stream back to the loop.
+    func publish() {
+        ready.store(true, ordering: .releasing)
+    }
+
+    /// Loop side: whether the submitted job is done (then the loop owns the stream again), or none is in flight.
+    func isIdle() -> Bool {
+        guard inFlight else { return true }
+        guard ready.load(ordering: .acquiring) else { return false }
+        ready.store(false, ordering: .relaxed)
+        inFlight = false
+        return true
+    }
+
+    /// Loop side, once `isIdle()`: the piece produced by the last job, handed over once.
     func takePiece() -> CompressedBody? {
         defer { piece = nil }
         return piece

@@ -2,6 +2,7 @@ import CSwerveSys
 import Glibc
 import SwerveCompression
 import SwerveEngine
+import SwerveFiles
 import SwerveHTTP
 
 /// Serving a file: choose the representation (content negotiation: identity, a precompressed sidecar, a cached
@@ -24,38 +25,68 @@ extension HTTPHandler {
     struct Representation {
         var source: BodySource
         var coding: ContentCoding
-        var etag: ETag
+        /// nil for a file changed within the current clock tick (see `Validators`).
+        var etag: ETag?
         var serverTiming: ServerTiming?
     }
 
+    /// The validators of one response, from the file's identity.
+    ///
+    /// Only a settled identity has any (`FileIdentity.isSettled(before:)`): within the clock tick of a change two
+    /// versions of a file can share every field, so a tag or date sent for one could later validate the other.
+    /// Such a response (a few milliseconds after a deploy touched the file) carries neither ETag nor Last-Modified,
+    /// and the next one, a tick later, carries both.
+    struct Validators {
+        var etag: ETag?
+        var lastModified: Int?
+    }
+
     func serveFile(
-        _ file: OpenFile, name: UnsafeRawBufferPointer, request: FileRequest, output: inout OutputWriter,
-        context: ProcessContext
+        _ file: OpenFile, name: UnsafeRawBufferPointer, request: FileRequest, state: inout HTTPConnectionState,
+        output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
-        let facts = file.facts
+        let identity = file.identity
+        let settled = identity.isSettled(before: context.fileClock)
         // The identity validator first: content ETags may need a hashing job.
-        let identityTag: ETag
-        if site.contentETags || facts.mtimeSeconds <= 1 {
-            guard let digest = site.contentHashes.digest(for: facts, fd: file.fd, resumer: context.resumer) else {
-                file.close()
-                return .suspend
+        var validators = Validators()
+        if settled {
+            validators.lastModified = lastModified(identity, now: now)
+            if site.contentETags || identity.modified.seconds <= 1 {
+                if let digest = site.contentHashes.known(identity) {
+                    validators.etag = ETag(contentHigh: digest.high, low: digest.low)
+                } else if context.waitExpired {
+                    // Waited as long as a request may: the metadata tag is a correct validator for this server.
+                    validators.etag = ETag(metadataOf: identity)
+                } else {
+                    switch site.contentHashes.digest(for: identity, fd: file.fd, resumer: context.resumer) {
+                    case .known(let digest):
+                        validators.etag = ETag(contentHigh: digest.high, low: digest.low)
+                    case .pending:
+                        file.close()
+                        return .suspend
+                    case .unavailable:
+                        validators.etag = ETag(metadataOf: identity)
+                    }
+                }
+            } else {
+                validators.etag = ETag(metadataOf: identity)
             }
-            identityTag = ETag(contentHigh: digest.high, low: digest.low)
-        } else {
-            identityTag = ETag(facts)
         }
+        let identityTag = validators.etag
 
         let traits = pathTraits(file, name: name)
         var accept = AcceptEncoding()
         parser.forEachValue(of: .acceptEncoding) { value in accept.add(value.bytes(in: request.bytes)) }
-        let compressible = site.compression != nil && facts.size >= site.gzipMinSize && traits.compressibleType
+        let compressible = site.compression != nil && identity.size >= site.gzipMinSize && traits.compressibleType
         let varies = compressible
 
         var representation: Representation
         if let compression = site.compression, compressible {
             let cache = compression.cache
-            let gzipCacheable = cache.isEnabled && facts.size <= cache.maxEntryBytes
+            // Cached bodies are made only from settled files: an unsettled one may still be changing under the same
+            // identity, so it is streamed (or sent as it is) until its ctime is in the past.
+            let gzipCacheable = cache.isEnabled && identity.size <= cache.maxEntryBytes && settled
             // A stream has no Content-Length, so it needs chunked framing: HTTP/1.1 only (RFC 9112 §7: never
             // chunked to 1.0). Requests with a body are answered without streaming so the body is discarded in order.
             let gzipStreamable = request.head.versionMinor >= 1 && !request.hasBody
@@ -63,7 +94,7 @@ extension HTTPHandler {
             if let known = file.sidecars {
                 sidecars = known
             } else {
-                sidecars = sidecarAvailability(name: name, facts: facts, now: now)
+                sidecars = sidecarAvailability(name: name, identity: identity, context: context)
                 file.cached?.sidecars = sidecars
             }
             var available: CodingSet = .identity
@@ -75,44 +106,50 @@ extension HTTPHandler {
                 return .done
             }
             var chosen: Representation?
-            if coding == .br, let sidecar = cachedSidecar(source: facts, name: name, suffix: ".br", now: now) {
-                chosen = Representation(source: .file(sidecar), coding: .br, etag: ETag(sidecar.facts), serverTiming: .precompressed)
+            if coding == .br, let sidecar = cachedSidecar(source: identity, name: name, suffix: ".br", context: context) {
+                chosen = Representation(source: .file(sidecar), coding: .br, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
             } else if coding == .br {
                 // The sidecar vanished or is older than its source: fall back to what else is acceptable.
                 coding = accept.accepts(.gzip) ? .gzip : .identity
             }
             if chosen == nil && coding == .gzip && sidecars.gzip,
-               let sidecar = cachedSidecar(source: facts, name: name, suffix: ".gz", now: now) {
-                chosen = Representation(source: .file(sidecar), coding: .gzip, etag: ETag(sidecar.facts), serverTiming: .precompressed)
+               let sidecar = cachedSidecar(source: identity, name: name, suffix: ".gz", context: context) {
+                chosen = Representation(source: .file(sidecar), coding: .gzip, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
             }
-            if chosen == nil && coding == .gzip && !gzipCacheable && gzipStreamable {
-                chosen = Representation(source: .stream(file), coding: .gzip,
-                                        etag: identityTag.gzipped, serverTiming: .stream)
-            }
-            if chosen == nil && coding == .gzip && gzipCacheable {
-                let key = facts.bodyKey(coding: .gzip)
-                let cached = compression.cachedBody(key)
+            /// Whether no cached body can be had for this request: the stream is next, then identity.
+            var streamInstead = !gzipCacheable
+            if chosen == nil && coding == .gzip && gzipCacheable, let identityTag {
+                let cached = compression.cachedBody(identity)
                 // The tag names the encoder of the body that would be sent: the cached one, or zlib's for a miss.
                 let gzipTag = identityTag.gzipped(zopfli: cached?.encoder == .zopfli)
                 // Decide 304/412 before compressing anything: the gzip tag is known without the body.
-                if let early = evaluatePreconditions(etag: gzipTag, facts: facts, request: request, now: now),
+                if let early = evaluatePreconditions(etag: gzipTag, lastModified: validators.lastModified, request: request, now: now),
                    early != .proceed {
                     file.close()
-                    writeConditional(early, etag: gzipTag, facts: facts, traits: traits, vary: true, request: request, output: &output, now: now)
+                    writeConditional(early, validators: Validators(etag: gzipTag, lastModified: validators.lastModified),
+                                     traits: traits, vary: true, request: request, output: &output, now: now)
                     return .done
                 }
                 if let body = cached {
                     chosen = Representation(source: .memory(body), coding: .gzip, etag: gzipTag,
                                             serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
+                } else if context.waitExpired || state.compressionAttempts >= Self.maximumCompressionAttempts {
+                    // Waited as long as a request may, or the file kept changing while it was read: no body from
+                    // the cache for this request.
+                    streamInstead = true
                 } else {
-                    switch compression.compress(key, fd: file.fd, resumer: context.resumer) {
+                    switch compression.compress(identity, fd: file.fd, resumer: context.resumer) {
                     case .pending:
+                        state.compressionAttempts += 1
                         file.close()
                         return .suspend
                     case .futile:
                         break
                     }
                 }
+            }
+            if chosen == nil && coding == .gzip && streamInstead && gzipStreamable {
+                chosen = Representation(source: .stream(file), coding: .gzip, etag: identityTag?.gzipped, serverTiming: .stream)
             }
             if let chosen {
                 if case .stream = chosen.source {} else { file.close() }
@@ -134,7 +171,13 @@ extension HTTPHandler {
             representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
         }
         if !site.serverTiming { representation.serverTiming = nil }
-        return send(representation, facts: facts, traits: traits, vary: varies, request: request, output: &output, context: context)
+        validators.etag = representation.etag
+        return send(representation, validators: validators, traits: traits, vary: varies, request: request, output: &output, context: context)
+    }
+
+    /// A sidecar's own tag, when it is settled (a sidecar is a file like any other).
+    private func sidecarTag(_ sidecar: OpenFile, _ context: ProcessContext) -> ETag? {
+        sidecar.identity.isSettled(before: context.fileClock) ? ETag(metadataOf: sidecar.identity) : nil
     }
 
     // MARK: Preconditions and ranges
@@ -142,20 +185,20 @@ extension HTTPHandler {
     /// RFC 9110 §8.8.2.1: "An origin server MUST NOT send a Last-Modified date that is later than the server's time
     /// of message origination (Date)". A file dated 0 or 1 (Nix, reproducible builds) has no meaningful date: none
     /// is sent, and its ETag comes from the content.
-    func lastModified(_ facts: FileFacts, now: Int) -> Int? {
-        facts.mtimeSeconds <= 1 ? nil : min(Int(facts.mtimeSeconds), now)
+    func lastModified(_ identity: FileIdentity, now: Int) -> Int? {
+        identity.modified.seconds <= 1 ? nil : Int(min(identity.modified.seconds, Int64(now)))
     }
 
-    /// nil when the request carries no precondition (the common case, decided without rendering the tag).
-    private func evaluatePreconditions(etag: ETag, facts: FileFacts, request: FileRequest, now: Int) -> PreconditionOutcome? {
+    /// nil when the request carries no precondition (the common case, decided without rendering the tag). Without
+    /// a current tag (an unsettled file) no entity-tag matches, `*` aside.
+    private func evaluatePreconditions(etag: ETag?, lastModified: Int?, request: FileRequest, now: Int) -> PreconditionOutcome? {
         var input = PreconditionInput()
         parser.forEachValue(of: .ifMatch) { input.ifMatch.append($0.bytes(in: request.bytes)) }
         parser.forEachValue(of: .ifNoneMatch) { input.ifNoneMatch.append($0.bytes(in: request.bytes)) }
         input.ifModifiedSince = singleValue(.ifModifiedSince, request)
         input.ifUnmodifiedSince = singleValue(.ifUnmodifiedSince, request)
         guard !input.isEmpty else { return nil }
-        let lastModified = lastModified(facts, now: now)
-        return etag.withRendered { tag in
+        return withRendered(etag) { tag in
             Preconditions.evaluate(method: request.head.method, input: input, currentETag: tag, lastModified: lastModified, now: now)
         }
     }
@@ -179,12 +222,18 @@ extension HTTPHandler {
         case unsatisfiable
     }
 
+    /// The rendered tag, or no bytes at all when there is none (which no entity-tag in a request can equal).
+    private func withRendered<R>(_ etag: ETag?, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard let etag else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return etag.withRendered(body)
+    }
+
     /// RFC 9110 §14.2: Range applies to GET only; If-Range decides between the ranges and the whole (§13.1.5).
-    private func planRange(etag: ETag, facts: FileFacts, length: Int, request: FileRequest, now: Int) -> RangePlan {
+    private func planRange(validators: Validators, length: Int, request: FileRequest, now: Int) -> RangePlan {
         guard request.head.method == .get, let rangeField = parser.firstValue(.range) else { return .full }
-        let lastModified = lastModified(facts, now: now)
+        let lastModified = validators.lastModified
         if let ifRange = parser.firstValue(.ifRange) {
-            let matches = etag.withRendered { tag in
+            let matches = withRendered(validators.etag) { tag in
                 IfRange.evaluate(ifRange.bytes(in: request.bytes), currentETag: tag, lastModified: lastModified, now: now)
             }
             if !matches { return .full }
@@ -211,13 +260,12 @@ extension HTTPHandler {
 
     /// The headers every 200/206/304 for this file carries, whatever its coding.
     private func fileHead(
-        status: HTTPStatus, facts: FileFacts, traits: PathTraits, etag: ETag, vary: Bool,
-        request: FileRequest, length: Int, now: Int
+        status: HTTPStatus, validators: Validators, traits: PathTraits, vary: Bool, request: FileRequest, length: Int
     ) -> ResponseHead {
         var response = ResponseHead(status: status, contentLength: length)
         response.contentType = traits.contentType
-        response.lastModified = lastModified(facts, now: now)
-        response.etag = etag
+        response.lastModified = validators.lastModified
+        response.etag = validators.etag
         response.varyAcceptEncoding = vary
         response.cacheControl = traits.cacheControl
         response.connection = request.connection
@@ -225,7 +273,7 @@ extension HTTPHandler {
     }
 
     private func writeConditional(
-        _ outcome: PreconditionOutcome, etag: ETag, facts: FileFacts, traits: PathTraits, vary: Bool,
+        _ outcome: PreconditionOutcome, validators: Validators, traits: PathTraits, vary: Bool,
         request: FileRequest, output: inout OutputWriter, now: Int
     ) {
         if outcome == .preconditionFailed {
@@ -235,37 +283,38 @@ extension HTTPHandler {
         // RFC 9110 §15.4.5: "The server generating a 304 response MUST generate any of the following header fields
         // that would have been sent in a 200 (OK) response to the same request: Content-Location, Date, ETag, and
         // Vary; Cache-Control and Expires". Last-Modified helps caches too; no body, so no Content-Length.
-        var response = fileHead(status: .notModified, facts: facts, traits: traits, etag: etag, vary: vary, request: request, length: 0, now: now)
+        var response = fileHead(status: .notModified, validators: validators, traits: traits, vary: vary, request: request, length: 0)
         response.contentType = nil
         writeHead(response, output: &output, now: now)
     }
 
+    /// `validators` are the representation's (its ETag, and the file's Last-Modified).
     private func send(
-        _ representation: Representation, facts: FileFacts, traits: PathTraits, vary: Bool,
+        _ representation: Representation, validators: Validators, traits: PathTraits, vary: Bool,
         request: FileRequest, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
-        if let outcome = evaluatePreconditions(etag: representation.etag, facts: facts, request: request, now: now),
+        if let outcome = evaluatePreconditions(etag: validators.etag, lastModified: validators.lastModified, request: request, now: now),
            outcome != .proceed {
             representation.source.close()
-            writeConditional(outcome, etag: representation.etag, facts: facts, traits: traits, vary: vary, request: request, output: &output, now: now)
+            writeConditional(outcome, validators: validators, traits: traits, vary: vary, request: request, output: &output, now: now)
             return .done
         }
         let length: Int
         switch representation.source {
         case .stream(let file):
             // A live gzip stream has no stable byte positions: Range is ignored (200, whole body).
-            return startStream(file, representation: representation, facts: facts, traits: traits, vary: vary, request: request, output: &output, context: context)
-        case .file(let file): length = file.facts.size
+            return startStream(file, representation: representation, validators: validators, traits: traits, vary: vary, request: request, output: &output, context: context)
+        case .file(let file): length = file.identity.size
         case .memory(let body): length = body.count
         }
-        var response = fileHead(status: .ok, facts: facts, traits: traits, etag: representation.etag, vary: vary, request: request, length: length, now: now)
+        var response = fileHead(status: .ok, validators: validators, traits: traits, vary: vary, request: request, length: length)
         response.contentEncoding = representation.coding
         response.serverTiming = representation.serverTiming
         // RFC 9110 §14.3: Accept-Ranges tells clients that byte ranges of this representation can be requested.
         response.acceptRanges = true
 
-        switch planRange(etag: representation.etag, facts: facts, length: length, request: request, now: now) {
+        switch planRange(validators: validators, length: length, request: request, now: now) {
         case .full:
             writeHead(response, output: &output, now: now)
             sendBody(representation.source, first: 0, count: length, isHead: request.isHead, output: &output)
@@ -273,11 +322,10 @@ extension HTTPHandler {
             // RFC 9110 §15.5.17: "A server that generates a 416 response to a byte-range request SHOULD generate a
             // Content-Range header field specifying the current length of the selected representation".
             representation.source.close()
-            let lastModified = response.lastModified
             writeError(.rangeNotSatisfiable, isHead: false, connection: request.connection, vary: vary, output: &output, now: now) {
                 $0.contentRange = ContentRangeField(unsatisfiedOf: length)
-                $0.etag = representation.etag
-                $0.lastModified = lastModified
+                $0.etag = validators.etag
+                $0.lastModified = validators.lastModified
             }
         case .ranges(let ranges) where ranges.count == 1:
             // RFC 9110 §15.3.7.1: a single part "MUST generate a Content-Range header field ... and a Content-Length".
@@ -299,7 +347,9 @@ extension HTTPHandler {
         _ ranges: ByteRanges, response: inout ResponseHead, source: BodySource, length: Int,
         output: inout OutputWriter, now: Int
     ) {
-        let multipart = MultipartByteranges()
+        // The boundary comes from the system's CSPRNG (`getrandom`): unpredictable, so no file can forge one.
+        var random = SystemRandomNumberGenerator()
+        let multipart = MultipartByteranges(using: &random)
         let contentType = response.contentType
         response.status = .partialContent
         response.contentType = nil
@@ -312,31 +362,26 @@ extension HTTPHandler {
         // Memory (a cached body, or a small file's bytes) is referenced per part – a cached body with a memfd by a
         // sendfile segment on that fd, which the body keeps open; a file is sent with sendfile from one fd that the
         // last part's segment owns.
-        var memory: CompressedBody?
-        var sendfileSource: OpenFile?
-        switch source {
-        case .memory(let body): memory = body
-        case .file(let file):
-            if let body = file.body {
-                memory = body
-                file.close()
-            } else {
-                sendfileSource = file
-            }
-        case .stream: break
-        }
         for (index, range) in ranges.enumerated() {
             output.appendBytes(count: MultipartByteranges.partHeaderLength(range, contentTypeLength: contentType?.count, totalLength: length)) { area in
                 var w = ByteWriter(area)
                 multipart.partHeader(range, contentType: contentType, totalLength: length, into: &w)
                 return w.count
             }
-            if let memory {
-                appendBody(memory, first: range.first, count: range.count, output: &output)
-            } else if let file = sendfileSource {
-                file.appendSendfile(to: &output, offset: range.first, count: range.count, last: index == ranges.count - 1)
+            switch source {
+            case .memory(let body):
+                appendBody(body, first: range.first, count: range.count, output: &output)
+            case .file(let file):
+                if let bytes = file.body {
+                    output.appendExternal(UnsafeRawBufferPointer(rebasing: bytes.bytes[range.first..<(range.first + range.count)]), owner: bytes)
+                } else {
+                    file.appendSendfile(to: &output, offset: range.first, count: range.count, last: index == ranges.count - 1)
+                }
+            case .stream:
+                break
             }
         }
+        if case .file(let file) = source, file.body != nil { file.close() }
         output.appendBytes(count: MultipartByteranges.closingLength) { area in
             var w = ByteWriter(area)
             multipart.closing(into: &w)
@@ -390,19 +435,19 @@ extension HTTPHandler {
 
     /// Which sidecars exist for this version of the file, from the index or by looking once. The look goes through
     /// the open-file cache too, so the sidecar that is then served is not opened a second time.
-    private func sidecarAvailability(name: UnsafeRawBufferPointer, facts: FileFacts, now: Int) -> SidecarIndex.Entry {
-        let version = facts.version
-        if let known = site.sidecars.lookup(version, now: now) { return known }
+    private func sidecarAvailability(name: UnsafeRawBufferPointer, identity: FileIdentity, context: ProcessContext) -> SidecarIndex.Entry {
+        let now = context.monotonicMilliseconds
+        if let known = site.sidecars.lookup(identity, now: now) { return known }
         var entry = SidecarIndex.Entry(gzip: false, brotli: false, checkedAt: now)
-        if let sidecar = cachedSidecar(source: facts, name: name, suffix: ".gz", now: now) {
+        if let sidecar = cachedSidecar(source: identity, name: name, suffix: ".gz", context: context) {
             sidecar.close()
             entry.gzip = true
         }
-        if let sidecar = cachedSidecar(source: facts, name: name, suffix: ".br", now: now) {
+        if let sidecar = cachedSidecar(source: identity, name: name, suffix: ".br", context: context) {
             sidecar.close()
             entry.brotli = true
         }
-        site.sidecars.record(version, entry)
+        site.sidecars.record(identity, entry)
         return entry
     }
 
@@ -410,7 +455,8 @@ extension HTTPHandler {
     /// new as its source – an older sidecar is a stale leftover of a previous deploy and is ignored. Goes through the
     /// loop's open-file cache (keyed by the sidecar's own path), so serving one costs an `fstat` rather than an open,
     /// a stat and a close – and a small one is sent from memory.
-    private func cachedSidecar(source: FileFacts, name: UnsafeRawBufferPointer, suffix: StaticString, now: Int) -> OpenFile? {
+    private func cachedSidecar(source: FileIdentity, name: UnsafeRawBufferPointer, suffix: StaticString, context: ProcessContext) -> OpenFile? {
+        let now = context.monotonicMilliseconds
         let length = name.count
         let suffixLength = suffix.utf8CodeUnitCount
         guard name.baseAddress == UnsafeRawPointer(pathScratch.baseAddress), length + suffixLength + 1 <= pathScratch.count else { return nil }
@@ -427,13 +473,13 @@ extension HTTPHandler {
         if let cached = files.lookup(sidecarName, now: now) {
             file = cached
         } else {
-            guard let (fd, facts) = site.resolver.openSibling(of: name, suffix: suffix, scratch: pathScratch) else { return nil }
+            guard let (fd, identity) = resolver(now: now).openSibling(of: name, suffix: suffix, scratch: pathScratch) else { return nil }
             writeSuffix()
-            file = files.insert(sidecarName, OpenFile(fd: fd, owned: true, facts: facts), now: now, bodyLimit: Self.inlineBodyLimit)
+            file = files.insert(
+                sidecarName, OpenFile(fd: fd, owned: true, identity: identity), now: now, clock: context.fileClock,
+                bodyLimit: Self.inlineBodyLimit)
         }
-        let older = file.facts.mtimeSeconds < source.mtimeSeconds
-            || (file.facts.mtimeSeconds == source.mtimeSeconds && file.facts.mtimeNanoseconds < source.mtimeNanoseconds)
-        if older {
+        if file.identity.modified < source.modified {
             file.close()
             return nil
         }
@@ -443,17 +489,17 @@ extension HTTPHandler {
     // MARK: Streaming gzip
 
     private func startStream(
-        _ file: OpenFile, representation: Representation, facts: FileFacts, traits: PathTraits,
+        _ file: OpenFile, representation: Representation, validators: Validators, traits: PathTraits,
         vary: Bool, request: FileRequest, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
-        var response = fileHead(status: .ok, facts: facts, traits: traits, etag: representation.etag, vary: vary, request: request, length: 0, now: now)
+        var response = fileHead(status: .ok, validators: validators, traits: traits, vary: vary, request: request, length: 0)
         response.contentEncoding = .gzip
         response.chunked = true
         response.serverTiming = representation.serverTiming
         let fd = request.isHead ? -1 : file.fdForEngine()
         guard fd >= 0, let compression = site.compression,
-              let stream = try? GzipStream(fd: fd, size: facts.size, level: compression.level)
+              let stream = try? GzipStream(fd: fd, size: file.identity.size, level: compression.level)
         else {
             if request.isHead { file.close() } else if fd >= 0 { Glibc.close(fd) }
             writeHead(response, output: &output, now: now)
@@ -473,8 +519,10 @@ extension HTTPHandler {
 
     private func submitPiece(_ stream: GzipStream, context: ProcessContext) {
         let resumer = context.resumer
+        stream.submitted()
         site.compression?.run {
             stream.produceNext()
+            stream.publish()
             resumer.resume()
         }
     }
@@ -484,6 +532,16 @@ extension HTTPHandler {
         guard let stream = streams[context.connectionID] else {
             state.streaming = false
             return .failed
+        }
+        guard stream.isIdle() else {
+            // Resumed while the piece job still runs: by an expired wait (the stream cannot go on without its
+            // piece, so the connection closes), or by something else (keep waiting for the job's own resume).
+            if context.waitExpired {
+                streams[context.connectionID] = nil
+                state.streaming = false
+                return .failed
+            }
+            return .suspend
         }
         if stream.failed {
             streams[context.connectionID] = nil
@@ -527,6 +585,18 @@ extension HTTPHandler.BodySource {
         switch self {
         case .file(let file), .stream(let file): file.close()
         case .memory: break
+        }
+    }
+}
+
+extension OpenFile {
+    /// Queues `count` bytes from `offset` for sendfile. An owned fd is handed to the engine (closed after sending,
+    /// so only the last of several segments may pass `last`); a cached one is kept open by its retained entry.
+    func appendSendfile(to output: inout OutputWriter, offset: Int, count: Int, last: Bool) {
+        if let cached {
+            output.appendFile(fd: fd, offset: offset, length: count, owner: cached)
+        } else {
+            output.appendFile(fd: fd, offset: offset, length: count, ownsFD: owned && last)
         }
     }
 }

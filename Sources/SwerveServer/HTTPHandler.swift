@@ -2,6 +2,7 @@ import CSwerveSys
 import Glibc
 import SwerveCompression
 import SwerveEngine
+import SwerveFiles
 import SwerveHTTP
 
 /// Per-connection HTTP state, stored inline in the engine's connection table.
@@ -10,6 +11,8 @@ public struct HTTPConnectionState: BitwiseCopyable {
     var bodyRemaining: Int = 0
     /// A chunked request body is being discarded.
     var chunked = false
+    /// Bytes of the chunked body discarded so far (framing included), against `HTTPHandler.discardBodyLimit`.
+    var chunkedDiscarded = 0
     var decoder = ChunkedBodyDecoder()
     /// A gzip stream (see `GzipStream`) is being sent; its object lives in the handler's `streams` table.
     var streaming = false
@@ -18,6 +21,9 @@ public struct HTTPConnectionState: BitwiseCopyable {
     /// The request at the head of the input was suspended for a compression: when it is answered from the cache
     /// afterwards, Server-Timing reports the miss it waited for, not a hit.
     var waitedForCompression = false
+    /// Compressions started for the request at the head of the input: a file that keeps changing while it is
+    /// compressed is retried at most `HTTPHandler.maximumCompressionAttempts` times, then sent as it is.
+    var compressionAttempts: UInt8 = 0
     /// Bytes of the incomplete request at the head of the input that the parser has already seen. A head can
     /// only complete with a new LF, so bytes trickled without one are not re-parsed (see `process`).
     var partialSeen: Int32 = 0
@@ -25,7 +31,10 @@ public struct HTTPConnectionState: BitwiseCopyable {
 
 /// What the handler shares with every other loop's handler: immutable after start.
 final class Site: Sendable {
-    let resolver: PathResolver
+    /// The configured root, re-resolved while serving (a release symlink swapped by a deploy).
+    let documentRoot: DocumentRoot
+    let showHidden: Bool
+    let followSymlinks: Bool
     let mime: MIMETable
     /// nil: compression disabled.
     let compression: CompressionService?
@@ -38,10 +47,13 @@ final class Site: Sendable {
     let contentETags: Bool
 
     init(
-        resolver: PathResolver, mime: MIMETable, compression: CompressionService?, contentHashes: ContentHashes,
-        cacheControl: CacheControlPolicy, gzipMinSize: Int, serverTiming: Bool, contentETags: Bool
+        documentRoot: DocumentRoot, showHidden: Bool, followSymlinks: Bool, mime: MIMETable,
+        compression: CompressionService?, contentHashes: ContentHashes, cacheControl: CacheControlPolicy,
+        gzipMinSize: Int, serverTiming: Bool, contentETags: Bool
     ) {
-        self.resolver = resolver
+        self.documentRoot = documentRoot
+        self.showHidden = showHidden
+        self.followSymlinks = followSymlinks
         self.mime = mime
         self.compression = compression
         self.contentHashes = contentHashes
@@ -64,9 +76,15 @@ final class HTTPHandler: ConnectionHandler {
     /// larger ones are queued for `sendfile`. 16 KiB: one pread is cheaper than a sendfile plus a second packet
     /// for small files, while a large copy would cost more than sendfile's zero-copy path.
     static let inlineBodyLimit = 16 * 1024
-    /// A request body (which a static server ignores) up to this size is read and discarded to keep the connection;
-    /// a larger one closes the connection after the response instead of reading megabytes for nothing.
-    static let discardBodyLimit = 64 * 1024
+    /// A request body (which a static server ignores) up to this size is read and discarded to keep the connection,
+    /// so the next pipelined request is answered (nginx discards bodies too); a larger one – announced by
+    /// Content-Length, or a chunked body that grows past it – closes the connection after the response instead of
+    /// reading megabytes for nothing. 1 MiB: form posts and API probes, not uploads.
+    static let discardBodyLimit = 1 << 20
+    /// Compressions one request may start: the first, and a retry or two for a file that changed while it was
+    /// being read (a deploy writing it). A file still changing after that is sent as it is (identity, or a gzip
+    /// stream), so a file rewritten continuously cannot keep a request waiting.
+    static let maximumCompressionAttempts: UInt8 = 3
     /// A trickled partial head without a new LF is re-parsed only when it crosses a multiple of this size, so the
     /// 414/431 limits are still noticed (at most this late; the input buffer has room beyond the largest head).
     static let limitCheckInterval = 4096
@@ -85,10 +103,38 @@ final class HTTPHandler: ConnectionHandler {
     var streams: [Int32: GzipStream] = [:]
     /// Open files by path, revalidated once per loop wake-up.
     let files = OpenFileCache()
+    /// The root this loop resolves in, taken from `site.documentRoot` at least every
+    /// `DocumentRoot.checkIntervalMilliseconds`; nil while the loop is idle (so an old root is not held open).
+    var root: RootDirectory?
+    /// Monotonic milliseconds at which `root` is taken afresh.
+    var rootCheckDue: Int64 = 0
 
     init(site: Site) {
         self.site = site
         pathScratch = .allocate(byteCount: PathResolver.scratchCapacity, alignment: 16)
+    }
+
+    /// The resolver for the current root. A root that moved (a swapped release symlink) also empties the open-file
+    /// cache: its entries name files of the old root. Cost on the hot path: one compare (`rootCheckDue`).
+    func resolver(now: Int64) -> PathResolver {
+        if root == nil || now >= rootCheckDue {
+            let current = site.documentRoot.current(at: now)
+            if current !== root {
+                if root != nil { files.clear() }
+                root = current
+            }
+            rootCheckDue = now + DocumentRoot.checkIntervalMilliseconds
+        }
+        return PathResolver(root: root!, showHidden: site.showHidden, followSymlinks: site.followSymlinks)
+    }
+
+    /// The loop's tick: close cached files past their age, pick up a moved root, and let go of the root when the
+    /// loop has nothing open.
+    func tick(now: Int64) -> Bool {
+        if root != nil && now >= rootCheckDue { _ = resolver(now: now) }
+        let holding = files.evictExpired(now: now)
+        if !holding { root = nil }
+        return holding
     }
 
     deinit {
@@ -118,6 +164,8 @@ final class HTTPHandler: ConnectionHandler {
         context: ProcessContext
     ) -> ProcessOutcome {
         files.wakeup = context.wakeup
+        // A moved root empties the open-file cache: check before any lookup.
+        if context.monotonicMilliseconds >= rootCheckDue { _ = resolver(now: context.monotonicMilliseconds) }
         var consumed = 0
         while true {
             if state.streaming {
@@ -140,6 +188,11 @@ final class HTTPHandler: ConnectionHandler {
             if state.chunked {
                 switch state.decoder.consume(UnsafeRawBufferPointer(rebasing: input[consumed...])) {
                 case .needMore(let used):
+                    state.chunkedDiscarded += used
+                    if state.chunkedDiscarded > Self.discardBodyLimit {
+                        // Too much to read for nothing: the response is out; close after it, lingering.
+                        return .close(consumed: input.count, lingering: true)
+                    }
                     return .needInput(consumed: consumed + used, midMessage: true)
                 case .done(let used):
                     consumed += used
@@ -191,9 +244,11 @@ final class HTTPHandler: ConnectionHandler {
                     return .suspend(consumed: consumed)
                 }
                 state.waitedForCompression = false
+                state.compressionAttempts = 0
                 consumed += head.headerLength
                 if head.chunked {
                     state.chunked = true
+                    state.chunkedDiscarded = 0
                     state.decoder = ChunkedBodyDecoder()
                 } else if keepAlive {
                     state.bodyRemaining = head.contentLength
@@ -243,7 +298,7 @@ final class HTTPHandler: ConnectionHandler {
         }
         let path = UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])
         let prepared: PathResolver.PreparedPath
-        switch site.resolver.prepare(path, scratch: pathScratch) {
+        switch PathResolver.prepare(path, showHidden: site.showHidden, scratch: pathScratch) {
         case .failure(let status):
             writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
             return .done
@@ -252,10 +307,10 @@ final class HTTPHandler: ConnectionHandler {
         }
         let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<prepared.length])
         let file: OpenFile
-        if let cached = files.lookup(name, now: now) {
+        if let cached = files.lookup(name, now: context.monotonicMilliseconds) {
             file = cached
         } else {
-            switch site.resolver.open(prepared, path, scratch: pathScratch) {
+            switch resolver(now: context.monotonicMilliseconds).open(prepared, path, scratch: pathScratch) {
             case .failure(let status):
                 writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
                 return .done
@@ -264,14 +319,16 @@ final class HTTPHandler: ConnectionHandler {
                     writeError(.movedPermanently, isHead: isHead, connection: connection, location: location, output: &output, now: now)
                 }
                 return .done
-            case .file(let fd, let facts, _):
-                file = files.insert(name, OpenFile(fd: fd, owned: true, facts: facts), now: now, bodyLimit: Self.inlineBodyLimit)
+            case .file(let fd, let identity, _):
+                file = files.insert(
+                    name, OpenFile(fd: fd, owned: true, identity: identity), now: context.monotonicMilliseconds,
+                    clock: context.fileClock, bodyLimit: Self.inlineBodyLimit)
             }
         }
         let fileRequest = FileRequest(
             head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
             waited: state.waitedForCompression)
-        return serveFile(file, name: name, request: fileRequest, output: &output, context: context)
+        return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)
     }
 
     /// An error response with its small HTML page; `fields` adds what a particular status carries besides.
@@ -322,4 +379,10 @@ struct FileRequest {
     var connection: ResponseHead.ConnectionField
     var hasBody: Bool
     var waited: Bool
+}
+
+extension ProcessContext {
+    /// The wake-up's coarse real-time reading as a file timestamp: what `FileIdentity.isSettled(before:)` compares
+    /// with (read before any file of this wake-up was looked at).
+    var fileClock: FileTime { FileTime(seconds: Int64(wallClockSeconds), nanoseconds: wallClockNanoseconds) }
 }

@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import SwerveCompression
 import SwerveEngine
+import SwerveFiles
 import SwerveHTTP
 
 /// A startup failure, phrased for the person who ran the command.
@@ -24,18 +25,21 @@ public final class Server: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "swerve")) throws(ServerError) {
         self.configuration = configuration
         self.logger = logger
-        let mimePath = configuration.mimeTypesPath ?? ServerConfiguration.bundledMIMETypesPath
         let mime: MIMETable
         do {
-            mime = try MIMETable(path: mimePath)
+            if let path = configuration.mimeTypesPath {
+                mime = try MIMETable(path: path)
+            } else {
+                mime = try MIMETable.bundled()
+            }
         } catch {
             throw ServerError("cannot load MIME types: \(error)")
         }
-        let resolver: PathResolver
+        let documentRoot: DocumentRoot
         do {
-            resolver = try PathResolver(
-                rootDirectory: configuration.root, showHidden: configuration.showHidden,
-                followSymlinks: configuration.followSymlinks)
+            documentRoot = try DocumentRoot(
+                path: configuration.root, followSymlinks: configuration.followSymlinks,
+                now: Int64(monotonicNanoseconds() / 1_000_000), report: Server.rootReporter(logger))
         } catch {
             throw ServerError("\(error)")
         }
@@ -87,7 +91,9 @@ public final class Server: Sendable {
         let compression = CompressionService(cache: cache, level: configuration.gzipLevel, pool: workers, recompressor: recompressor)
         self.compression = compression
         let site = Site(
-            resolver: resolver, mime: mime, compression: compression, contentHashes: ContentHashes(pool: workers),
+            documentRoot: documentRoot, showHidden: configuration.showHidden,
+            followSymlinks: configuration.followSymlinks, mime: mime, compression: compression,
+            contentHashes: ContentHashes(pool: workers),
             cacheControl: cacheControl, gzipMinSize: configuration.gzipMinSize, serverTiming: configuration.serverTiming,
             contentETags: configuration.contentETags)
         let engineConfiguration = EngineConfiguration(
@@ -164,6 +170,24 @@ public final class Server: Sendable {
             compressionInputBytes: compression?.compressionInputBytes ?? 0,
             compressionNanoseconds: compression?.compressionTimeNanoseconds ?? 0,
             recompressions: compression?.recompressions ?? 0)
+    }
+
+    /// How root re-resolution is logged: once per swap, once when the path stops resolving and once when it resolves
+    /// again.
+    static func rootReporter(_ logger: Logger) -> @Sendable (DocumentRoot.Event) -> Void {
+        { event in
+            switch event {
+            case .swapped(let from, let to):
+                logger.notice("root moved: serving the new directory", metadata: [
+                    "root": "\(to.path)", "from": "dev \(from.device) inode \(from.inode)",
+                    "to": "dev \(to.device) inode \(to.inode)",
+                ])
+            case .unavailable(let error):
+                logger.warning("root unavailable: still serving the previous directory", metadata: ["error": "\(error)"])
+            case .restored:
+                logger.notice("root available again")
+            }
+        }
     }
 
     /// The fd table (and C10K) needs the soft descriptor limit raised to the hard one.

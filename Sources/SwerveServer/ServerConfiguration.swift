@@ -7,7 +7,7 @@ public struct ServerConfiguration: Sendable {
     public var host: String = "0.0.0.0"
     public var port: UInt16 = 8080
     public var workers: Int = EngineConfiguration.processorCount
-    /// nil: the `mime.types` bundled with Swerve.
+    /// nil: the `mime.types` compiled into the binary (the repository's copy).
     public var mimeTypesPath: String?
     public var maxConnections: Int = 16384
     public var headerTimeout: Double = 10
@@ -44,14 +44,4 @@ public struct ServerConfiguration: Sendable {
     public var compressionWorkers = max(1, EngineConfiguration.processorCount)
 
     public init() {}
-
-    /// The `mime.types` at the top of the Swerve checkout this binary was built from.
-    public static var bundledMIMETypesPath: String {
-        // #filePath is …/Sources/SwerveServer/ServerConfiguration.swift; the file sits three levels up.
-        var path = #filePath
-        for _ in 0..<3 {
-            if let slash = path.lastIndex(of: "/") { path = String(path[..<slash]) }
-        }
-        return path + "/mime.types"
-    }
 }

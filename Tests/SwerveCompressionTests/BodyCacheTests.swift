@@ -1,5 +1,7 @@
 import Glibc
 import Synchronization
+import SwerveFiles
+import SwerveHTTP
 import SwerveTestSupport
 import Testing
 
@@ -15,10 +17,28 @@ private func body(_ count: Int, fill: UInt8 = 0xAB, identity: Int? = nil) -> Com
                    compressNanoseconds: 0)
 }
 
-/// The key of file `inode` (device 1) at version `version`, in `coding` (1 = gzip).
-private func key(_ inode: UInt64, version: Int64 = 0, coding: UInt8 = 1, device: UInt64 = 1) -> BodyKey {
-    BodyKey(device: device, inode: inode, size: 1000, mtimeSeconds: 1_700_000_000, mtimeNanoseconds: version,
-            coding: coding)
+/// The key of file `inode` (device 1) at version `version` (its mtime and ctime nanoseconds), in `coding`
+/// (1 = gzip).
+private func key(_ inode: UInt64, version: Int64 = 0, coding: UInt8 = 1, device: UInt64 = 1) -> BodyCache.Key {
+    let time = FileTime(seconds: 1_700_000_000, nanoseconds: Int32(version))
+    return BodyCache.Key(
+        identity: FileIdentity(device: device, inode: inode, size: 1000, modified: time, changed: time),
+        coding: ContentCoding(rawValue: coding)!)
+}
+
+/// The cache's API spelled with one key value, for the tables of cases below.
+extension BodyCache {
+    fileprivate func get(_ key: Key) -> CompressedBody? { get(key.identity, coding: key.coding) }
+    @discardableResult
+    fileprivate func insert(_ body: CompressedBody, for key: Key) -> Bool { insert(body, for: key.identity, coding: key.coding) }
+    @discardableResult
+    fileprivate func replace(_ current: CompressedBody, with body: CompressedBody, for key: Key) -> Bool {
+        replace(current, with: body, for: key.identity, coding: key.coding)
+    }
+    @discardableResult
+    fileprivate func remove(_ key: Key) -> Bool { remove(key.identity, coding: key.coding) }
+    fileprivate func removeOtherVersions(of key: Key) { removeOtherVersions(of: key.identity) }
+    fileprivate func contains(_ key: Key) -> Bool { contains(key.identity, coding: key.coding) }
 }
 
 private func expectConsistent(_ cache: BodyCache, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -100,7 +120,7 @@ struct BodyCacheTests {
             var inodes: [UInt64] = []
             var slot = lru.newest
             while slot != BodyCache.LRU.none {
-                inodes.append(lru.nodes[Int(slot)].key.inode)
+                inodes.append(lru.nodes[Int(slot)].key.identity.inode)
                 slot = lru.nodes[Int(slot)].older
             }
             return inodes
@@ -124,10 +144,11 @@ struct BodyCacheTests {
         #expect(stats.evictions == 1)
     }
 
-    @Test("an LRU node is plain bits and one cache line (64 bytes)")
+    @Test("an LRU node is plain bits: the identity, the coding, the stored hash and four links (96 bytes)")
     func nodeLayout() {
-        #expect(MemoryLayout<BodyCache.Node>.stride == 64)
-        #expect(MemoryLayout<BodyKey>.size == 41)
+        #expect(MemoryLayout<FileIdentity>.size == 68)
+        #expect(MemoryLayout<BodyCache.Key>.size == 69)
+        #expect(MemoryLayout<BodyCache.Node>.stride == 96)
     }
 
     @Test("bytesHeld never exceeds capacity across 10k random inserts (seeded), checked after every operation")
@@ -181,7 +202,7 @@ struct BodyCacheTests {
         let keyCount = 4000
         let cache = BodyCache(capacityBytes: keyCount * (16 + overhead), maxEntryBytes: 16)
         let small = body(16)
-        var model = Set<BodyKey>()
+        var model = Set<BodyCache.Key>()
         var rng = SplitMix64(state: 0x1DE_C0DE)
         for op in 1...40_000 {
             // Dense inodes and versions: many keys share bits, so probe runs form and deletions shift entries.
@@ -330,11 +351,15 @@ struct BodyCacheTests {
     func removeOtherVersions() {
         let cache = BodyCache(capacityBytes: 1 << 20)
         let current = key(7, version: 3)
-        let keys: [BodyKey] = [
+        var sizeDiffers = key(7, version: 3)
+        sizeDiffers.identity.size = 999
+        var ctimeDiffers = key(7, version: 3)
+        ctimeDiffers.identity.changed.nanoseconds += 1
+        let keys: [BodyCache.Key] = [
             key(7, version: 1), key(7, version: 1, coding: 2),  // old version, two codings
             key(7, version: 2),  // another old version
             current, key(7, version: 3, coding: 2),  // the current version, two codings: stay
-            BodyKey(device: 1, inode: 7, size: 999, mtimeSeconds: 1_700_000_000, mtimeNanoseconds: 3, coding: 1),  // size differs
+            sizeDiffers, ctimeDiffers,  // same mtime, another size or ctime: other versions
             key(8, version: 1),  // another file
             key(7, version: 1, device: 2),  // same inode on another device: another file
         ]
@@ -346,7 +371,7 @@ struct BodyCacheTests {
         #expect(held == [current, key(7, version: 3, coding: 2), key(8, version: 1), key(7, version: 1, device: 2)])
         var stats = cache.statistics
         #expect(stats.entries == 4)
-        #expect(stats.removals == 4)
+        #expect(stats.removals == 5)
         #expect(stats.evictions == 0)
         #expect(stats.bytesHeld == 4 * (10 + overhead))
         expectConsistent(cache)
@@ -358,7 +383,7 @@ struct BodyCacheTests {
         cache.removeOtherVersions(of: key(7, version: 4))  // a newer version seen before it was cached
         stats = cache.statistics
         #expect(stats.entries == 2)
-        #expect(cache.state.withLock { $0.files[BodyCache.FileID(current)] } == nil)
+        #expect(cache.state.withLock { $0.files[current.identity.fileWord] } == nil)
         expectConsistent(cache)
     }
 

@@ -17,7 +17,7 @@ private enum Sanitized: Equatable, CustomStringConvertible {
 }
 
 private func sanitizeBytes(
-    _ input: [UInt8], showHidden: Bool = false, capacity: Int = PathResolver.scratchCapacity
+    _ input: [UInt8], showHidden: Bool = false, capacity: Int = PathSanitizer.maximumDecodedPathLength + 12
 ) -> (outcome: PathSanitizerOutcome, output: [UInt8]) {
     var output = [UInt8](repeating: 0xEE, count: capacity)
     let outcome = input.withUnsafeBytes { inBuf in

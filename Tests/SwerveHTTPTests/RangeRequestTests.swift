@@ -163,7 +163,8 @@ struct RangeRequestTests {
         let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
         var seen = Set<String>()
         for _ in 0..<200 {
-            let m = MultipartByteranges()
+            var random = SystemRandomNumberGenerator()
+            let m = MultipartByteranges(using: &random)
             #expect(m.boundary.count == 20)
             #expect(m.boundary.allSatisfy { allowed.contains($0) })
             seen.insert(m.boundary)

@@ -92,8 +92,9 @@ struct ResponseHeadMemoTests {
             let tags: [ETag?] = [
                 nil, ETag(contentHigh: 1, low: 2), ETag(contentHigh: 1, low: 3), ETag(contentHigh: 1, low: 2, gzip: true),
                 ETag(contentHigh: 1, low: 2).gzipped(zopfli: true),
-                ETag(FileFacts(size: 1024, mtimeSeconds: 2, mtimeNanoseconds: 3, inode: 7, device: 1)),
-                ETag(FileFacts(size: 1024, mtimeSeconds: 2, mtimeNanoseconds: 4, inode: 7, device: 1)),
+                ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_003, changed: 5)),
+                ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_004, changed: 5)),
+                ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_003, changed: 6)),
             ]
             var next = spec.etag
             while next == spec.etag { next = tags[Int(rng.next() % UInt64(tags.count))] }

@@ -16,6 +16,7 @@ struct CachingTests {
         for name in ["f.bin", "t.js"] {
             var times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 5), timespec(tv_sec: 1_600_000_000, tv_nsec: 5)]
             utimensat(AT_FDCWD, server.root + "/" + name, &times, 0)
+            try TestServer.waitUntilSettled(server.root + "/" + name)
         }
         return server
     }
@@ -297,6 +298,7 @@ struct CachingTests {
         defer { server.shutdown() }
         var times = [timespec(tv_sec: 1, tv_nsec: 0), timespec(tv_sec: 1, tv_nsec: 0)]
         utimensat(AT_FDCWD, server.root + "/f.bin", &times, 0)
+        try TestServer.waitUntilSettled(server.root + "/f.bin")
         let response = try request(server.port, "/f.bin")
         #expect(response.header("Last-Modified") == nil)
         let etag = try #require(response.header("ETag"))

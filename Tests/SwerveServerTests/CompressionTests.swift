@@ -256,6 +256,7 @@ struct CompressionTests {
         let path = server.root + "/s.js"
         var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
         utimensat(AT_FDCWD, path, &times, 0)
+        try TestServer.waitUntilSettled(path)
         let response = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip\r\n"))
         #expect(response.header("Content-Encoding") == "gzip")
         #expect(response.body == sidecar)
@@ -268,6 +269,7 @@ struct CompressionTests {
         // Make the source newer than both sidecars: they are ignored, Swerve compresses the source itself.
         times = [timespec(tv_sec: 1_900_000_000, tv_nsec: 0), timespec(tv_sec: 1_900_000_000, tv_nsec: 0)]
         utimensat(AT_FDCWD, path, &times, 0)
+        try TestServer.waitUntilSettled(path)
         let fresh = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip, br\r\n"))
         #expect(fresh.header("Content-Encoding") == "gzip")
         #expect(gunzip(fresh.body) == source)
@@ -282,12 +284,14 @@ struct CompressionTests {
         let path = server.root + "/f.js"
         var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 1), timespec(tv_sec: 1_700_000_000, tv_nsec: 1)]
         utimensat(AT_FDCWD, path, &times, 0)
+        try TestServer.waitUntilSettled(path)
         let first = try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n"))
         #expect(gunzip(first.body) == one)
         // Same size, same second: only the nanoseconds differ.
         try TestServer.write(path, two)
         times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 2), timespec(tv_sec: 1_700_000_000, tv_nsec: 2)]
         utimensat(AT_FDCWD, path, &times, 0)
+        try TestServer.waitUntilSettled(path)
         let second = try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n"))
         #expect(gunzip(second.body) == two)
         #expect(second.header("ETag") != first.header("ETag"))
@@ -296,6 +300,7 @@ struct CompressionTests {
         try TestServer.write(server.root + "/f.js.tmp", three)
         utimensat(AT_FDCWD, server.root + "/f.js.tmp", &times, 0)
         rename(server.root + "/f.js.tmp", path)
+        try TestServer.waitUntilSettled(path)
         let third = try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n"))
         #expect(gunzip(third.body) == three)
         #expect(third.header("ETag") != second.header("ETag"))

@@ -204,6 +204,7 @@ struct ResponseTests {
         // Date the file a day into the future.
         var times = [timespec(tv_sec: time(nil) + 86400, tv_nsec: 0), timespec(tv_sec: time(nil) + 86400, tv_nsec: 0)]
         utimensat(AT_FDCWD, server.root + "/future.txt", &times, 0)
+        try TestServer.waitUntilSettled(server.root + "/future.txt")
         let response = try fetch(server.port, "GET /future.txt HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(response.header("Last-Modified") == response.header("Date"))
     }
@@ -215,10 +216,12 @@ struct ResponseTests {
         let path = server.root + "/v.txt"
         var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 100), timespec(tv_sec: 1_700_000_000, tv_nsec: 100)]
         utimensat(AT_FDCWD, path, &times, 0)
+        try TestServer.waitUntilSettled(path)
         let first = try fetch(server.port, "GET /v.txt HTTP/1.1\r\nHost: h\r\n\r\n")
         try TestServer.write(path, Array("two\n".utf8))
         times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 200), timespec(tv_sec: 1_700_000_000, tv_nsec: 200)]
         utimensat(AT_FDCWD, path, &times, 0)
+        try TestServer.waitUntilSettled(path)
         let second = try fetch(server.port, "GET /v.txt HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(first.header("Last-Modified") == second.header("Last-Modified"))
         #expect(first.header("ETag") != second.header("ETag"))

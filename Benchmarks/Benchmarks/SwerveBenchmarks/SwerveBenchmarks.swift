@@ -9,6 +9,7 @@
 
 import Benchmark
 import SwerveCompression
+import SwerveFiles
 import SwerveHTTP
 
 // MARK: - Inputs
@@ -37,11 +38,17 @@ let minimalRequest = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 /// A percent-encoded nested target with a query: UTF-8 escapes, an escaped "-", a "." segment and a ".." segment.
 let encodedTarget = "/docs/./guide%20v2/caf%C3%A9/%E6%97%A5%E6%9C%AC/../notes%2Dfinal.html?lang=fr&v=3"
 
-/// The If-None-Match of `browserRequest`: the tag `etagFacts` renders to.
-let currentETag = "\"2c1b0f-1f4d-6923f232.2a3b4c5\""
+/// The file behind `currentETag` (inode 0x2c1b0f, 0x1f4d = 8013 bytes, mtime and ctime 0x6923f232.0x2a3b4c5).
+let etagIdentity = FileIdentity(
+    device: 0x801, inode: 0x2c_1b0f, size: 0x1f4d, modified: FileTime(seconds: 0x6923_f232, nanoseconds: 0x2a3_b4c5),
+    changed: FileTime(seconds: 0x6923_f232, nanoseconds: 0x2a3_b4c5))
 
-/// The file behind `currentETag` (inode 0x2c1b0f, 0x1f4d = 8013 bytes, mtime 0x6923f232.0x2a3b4c5).
-let etagFacts = FileFacts(size: 0x1f4d, mtimeSeconds: 0x6923_f232, mtimeNanoseconds: 0x2a3_b4c5, inode: 0x2c_1b0f, device: 0x801)
+/// The If-None-Match of `browserRequest`: the tag `etagIdentity` renders to.
+let currentETag: String = {
+    var bytes: [UInt8] = []
+    ETag(metadataOf: etagIdentity).withRendered { bytes = Array($0) }
+    return String(decoding: bytes, as: UTF8.self)
+}()
 
 /// A fixed "now" (Fri, 27 Nov 2026 17:10:00 GMT): the server reads its clock once per loop turn, not per request.
 let now = 1_795_799_400
@@ -68,10 +75,11 @@ func repositoryPath(_ relative: String) -> String {
     return components.joined(separator: "/") + "/" + relative
 }
 
-func bodyKey(inode: UInt64) -> BodyKey {
-    BodyKey(
-        device: etagFacts.device, inode: inode, size: etagFacts.size, mtimeSeconds: etagFacts.mtimeSeconds,
-        mtimeNanoseconds: etagFacts.mtimeNanoseconds, coding: ContentCoding.gzip.rawValue)
+/// `etagIdentity` with another inode: another file, same version fields.
+func fileIdentity(inode: UInt64) -> FileIdentity {
+    var identity = etagIdentity
+    identity.inode = inode
+    return identity
 }
 
 // MARK: - Benchmarks
@@ -110,9 +118,9 @@ let benchmarks: @Sendable () -> Void = {
 
     let cache = BodyCache(capacityBytes: 1 << 20)
     let body = CompressedBody(copying: browser, identityLength: 8013, compressNanoseconds: 0)
-    cache.insert(body, for: bodyKey(inode: etagFacts.inode))
-    let hitKey = bodyKey(inode: etagFacts.inode)
-    let missKey = bodyKey(inode: etagFacts.inode + 1)
+    cache.insert(body, for: etagIdentity, coding: .gzip)
+    let hitKey = fileIdentity(inode: etagIdentity.inode)
+    let missKey = fileIdentity(inode: etagIdentity.inode + 1)
 
     // 0. Calibration: proves that a 0 in the malloc column is a measurement, not a counter that never ticks.
 
@@ -182,13 +190,13 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("BodyCache.get hit", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations {
-            blackHole(cache.get(hitKey))
+            blackHole(cache.get(hitKey, coding: .gzip))
         }
     }
 
     Benchmark("BodyCache.get miss", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations {
-            blackHole(cache.get(missKey))
+            blackHole(cache.get(missKey, coding: .gzip))
         }
     }
 
@@ -198,8 +206,8 @@ let benchmarks: @Sendable () -> Void = {
     func fileHead() -> ResponseHead {
         var head = ResponseHead(status: .ok, contentLength: 8013)
         head.contentType = mime.contentType(forPath: UnsafeRawBufferPointer(rebasing: simplePath[1...]))
-        head.lastModified = Int(etagFacts.mtimeSeconds)
-        head.etag = ETag(etagFacts)
+        head.lastModified = Int(etagIdentity.modified.seconds)
+        head.etag = ETag(metadataOf: etagIdentity)
         head.varyAcceptEncoding = true
         head.cacheControl = cacheControlValue
         return head
@@ -277,7 +285,7 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             blackHole(
                 Preconditions.evaluate(
-                    method: .get, input: input, currentETag: etagBytes, lastModified: Int(etagFacts.mtimeSeconds),
+                    method: .get, input: input, currentETag: etagBytes, lastModified: Int(etagIdentity.modified.seconds),
                     now: now))
         }
     }
@@ -290,7 +298,7 @@ let benchmarks: @Sendable () -> Void = {
         var parser = RequestParser()
         var dates = DateCache()
         let lastModifiedDates = HTTPDateMemo()
-        let etag = ETag(etagFacts).gzipped
+        let etag = ETag(metadataOf: etagIdentity).gzipped
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             guard case .head(let request) = parser.parse(browser),
@@ -301,7 +309,7 @@ let benchmarks: @Sendable () -> Void = {
             var accept = AcceptEncoding()
             parser.forEachValue(of: .acceptEncoding) { accept.add($0.bytes(in: browser)) }
             let available: CodingSet = mime.isCompressible(forPath: name) ? [.identity, .gzip] : [.identity]
-            guard accept.choose(from: available) == .gzip, let gzipBody = cache.get(hitKey) else {
+            guard accept.choose(from: available) == .gzip, let gzipBody = cache.get(hitKey, coding: .gzip) else {
                 fatalError("hot path: expected a cached gzip body")
             }
 
@@ -310,14 +318,14 @@ let benchmarks: @Sendable () -> Void = {
             let outcome = etag.withRendered { tag in
                 Preconditions.evaluate(
                     method: request.method, input: input, currentETag: tag,
-                    lastModified: Int(etagFacts.mtimeSeconds), now: now)
+                    lastModified: Int(etagIdentity.modified.seconds), now: now)
             }
             guard outcome == .proceed else { fatalError("hot path: expected 200") }
 
             var head = ResponseHead(status: .ok, contentLength: gzipBody.count)
             head.contentType = mime.contentType(forPath: name)
             head.contentEncoding = .gzip
-            head.lastModified = Int(etagFacts.mtimeSeconds)
+            head.lastModified = Int(etagIdentity.modified.seconds)
             head.etag = etag
             head.varyAcceptEncoding = true
             head.cacheControl = cacheControlValue

@@ -51,11 +51,32 @@ int memfd_create(const char *name, unsigned int flags);
 /// returns the fd, or -1 with errno set.
 int swerve_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 
-/// The nanosecond parts of st_mtim / st_ctim (the `st_mtim` member is reached through macros Swift imports poorly).
-int64_t swerve_stat_mtime_sec(const struct stat *st);
-int64_t swerve_stat_mtime_nsec(const struct stat *st);
-int64_t swerve_stat_ctime_sec(const struct stat *st);
-int64_t swerve_stat_ctime_nsec(const struct stat *st);
+/// What statx(2) says about a file, flattened for Swift: `struct statx` splits the device into major and minor and
+/// nests its timestamps, and Glibc hides both the struct and the wrapper behind _GNU_SOURCE.
+struct swerve_file_status {
+    uint64_t device;
+    uint64_t inode;
+    int64_t size;
+    int64_t mtime_sec;
+    int64_t ctime_sec;
+    /// 0 with `has_btime` 0 when the filesystem does not record a birth time.
+    int64_t btime_sec;
+    uint32_t mtime_nsec;
+    uint32_t ctime_nsec;
+    uint32_t btime_nsec;
+    uint32_t has_btime;
+    /// st_mode: type and permission bits.
+    uint32_t mode;
+    uint32_t links;
+};
+
+/// statx(2) of an open file (AT_EMPTY_PATH) with the basic fields and the birth time. Falls back to fstat(2) where
+/// statx is refused (ENOSYS, or EPERM from an old seccomp profile); the birth time is then unknown.
+/// 0, or -1 with errno set.
+int swerve_fstatx(int fd, struct swerve_file_status *out);
+
+/// The same for a path, following symbolic links (stat(2), not lstat): the document root's current target.
+int swerve_statx_path(const char *path, struct swerve_file_status *out);
 
 /// Blocks (in the calling thread, inherited by threads it creates) the signals a server handles itself.
 int swerve_block_signals(void);

@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import SwerveFiles
 import SwerveServer
 import Testing
 
@@ -24,6 +25,9 @@ final class TestServer: @unchecked Sendable {
         for (path, contents) in files {
             try TestServer.write(root + "/" + path, contents)
         }
+        // Files are served with validators and cached bodies once settled (their ctime before the clock tick the
+        // server reads): tests that expect them start after that.
+        for path in files.keys { try TestServer.waitUntilSettled(root + "/" + path) }
         var configuration = ServerConfiguration()
         configuration.root = root
         configuration.host = "127.0.0.1"
@@ -68,6 +72,19 @@ final class TestServer: @unchecked Sendable {
                 offset += n
             }
         }
+    }
+
+    /// Waits until the kernel's coarse clock has passed the ctime of `path`, so the server treats the file as
+    /// settled (`FileIdentity.isSettled(before:)`): it sends validators and caches bodies only for such files, and a
+    /// change made from now on gets a later ctime. A wait for a checked condition, at most one clock tick (~4 ms);
+    /// fails after 5 s.
+    static func waitUntilSettled(_ path: String) throws {
+        guard let identity = FileIdentity.of(path: path) else { throw TestFailure("cannot stat \(path)") }
+        for _ in 0..<5000 {
+            if identity.isSettled(before: FileTime.coarseNow()) { return }
+            usleep(1000)
+        }
+        throw TestFailure("the coarse clock never passed the ctime of \(path)")
     }
 
     /// rm -rf, without shelling out.

@@ -1,3 +1,4 @@
+import SwerveFiles
 import Testing
 @testable import SwerveHTTP
 
@@ -7,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The repository's bundled `mime.types`, found from this file's path (Tests/SwerveHTTPTests/<this file>).
+/// The repository's `mime.types`, found from this file's path (Tests/SwerveFilesTests/<this file>).
 private let bundledMIMETypesPath: String = {
     var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
     parts.removeLast(3)
@@ -164,13 +165,31 @@ private let malformedCases: [(String, Int, String)] = [
 
 @Suite("MIMETable")
 struct MIMETableTests {
+    /// The table compiled into the binary: what a server without `--mime-types` uses.
     static let bundled: MIMETable = {
         do {
-            return try MIMETable(path: bundledMIMETypesPath)
+            return try MIMETable.bundled()
         } catch {
             fatalError("bundled mime.types must load: \(error)")
         }
     }()
+
+    @Test("the compiled-in table is mime.types byte for byte (else run Scripts/embed-mime-types.sh)")
+    func compiledInTableIsTheFile() throws {
+        let fd = open(bundledMIMETypesPath, O_RDONLY)
+        try #require(fd >= 0)
+        defer { _ = close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 1 << 16)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        try #require(n > 0 && n < bytes.count)
+        #expect(Array(bytes[0..<n]) == Array(MIMETable.bundledText.utf8))
+        // And the file loads to the same table through the path a user's --mime-types takes.
+        let loaded = try MIMETable(path: bundledMIMETypesPath)
+        #expect(loaded.extensions == Self.bundled.extensions)
+        for ext in loaded.extensions {
+            #expect(loaded.mediaType(forExtension: ext) == Self.bundled.mediaType(forExtension: ext))
+        }
+    }
 
     @Test("bundled mime.types: lookups", arguments: lookupCases)
     func bundledLookups(path: String, expected: String) {

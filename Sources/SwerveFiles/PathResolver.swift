@@ -1,5 +1,6 @@
 import CSwerveSys
 import Glibc
+import SwerveHTTP
 
 // The traversal-safe path resolver: request target → open file descriptor, redirect, or error status.
 //
@@ -10,9 +11,9 @@ import Glibc
 //      symlink chain, /proc magic link – that would leave the root, whatever the sanitiser let through. There
 //      are no string-prefix checks anywhere.
 //
-// Syscalls per request: a file is openat2 + fstat; `/dir/` is openat2("dir/index.html") + fstat, never an open
+// Syscalls per request: a file is openat2 + statx; `/dir/` is openat2("dir/index.html") + statx, never an open
 // of the directory itself (`/file/` then fails with ENOTDIR → 404, `/dir-without-index/` with ENOENT → 404);
-// `/dir` is openat2 + fstat + close and a redirect. O_NONBLOCK keeps the open of a FIFO from blocking.
+// `/dir` is openat2 + statx + close and a redirect. O_NONBLOCK keeps the open of a FIFO from blocking.
 //
 // Statuses:
 //   sanitiser refusals – see PathSanitizer (400, 404 for hidden names, 414);
@@ -31,7 +32,7 @@ public enum Resolution {
     /// logs. It points into the caller's scratch buffer – no allocation – and is valid until that buffer is
     /// reused; a NUL follows it there. For a symlink it is the requested name, not the target's (as nginx).
     /// `PathResolver.fileExtension(_:)` gives the extension bytes if a caller wants them alone.
-    case file(fd: Int32, facts: FileFacts, path: UnsafeRawBufferPointer)
+    case file(fd: Int32, identity: FileIdentity, path: UnsafeRawBufferPointer)
     /// A directory asked for without its trailing slash: answer 301 with this Location – the original,
     /// still-encoded path + `/` + the original `?query` if any. Leading slashes are collapsed to one, so the
     /// Location never starts with `//` (which a browser would read as another host).
@@ -40,53 +41,8 @@ public enum Resolution {
     case failure(HTTPStatus)
 }
 
-/// Why the resolver could not be set up.
-public struct PathResolverError: Error, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
-        /// The root directory does not exist (ENOENT).
-        case rootNotFound
-        /// The root path names something that is not a directory (ENOTDIR).
-        case rootNotADirectory
-        /// The root could not be opened or read for another reason (`errno` says which).
-        case rootUnusable
-        /// The kernel has no openat2(2) (before Linux 5.6, or filtered by seccomp): the resolver cannot
-        /// guarantee containment without it, so it refuses to start.
-        case openat2Unavailable
-    }
-
-    public var kind: Kind
-    public var path: String
-    public var errno: Int32
-
-    public init(kind: Kind, path: String, errno: Int32) {
-        self.kind = kind
-        self.path = path
-        self.errno = errno
-    }
-
-    public var description: String {
-        let reason = String(cString: strerror(errno))
-        switch kind {
-        case .rootNotFound:
-            return "root directory '\(path)' does not exist"
-        case .rootNotADirectory:
-            return "root directory '\(path)' is not a directory"
-        case .rootUnusable:
-            return "root directory '\(path)' cannot be opened: \(reason)"
-        case .openat2Unavailable:
-            return "openat2(2) is not available (\(reason)); Swerve needs Linux 5.6 or later to serve files safely"
-        }
-    }
-}
-
-/// Owns the root directory's O_PATH descriptor; closes it when the last resolver sharing it goes away.
-private final class RootDirectory: Sendable {
-    let fd: Int32
-    init(fd: Int32) { self.fd = fd }
-    deinit { _ = Glibc.close(fd) }
-}
-
-/// Resolves request targets against one root directory. Immutable: create one per server and share it.
+/// Resolves request targets against one root directory. Immutable and cheap to copy: a loop holds one, and makes a
+/// new one (`init(root:…)`) when its `DocumentRoot` moved to another directory.
 public struct PathResolver: Sendable {
     /// The name served for a directory requested with a trailing slash.
     static let indexName: StaticString = "index.html"
@@ -98,46 +54,33 @@ public struct PathResolver: Sendable {
     /// A smaller buffer works but lowers the longest accepted path to `scratch.count - 12` (longer → 414).
     public static let scratchCapacity = PathSanitizer.maximumDecodedPathLength + scratchReserve
 
-    /// O_PATH (fcntl.h hides it behind _GNU_SOURCE, which Swift's Glibc module does not define).
-    static let oPath: Int32 = 0o10000000
-
     public let showHidden: Bool
     public let followSymlinks: Bool
-    private let root: RootDirectory
+    /// The directory requests are resolved in; it stays open while this resolver (or a copy) lives.
+    public let root: RootDirectory
     private let resolveFlags: UInt64
 
-    /// Opens `rootDirectory` (O_PATH | O_DIRECTORY | O_CLOEXEC) and checks that openat2(2) works.
-    /// Throws `PathResolverError` if the root is missing, not a directory, unusable, or openat2 is unavailable.
-    public init(rootDirectory: String, showHidden: Bool = false, followSymlinks: Bool = false) throws {
-        let fd = rootDirectory.withCString { Glibc.open($0, Self.oPath | O_DIRECTORY | O_CLOEXEC) }
-        if fd < 0 {
-            let e = Glibc.errno
-            let kind: PathResolverError.Kind
-            switch e {
-            case ENOENT: kind = .rootNotFound
-            case ENOTDIR: kind = .rootNotADirectory
-            default: kind = .rootUnusable
-            }
-            throw PathResolverError(kind: kind, path: rootDirectory, errno: e)
-        }
-        let root = RootDirectory(fd: fd)  // closes fd if we throw below
-
+    /// The RESOLVE_* flags of every open: beneath the root, never through a /proc magic link, and through no
+    /// symlink at all unless `followSymlinks`.
+    static func resolveFlags(followSymlinks: Bool) -> UInt64 {
         var flags = UInt64(SWERVE_RESOLVE_BENEATH | SWERVE_RESOLVE_NO_MAGICLINKS)
         if !followSymlinks { flags |= UInt64(SWERVE_RESOLVE_NO_SYMLINKS) }
+        return flags
+    }
 
-        // Probe: open the root itself through openat2 with the flags every request will use.
-        let probe = swerve_openat2(fd, ".", UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0, flags)
-        if probe < 0 {
-            let e = Glibc.errno
-            let kind: PathResolverError.Kind = (e == ENOSYS || e == EPERM) ? .openat2Unavailable : .rootUnusable
-            throw PathResolverError(kind: kind, path: rootDirectory, errno: e)
-        }
-        _ = Glibc.close(probe)
+    /// Opens `rootDirectory` (see `RootDirectory.open`) and resolves beneath it.
+    /// Throws `PathResolverError` if the root is missing, not a directory, unusable, or openat2 is unavailable.
+    public init(rootDirectory: String, showHidden: Bool = false, followSymlinks: Bool = false) throws(PathResolverError) {
+        let root = try RootDirectory.open(rootDirectory, resolveFlags: Self.resolveFlags(followSymlinks: followSymlinks))
+        self.init(root: root, showHidden: showHidden, followSymlinks: followSymlinks)
+    }
 
+    /// Resolves beneath an already opened root (a `DocumentRoot`'s current directory).
+    public init(root: RootDirectory, showHidden: Bool, followSymlinks: Bool) {
         self.root = root
-        self.resolveFlags = flags
         self.showHidden = showHidden
         self.followSymlinks = followSymlinks
+        self.resolveFlags = Self.resolveFlags(followSymlinks: followSymlinks)
     }
 
     /// The ONE mapping from an open/fstat errno to a response status.
@@ -187,6 +130,13 @@ public struct PathResolver: Sendable {
     /// The pure first half of `resolve`: sanitise into `scratch` and append the index name. No I/O, so a caller can
     /// consult its own cache of open files by the prepared path before opening anything.
     public func prepare(_ pathAndQuery: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) -> Preparation {
+        Self.prepare(pathAndQuery, showHidden: showHidden, scratch: scratch)
+    }
+
+    /// `prepare` without a resolver: it needs no root, only the hidden-names policy (a cache hit never opens one).
+    public static func prepare(
+        _ pathAndQuery: UnsafeRawBufferPointer, showHidden: Bool, scratch: UnsafeMutableRawBufferPointer
+    ) -> Preparation {
         guard scratch.count > Self.scratchReserve else { return .failure(.internalServerError) }
         let sanitized: SanitizedPath
         let pathRoom = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(scratch.count - Self.scratchReserve)])
@@ -225,22 +175,20 @@ public struct PathResolver: Sendable {
         let fd = openBeneath(scratch)
         if fd < 0 { return .failure(Self.status(forOpenErrno: Glibc.errno)) }
 
-        var st = stat()
-        if fstat(fd, &st) != 0 {
+        guard let status = FileStatus.of(fd: fd) else {
             let status = Self.status(forOpenErrno: Glibc.errno)
             _ = Glibc.close(fd)
             return .failure(status)
         }
 
-        switch st.st_mode & S_IFMT {
-        case S_IFREG:
-            let facts = withUnsafePointer(to: &st) { FileFacts($0) }
-            return .file(fd: fd, facts: facts, path: UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
-        case S_IFDIR:
+        switch status.kind {
+        case .regular:
+            return .file(fd: fd, identity: status.identity, path: UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
+        case .directory:
             _ = Glibc.close(fd)
             // `dir/index.html/` being a directory: still no index to serve.
             if prepared.hasTrailingSlash { return .failure(.notFound) }
-            return .redirect(location: Self.redirectLocation(pathAndQuery, rawPathEnd: prepared.rawPathEnd))
+            return .redirect(location: TrailingSlashRedirect.location(pathAndQuery, rawPathEnd: prepared.rawPathEnd))
         default:
             _ = Glibc.close(fd)
             return .failure(.forbidden)
@@ -276,46 +224,6 @@ public struct PathResolver: Sendable {
             if fd >= 0 || Glibc.errno != EINTR { return fd }
         }
     }
-
-    /// Original path (leading slashes collapsed to one) + `/` + original `?query`, with every byte a URI may not
-    /// contain percent-encoded. The parser lets such bytes through in a target (`"`, `<`, `{`, `|`, ...: lenient
-    /// on input, as browsers send some of them raw), but RFC 9110 §10.2.2 makes Location a URI-reference, whose
-    /// path and query hold only RFC 3986 §3.3/§3.4 characters: unreserved, sub-delims, ":", "@", "/", "?" and
-    /// percent-encodings (a "%" starting one is passed on as the client wrote it; a stray "%" is encoded).
-    static func redirectLocation(_ target: UnsafeRawBufferPointer, rawPathEnd: Int) -> [UInt8] {
-        var start = 0
-        while start + 1 < rawPathEnd && target[start + 1] == UInt8(ascii: "/") { start += 1 }
-        var location: [UInt8] = []
-        location.reserveCapacity(target.count - start + 1)
-        appendURIEncoded(UnsafeRawBufferPointer(rebasing: target[start..<rawPathEnd]), to: &location)
-        location.append(UInt8(ascii: "/"))
-        appendURIEncoded(UnsafeRawBufferPointer(rebasing: target[rawPathEnd..<target.count]), to: &location)
-        return location
-    }
-
-    private static func appendURIEncoded(_ bytes: UnsafeRawBufferPointer, to location: inout [UInt8]) {
-        // RFC 3986 §2.1: "URI producers ... should use uppercase hexadecimal digits for all percent-encodings."
-        let hex: StaticString = "0123456789ABCDEF"
-        for (i, byte) in bytes.enumerated() {
-            // A "%" passes only as the start of a triplet; a stray one becomes "%25".
-            let strayPercent = byte == UInt8(ascii: "%")
-                && !(i + 2 < bytes.count && HTTPSyntax.isHexDigit(bytes[i + 1]) && HTTPSyntax.isHexDigit(bytes[i + 2]))
-            if isURIPathOrQueryByte(byte) && !strayPercent {
-                location.append(byte)
-            } else {
-                location.append(UInt8(ascii: "%"))
-                location.append(hex.utf8Start[Int(byte >> 4)])
-                location.append(hex.utf8Start[Int(byte & 0x0F)])
-            }
-        }
-    }
-
-    /// RFC 3986 §3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@" — unreserved and sub-delims are
-    /// exactly reg-name's characters (`HTTPSyntax.isRegNameChar`); §3.4: path and query add "/" and "?"; "%" starts
-    /// a pct-encoded triplet.
-    private static func isURIPathOrQueryByte(_ byte: UInt8) -> Bool {
-        HTTPSyntax.isRegNameChar(byte) || ":@/?%".utf8.contains(byte)
-    }
 }
 
 extension PathResolver {
@@ -326,7 +234,7 @@ extension PathResolver {
     /// the longest suffix it allows, `scratchReserve`); the suffix and a NUL are written after it.
     public func openSibling(
         of path: UnsafeRawBufferPointer, suffix: StaticString, scratch: UnsafeMutableRawBufferPointer
-    ) -> (fd: Int32, facts: FileFacts)? {
+    ) -> (fd: Int32, identity: FileIdentity)? {
         let length = path.count
         let suffixLength = suffix.utf8CodeUnitCount
         guard path.baseAddress == UnsafeRawPointer(scratch.baseAddress), suffixLength + 1 <= Self.scratchReserve,
@@ -338,11 +246,10 @@ extension PathResolver {
         defer { scratch[length] = 0 }  // the caller's path stays NUL-terminated and unchanged
         let fd = openBeneath(scratch)
         guard fd >= 0 else { return nil }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+        guard let status = FileStatus.of(fd: fd), status.kind == .regular else {
             _ = Glibc.close(fd)
             return nil
         }
-        return (fd, withUnsafePointer(to: &st) { FileFacts($0) })
+        return (fd, status.identity)
     }
 }

@@ -1,0 +1,54 @@
+import Glibc
+import SwerveFiles
+
+struct FilesTestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes `bytes` to `path` (created 0644; with `truncate`, rewritten in place: the same inode, as `cp -p` does).
+func writeFile(_ path: String, _ bytes: [UInt8], truncate: Bool = true) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : 0) | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw FilesTestFailure("cannot create \(path)") }
+    defer { close(fd) }
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+        guard n > 0 else { throw FilesTestFailure("short write to \(path)") }
+        done += n
+    }
+}
+
+/// Waits until the kernel's coarse clock has passed `identity`'s ctime, so a change made from now on is stamped with
+/// a later ctime (on kernels whose file timestamps advance once per tick, two changes within one tick share a
+/// ctime). A wait for a condition that is checked, not a sleep that hopes: it returns as soon as the clock is past,
+/// within a tick (~4 ms), and fails after 5 s.
+func waitUntilSettled(_ identity: FileIdentity) throws {
+    for _ in 0..<5000 {
+        if identity.isSettled(before: FileTime.coarseNow()) { return }
+        usleep(1000)
+    }
+    throw FilesTestFailure("the coarse clock never passed the file's ctime")
+}
+
+/// rm -rf, without shelling out.
+func removeTree(_ path: String) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    guard st.st_mode & S_IFMT == S_IFDIR else {
+        _ = unlink(path)
+        return
+    }
+    var names: [String] = []
+    if let dir = opendir(path) {
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        _ = closedir(dir)
+    }
+    for name in names { removeTree(path + "/" + name) }
+    _ = rmdir(path)
+}
