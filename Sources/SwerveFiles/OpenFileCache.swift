@@ -85,17 +85,18 @@ public final class FileBytes: @unchecked Sendable {
 /// epoll_wait and the statx shared by the requests of one wake-up.
 ///
 /// Freshness, for every way a deploy changes a file:
-/// - **Content** (a rewrite in place, with or without the old mtime put back; a truncate): a hit statxes the cached
-///   fd and compares the whole `FileIdentity` (size, mtime, ctime with nanoseconds); a delete or a replace by
-///   rename drops the old inode's link count to 0. Either drops the entry and the path is opened afresh. The check
+/// - **Content** (a rewrite in place, with or without the old mtime put back; a truncate) and **replacement** (a
+///   delete, a rename over the path – even while the old inode lives on under another hard link): a hit statxes the
+///   cached fd and compares the whole `FileIdentity` (size, mtime, ctime with nanoseconds) and the link count. A
+///   replaced inode loses a link, which moves its ctime. Either drops the entry and the path is opened afresh. The check
 ///   is made at most once per loop wake-up (`wakeup`); later hits in the same pass over the ready connections trust
 ///   it. A request sent after a change is read in a later wake-up – and sees the change – unless its connection
 ///   already had bytes waiting when the loop woke (a client pipelining behind an earlier request): then it may be
 ///   answered from a check made earlier in the same pass, microseconds old. Under load a wake-up serves many
 ///   requests (about nine per `epoll_wait` at 64 busy connections), so most hits skip the statx.
-/// - **The path** now naming another file while the old one lives on (a parent directory renamed, a symlink
-///   re-pointed, a file replaced while the old inode is still hard-linked elsewhere): statx on an open fd cannot see
-///   that, so an entry is trusted for `maximumAgeMilliseconds` and then reopened.
+/// - **The path** now naming another file while the old one is untouched (a parent directory renamed aside and
+///   another moved in, a symlink re-pointed): statx on an open fd cannot see that, so an entry is trusted for
+///   `maximumAgeMilliseconds` and then reopened.
 /// - **Bytes kept in memory** are read only from a settled file (`FileIdentity.isSettled(before:)`): a file changed
 ///   within the current clock tick is served from its fd, live, until its ctime is in the past.
 ///

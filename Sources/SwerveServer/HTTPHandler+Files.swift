@@ -116,8 +116,9 @@ extension HTTPHandler {
                let sidecar = cachedSidecar(source: identity, name: name, suffix: ".gz", context: context) {
                 chosen = Representation(source: .file(sidecar), coding: .gzip, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
             }
-            /// Whether no cached body can be had for this request: the stream is next, then identity.
-            var streamInstead = !gzipCacheable
+            // No cached body can be had for this request: the stream is next, then identity. Not after an expired
+            // wait: the workers are behind, and a stream's pieces would queue behind the same work.
+            var streamInstead = !gzipCacheable && !context.waitExpired
             if chosen == nil && coding == .gzip && gzipCacheable, let identityTag {
                 let cached = compression.cachedBody(identity)
                 // The tag names the encoder of the body that would be sent: the cached one, or zlib's for a miss.
@@ -133,9 +134,11 @@ extension HTTPHandler {
                 if let body = cached {
                     chosen = Representation(source: .memory(body), coding: .gzip, etag: gzipTag,
                                             serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
-                } else if context.waitExpired || state.compressionAttempts >= Self.maximumCompressionAttempts {
-                    // Waited as long as a request may, or the file kept changing while it was read: no body from
-                    // the cache for this request.
+                } else if context.waitExpired {
+                    // Waited as long as a request may: the bytes as they are.
+                    streamInstead = false
+                } else if state.compressionAttempts >= Self.maximumCompressionAttempts {
+                    // The file kept changing while it was read: no body from the cache for this request.
                     streamInstead = true
                 } else {
                     switch compression.compress(identity, fd: file.fd, resumer: context.resumer) {

@@ -100,6 +100,7 @@ public final class Server: Sendable {
             host: address, port: configuration.port, workers: configuration.workers,
             maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,
             keepAliveTimeout: configuration.keepAliveTimeout, sendTimeout: configuration.sendTimeout,
+            suspendTimeout: configuration.suspendTimeout,
             shutdownGrace: configuration.shutdownGrace)
         do {
             engine = try Engine(configuration: engineConfiguration) { _ in HTTPHandler(site: site) }

@@ -13,6 +13,9 @@ public struct ServerConfiguration: Sendable {
     public var headerTimeout: Double = 10
     public var keepAliveTimeout: Double = 15
     public var sendTimeout: Double = 60
+    /// The longest a request waits for work off the loop (compression, content hash); then it is answered without
+    /// it (see `EngineConfiguration.suspendTimeout`).
+    public var suspendTimeout: Double = 5
     public var shutdownGrace: Double = 10
     /// Serve names starting with `.` (otherwise 404).
     public var showHidden = false

@@ -1,6 +1,7 @@
 import Glibc
 import SwerveCompression
 import SwerveServer
+import Synchronization
 import Testing
 
 /// Text-like content that compresses about 4× (like real JavaScript), deterministic.
@@ -306,6 +307,42 @@ struct CompressionTests {
         #expect(third.header("ETag") != second.header("ETag"))
         unlink(path)
         #expect(try fetch(server.port, get("/f.js", "Accept-Encoding: gzip\r\n")).status == 404)
+    }
+
+    @Test("a file rewritten over and over while it is requested is answered while it is still changing (bounded retries)")
+    func fileThatKeepsChanging() async throws {
+        let size = 2 << 20
+        let versions = [textLike(size, seed: 21), textLike(size, seed: 22)]
+        let server = try TestServer(files: ["busy.js": versions[0]])
+        defer { server.shutdown() }
+        let path = server.root + "/busy.js"
+        // A writer that keeps overwriting the file in place (pwrite of a whole version, never a truncate, so the
+        // length stays right), every 8 ms: longer than a clock tick, so the file often looks settled when a request
+        // comes, and then changes while the compression reads it.
+        let stop = Atomic<Bool>(false)
+        let stillWriting = Atomic<Bool>(true)
+        let writer = Task.detached {
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            defer { close(fd); stillWriting.store(false, ordering: .releasing) }
+            let started = monotonicSeconds()
+            var round = 0
+            while !stop.load(ordering: .acquiring) && monotonicSeconds() - started < 20 {
+                versions[round % 2].withUnsafeBytes { _ = pwrite(fd, $0.baseAddress, $0.count, 0) }
+                round += 1
+                usleep(8_000)
+            }
+        }
+        for _ in 0..<4 {
+            let response = try fetch(server.port, get("/busy.js", "Accept-Encoding: gzip\r\n"))
+            #expect(response.status == 200)
+            let body = response.header("Content-Encoding") == "gzip" ? gunzip(response.body) : response.body
+            #expect(body?.count == size)
+        }
+        // Every answer came while the writer was still at it: no request waited for the file to stop changing.
+        let writing = stillWriting.load(ordering: .acquiring)
+        #expect(writing)
+        stop.store(true, ordering: .releasing)
+        _ = await writer.value
     }
 
     @Test("--cache-size 0 disables the cache: compressible files stream instead")

@@ -136,6 +136,51 @@ struct ConnectionTests {
         #expect(try client.readResponse().bodyText == "body { color: red }\n")
     }
 
+    @Test("§6.3 bodies up to 1 MiB (Content-Length or chunked) are read and discarded: the pipelined request behind is answered",
+          arguments: [100_000, 1 << 20])
+    func largeBodiesDiscarded(size: Int) throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let body = String(repeating: "x", count: size)
+        let client = try RawClient(port: server.port)
+        // A POST (405, keep-alive) with its body, a GET pipelined behind it, all in one stream.
+        try client.send("POST /a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: \(size)\r\n\r\n\(body)GET /b.css HTTP/1.1\r\nHost: h\r\n\r\n")
+        let refused = try client.readResponse()
+        #expect(refused.status == 405)
+        #expect(refused.header("Connection") == nil)
+        #expect(try client.readResponse().bodyText == "body { color: red }\n")
+        // The same body chunked, in 64 KiB chunks.
+        var chunked = "GET /a.txt HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        var left = size
+        while left > 0 {
+            let n = min(left, 65_536)
+            chunked += String(n, radix: 16) + "\r\n" + String(repeating: "y", count: n) + "\r\n"
+            left -= n
+        }
+        try client.send(chunked + "0\r\n\r\nGET /b.css HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try client.readResponse().bodyText == "alpha\n")
+        #expect(try client.readResponse().bodyText == "body { color: red }\n")
+    }
+
+    @Test("§9.6 a body over 1 MiB is not read for nothing: Content-Length → Connection: close; chunked → closed after the response")
+    func oversizedBodiesClose() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        let announced = try RawClient(port: server.port)
+        try announced.send("POST /a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: \((1 << 20) + 1)\r\n\r\n")
+        let refused = try announced.readResponse()
+        #expect(refused.status == 405)
+        #expect(refused.header("Connection") == "close")
+        #expect(announced.readsEOF())
+        let chunked = try RawClient(port: server.port)
+        try chunked.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(try chunked.readResponse().bodyText == "alpha\n")
+        // Keep sending chunks: past 1 MiB the server stops reading and closes (a send may then fail: reset).
+        let piece = "10000\r\n" + String(repeating: "z", count: 65_536) + "\r\n"
+        for _ in 0..<24 { if (try? chunked.send(piece)) == nil { break } }
+        #expect(chunked.readsEOF())
+    }
+
     @Test("§9.3 / §7.1 a chunked body that cannot be framed: the request's one response, then close", arguments: [
         "zz\r\n", "-1\r\n", "ffffffffffffffffffff\r\n", "3\r\nabcX", "3\rabc", "0\r\nBad Trailer\r\n\r\n",
     ])
