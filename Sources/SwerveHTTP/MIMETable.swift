@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A `mime.types` file that could not be read or parsed.
 public struct MIMETableError: Error, CustomStringConvertible, Sendable {
     /// The file name given to the parser (the path for `MIMETable(path:)`).
