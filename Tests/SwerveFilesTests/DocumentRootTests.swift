@@ -12,9 +12,7 @@ struct DocumentRootTests {
         let base: String
         var current: String { base + "/current" }
         init() throws {
-            var template = Array("/tmp/swerve-root-XXXXXX".utf8CString)
-            guard let made = mkdtemp(&template) else { throw FilesTestFailure("mkdtemp failed") }
-            base = String(cString: made)
+            base = try makeTemporaryDirectory("swerve-root")
             mkdir(base + "/releases", 0o755)
             for release in ["41", "42"] {
                 mkdir(base + "/releases/" + release, 0o755)

@@ -70,9 +70,7 @@ struct FileIdentityTests {
         let directory: String
         var path: String { directory + "/f" }
         init() throws {
-            var template = Array("/tmp/swerve-identity-XXXXXX".utf8CString)
-            guard let made = mkdtemp(&template) else { throw FilesTestFailure("mkdtemp failed") }
-            directory = String(cString: made)
+            directory = try makeTemporaryDirectory("swerve-identity")
         }
         deinit { removeTree(directory) }
     }

@@ -15,6 +15,17 @@ private let bundledMIMETypesPath: String = {
     return parts.joined(separator: "/") + "/mime.types"
 }()
 
+/// The bytes of the repository's `mime.types`.
+private func repositoryFile() throws -> [UInt8] {
+    let fd = open(bundledMIMETypesPath, O_RDONLY)
+    guard fd >= 0 else { throw FilesTestFailure("cannot open \(bundledMIMETypesPath)") }
+    defer { _ = close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 1 << 16)
+    let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard n > 0 && n < bytes.count else { throw FilesTestFailure("\(bundledMIMETypesPath): read \(n) bytes") }
+    return Array(bytes[0..<n])
+}
+
 /// Extensions where the bundled file deliberately disagrees with a system `/etc/mime.types`, and the (outdated)
 /// system types tolerated for them. Each one is explained by a "DEVIATION" comment in `mime.types`.
 /// Debian 12 (media-types 10.0.0) agrees with every entry; older releases still say application/javascript.
@@ -176,13 +187,7 @@ struct MIMETableTests {
 
     @Test("the compiled-in table is mime.types byte for byte (else run Scripts/embed-mime-types.sh)")
     func compiledInTableIsTheFile() throws {
-        let fd = open(bundledMIMETypesPath, O_RDONLY)
-        try #require(fd >= 0)
-        defer { _ = close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 1 << 16)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        try #require(n > 0 && n < bytes.count)
-        #expect(Array(bytes[0..<n]) == Array(MIMETable.bundledText.utf8))
+        #expect(try repositoryFile() == Array(MIMETable.bundledText.utf8))
         // And the file loads to the same table through the path a user's --mime-types takes.
         let loaded = try MIMETable(path: bundledMIMETypesPath)
         #expect(loaded.extensions == Self.bundled.extensions)
@@ -354,13 +359,7 @@ struct MIMETableTests {
     }
 
     @Test func deviationsAreDocumentedInTheFile() throws {
-        let fd = open(bundledMIMETypesPath, O_RDONLY)
-        try #require(fd >= 0)
-        defer { _ = close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 1 << 16)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        try #require(n > 0 && n < bytes.count)
-        let text = String(decoding: bytes[0..<n], as: UTF8.self)
+        let text = String(decoding: try repositoryFile(), as: UTF8.self)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         for ext in deliberateDisagreements.keys {
             // The entry's line must be preceded (within its comment block) by a DEVIATION comment.

@@ -13,9 +13,7 @@ struct OpenFileCacheTests {
         let path: String
 
         init() throws {
-            var template = Array("/tmp/swerve-ofc-XXXXXX".utf8CString)
-            guard let made = mkdtemp(&template) else { throw FilesTestFailure("mkdtemp failed") }
-            path = String(cString: made)
+            path = try makeTemporaryDirectory("swerve-ofc")
         }
 
         deinit { removeTree(path) }

@@ -6,6 +6,13 @@ struct FilesTestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// A new directory under /tmp (`mkdtemp`); the caller removes it (`removeTree`).
+func makeTemporaryDirectory(_ prefix: String) throws -> String {
+    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { throw FilesTestFailure("mkdtemp failed") }
+    return String(cString: made)
+}
+
 /// Writes `bytes` to `path` (created 0644; with `truncate`, rewritten in place: the same inode, as `cp -p` does).
 func writeFile(_ path: String, _ bytes: [UInt8], truncate: Bool = true) throws {
     let fd = open(path, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : 0) | O_CLOEXEC, 0o644)

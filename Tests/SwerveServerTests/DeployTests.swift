@@ -44,6 +44,25 @@ struct DeployTests {
         return Seen(identity: identity, gzip: gzip)
     }
 
+    /// Polls `path` until every answer is `new`, for at most 5 s; every answer meanwhile must be one whole version.
+    /// Returns the seconds from `changedAt`, or nil. "Every" is twenty answers in a row, each on a new connection:
+    /// the kernel spreads connections over the two event loops (SO_REUSEPORT), each with its own open-file cache,
+    /// and twenty in a row all reach one loop about once in half a million tries.
+    static func secondsUntilServed(
+        _ port: UInt16, _ path: String, old: [UInt8], new: [UInt8], since changedAt: Double,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Double? {
+        while monotonicSeconds() - changedAt < 5 {
+            let body = try fetch(port, get(path)).body
+            #expect(body == old || body == new, "a torn or foreign body for \(path)", sourceLocation: sourceLocation)
+            if body == new, try (0..<19).allSatisfy({ _ in try fetch(port, get(path)).body == new }) {
+                return monotonicSeconds() - changedAt
+            }
+            usleep(20_000)
+        }
+        return nil
+    }
+
     /// A file served and cached (gzip body in the cache, open-file cache entry), then changed by `change`, then
     /// served again: the new bytes in both codings, and both ETags new. Also asserted: right after the change,
     /// before the file settles, the bytes are already the new ones (whatever the coding).
@@ -131,19 +150,7 @@ struct DeployTests {
         let changedAt = monotonicSeconds()
         try TestServer.waitUntilSettled(path)
         // Every answer is one whole version, old or new, and the new one comes at once.
-        var freshAfter: Double?
-        while monotonicSeconds() - changedAt < 5 {
-            let response = try fetch(server.port, get("/a.txt"))
-            #expect(response.body == one || response.body == two)
-            if response.body == two {
-                // Both loops (each its own cache): a few more answers, all new.
-                if try (0..<6).allSatisfy({ _ in try fetch(server.port, get("/a.txt")).body == two }) {
-                    freshAfter = monotonicSeconds() - changedAt
-                    break
-                }
-            }
-            usleep(20_000)
-        }
+        let freshAfter = try Self.secondsUntilServed(server.port, "/a.txt", old: one, new: two, since: changedAt)
         let elapsed = try #require(freshAfter, "the new file was never served")
         #expect(elapsed < 0.5, "fresh after \(elapsed) s")
         let after = try Self.fetchBoth(server.port, "/a.txt", expecting: two)
@@ -168,17 +175,7 @@ struct DeployTests {
         #expect(rename(server.root + "/assets", server.root + "/assets.old") == 0)
         #expect(rename(server.root + "/assets.new", server.root + "/assets") == 0)
         let changedAt = monotonicSeconds()
-        var freshAfter: Double?
-        while monotonicSeconds() - changedAt < 5 {
-            let response = try fetch(server.port, get("/assets/a.txt"))
-            #expect(response.body == one || response.body == two)
-            if response.body == two,
-               try (0..<6).allSatisfy({ _ in try fetch(server.port, get("/assets/a.txt")).body == two }) {
-                freshAfter = monotonicSeconds() - changedAt
-                break
-            }
-            usleep(20_000)
-        }
+        let freshAfter = try Self.secondsUntilServed(server.port, "/assets/a.txt", old: one, new: two, since: changedAt)
         let elapsed = try #require(freshAfter, "the new file was never served")
         #expect(elapsed < 2.5, "fresh after \(elapsed) s")
         let after = try Self.fetchBoth(server.port, "/assets/a.txt", expecting: two)
@@ -285,17 +282,8 @@ struct DeployTests {
         #expect(symlink("releases/42", base + "/current.new") == 0)
         #expect(rename(base + "/current.new", base + "/current") == 0)
         let swappedAt = monotonicSeconds()
-        var seenAfter: Double?
-        while monotonicSeconds() - swappedAt < 5 {
-            let body = try fetch(server.port, get("/index.html")).bodyText
-            #expect(body == "release 41\n" || body == "release 42\n")
-            if body == "release 42\n",
-               try (0..<6).allSatisfy({ _ in try fetch(server.port, get("/index.html")).bodyText == "release 42\n" }) {
-                seenAfter = monotonicSeconds() - swappedAt
-                break
-            }
-            usleep(20_000)
-        }
+        let seenAfter = try Self.secondsUntilServed(
+            server.port, "/index.html", old: Array("release 41\n".utf8), new: Array("release 42\n".utf8), since: swappedAt)
         let elapsed = try #require(seenAfter, "the new release was never served")
         #expect(elapsed < 2.5, "new root served after \(elapsed) s")
         // Release 41 is gone from the new root; its files are deleted while the download is still running.
