@@ -144,7 +144,7 @@ extension CommandLineOptions {
     static let options: [OptionSpec] = {
         let defaults = ServerConfiguration()
         return [
-            .value("root", "DIR", default: defaults.root, "Document root to serve.") { configuration, text, _ in
+            .value("root", "DIR", default: defaults.root, "Document root to serve (a symlink to a release is re-resolved while serving).") { configuration, text, _ in
                 configuration.root = text
             },
             .value("host", "ADDR", default: defaults.host, "Address to listen on (numeric IPv4 or IPv6, e.g. 0.0.0.0, 127.0.0.1, ::).") {
@@ -158,7 +158,7 @@ extension CommandLineOptions {
                 guard workers >= 1 else { throw UsageError("--workers must be at least 1") }
                 configuration.workers = workers
             },
-            .value("mime-types", "FILE", default: "the one bundled with Swerve", "mime.types file.") { configuration, text, _ in
+            .value("mime-types", "FILE", default: "the one compiled in", "mime.types file.") { configuration, text, _ in
                 configuration.mimeTypesPath = text
             },
             .value("max-connections", "N", default: "\(defaults.maxConnections)", "Open connections at most; more wait in the accept queue.") {

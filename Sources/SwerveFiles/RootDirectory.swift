@@ -47,6 +47,9 @@ public final class RootDirectory: Sendable {
     public let fd: Int32
     /// The configured path it was opened through (a symlink such as `current` is followed when opening).
     public let path: String
+    /// What that path resolved to when it was opened (`realpath`, for logs: `/srv/site/releases/42`); the configured
+    /// path if that fails.
+    public let resolvedPath: String
     /// The directory's own identity, to tell whether the configured path now names another one.
     public let device: UInt64
     public let inode: UInt64
@@ -54,9 +57,10 @@ public final class RootDirectory: Sendable {
     /// O_PATH (fcntl.h hides it behind _GNU_SOURCE, which Swift's Glibc module does not define).
     static let oPath: Int32 = 0o10000000
 
-    private init(fd: Int32, path: String, device: UInt64, inode: UInt64) {
+    private init(fd: Int32, path: String, resolvedPath: String, device: UInt64, inode: UInt64) {
         self.fd = fd
         self.path = path
+        self.resolvedPath = resolvedPath
         self.device = device
         self.inode = inode
     }
@@ -83,7 +87,10 @@ public final class RootDirectory: Sendable {
             throw PathResolverError(kind: .rootUnusable, path: path, errno: e)
         }
         // From here on the object owns fd and closes it if the probe below throws.
-        let root = RootDirectory(fd: fd, path: path, device: status.identity.device, inode: status.identity.inode)
+        // Resolved through /proc/self/fd: the directory this very descriptor names, even if the path moved since.
+        let resolved = readLink("/proc/self/fd/\(fd)") ?? path
+        let root = RootDirectory(
+            fd: fd, path: path, resolvedPath: resolved, device: status.identity.device, inode: status.identity.inode)
         // Probe: open the root itself through openat2 with the flags every request will use.
         let probe = swerve_openat2(fd, ".", UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0, resolveFlags)
         if probe < 0 {
@@ -93,6 +100,14 @@ public final class RootDirectory: Sendable {
         }
         _ = Glibc.close(probe)
         return root
+    }
+
+    /// The target of a symbolic link, or nil.
+    private static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = path.withCString { readlink($0, &buffer, buffer.count - 1) }
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Whether `status` (of the configured path, now) is this very directory.

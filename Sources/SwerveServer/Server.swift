@@ -180,8 +180,7 @@ public final class Server: Sendable {
             switch event {
             case .swapped(let from, let to):
                 logger.notice("root moved: serving the new directory", metadata: [
-                    "root": "\(to.path)", "from": "dev \(from.device) inode \(from.inode)",
-                    "to": "dev \(to.device) inode \(to.inode)",
+                    "root": "\(to.path)", "from": "\(from.resolvedPath)", "to": "\(to.resolvedPath)",
                 ])
             case .unavailable(let error):
                 logger.warning("root unavailable: still serving the previous directory", metadata: ["error": "\(error)"])
