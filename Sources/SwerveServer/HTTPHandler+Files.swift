@@ -500,17 +500,25 @@ extension HTTPHandler {
         response.contentEncoding = .gzip
         response.chunked = true
         response.serverTiming = representation.serverTiming
-        let fd = request.isHead ? -1 : file.fdForEngine()
+        if request.isHead {
+            file.close()
+            writeHead(response, output: &output, now: now)
+            return .done
+        }
+        let fd = file.fdForEngine()
         guard fd >= 0, let compression = site.compression,
               let stream = try? GzipStream(fd: fd, size: file.identity.size, level: compression.level)
         else {
-            if request.isHead { file.close() } else if fd >= 0 { Glibc.close(fd) }
-            writeHead(response, output: &output, now: now)
-            if !request.isHead {
-                // Could not set up zlib: end the (empty) chunked body properly rather than hang the client.
-                output.append(UnsafeRawBufferPointer(start: Self.lastChunk.utf8Start, count: Self.lastChunk.utf8CodeUnitCount))
-            }
-            return .done
+            // No descriptor for the stream (EMFILE) or no zlib state for it: the bytes as they are, rather than a
+            // gzip response with an empty body. (A GzipStream that failed to initialise did not take the fd over.)
+            if fd >= 0 { Glibc.close(fd) }
+            var tag = representation.etag
+            tag?.gzip = false
+            tag?.zopfli = false
+            return send(
+                Representation(source: .file(file), coding: .identity, etag: tag),
+                validators: Validators(etag: tag, lastModified: validators.lastModified), traits: traits, vary: vary,
+                request: request, output: &output, context: context)
         }
         writeHead(response, output: &output, now: now)
         streams[context.connectionID] = stream
