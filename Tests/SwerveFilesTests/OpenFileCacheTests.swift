@@ -143,7 +143,7 @@ struct OpenFileCacheTests {
         for i in stride(from: 0, to: total, by: 2) {
             #expect(Self.lookup(cache, "f\(i)", now: 600 + Int64(i / 8)) != nil)
         }
-        weak var heldEntry = held?.cached
+        weak let heldEntry = held?.cached
         #expect(cache.count == total)
         let end: Int64 = 900
         try Self.insert(cache, "new", path: path, now: end)
