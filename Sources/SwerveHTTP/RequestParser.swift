@@ -302,10 +302,8 @@ enum HTTPSyntax {
 
     /// RFC 9110 §7.2: "Host = uri-host [ ":" port ]", with RFC 3986 §3.2.2 uri-host = IP-literal / IPv4address /
     /// reg-name and port = *DIGIT. IPv4address is a subset of reg-name, so it needs no separate rule.
-    /// An empty host is invalid: RFC 9110 §4.2.1 "A sender MUST NOT generate an "http" URI with an empty host
-    /// identifier. A recipient that processes such a URI reference MUST reject it as invalid." An http(s) target
-    /// always has an authority, so an empty Host value (RFC 9112 §3.2 allows it only when the target URI has no
-    /// authority) is treated as invalid too — strict by choice.
+    /// An empty host is not a host: RFC 9110 §4.2.1 "A sender MUST NOT generate an "http" URI with an empty host
+    /// identifier." An empty Host *field* is another matter, allowed by the caller (see `FramingFields.apply`).
     static func isValidHost(_ p: UnsafeRawPointer, _ s: Int, _ e: Int) -> Bool {
         guard s < e else { return false }
         var k = s
@@ -659,6 +657,9 @@ extension HTTPSyntax {
                 }
                 // "GET /path" CRLF is an HTTP/0.9 request: RFC 9110 §15.6.6 505 "indicates that the server does
                 // not support, or refuses to support, the major version of HTTP that was used in the request".
+                // "GET HTTP/1.1" CRLF is not: its one word after the method is no path but a version, so the
+                // request-target is missing (RFC 9112 §3: request-line = method SP request-target SP HTTP-version).
+                guard byteAt(p, targetStart) == ASCII.slash else { return fail(.badRequest, "request-line without a request-target") }
                 return fail(.httpVersionNotSupported, "HTTP/0.9 request-line without version")
             }
             if stop == ASCII.hash { return fail(.badRequest, "fragment in request-target") }
@@ -917,7 +918,9 @@ extension HTTPSyntax {
                 fieldCount: stored,
                 methodName: FieldValue(methodStart, methodStart + methodLength),
                 target: FieldValue(targetStart, targetEnd),
-                authority: isAbsoluteForm ? targetAuthority : (framing.hostCount == 1 ? framing.hostValue : nil),
+                authority: isAbsoluteForm
+                    ? targetAuthority
+                    : (framing.hostCount == 1 && framing.hostValue.end > framing.hostValue.start ? framing.hostValue : nil),
                 isAbsoluteForm: isAbsoluteForm))
     }
 }
@@ -949,7 +952,11 @@ struct FramingFacts {
             // than one Host header field line or a Host header field with an invalid field value."
             hostCount += 1
             guard hostCount == 1 else { return ParseError(status: .badRequest, reason: "more than one Host field") }
-            guard H.isValidHost(p, s, e) else { return ParseError(status: .badRequest, reason: "invalid Host") }
+            // RFC 9112 §3.2: "If the authority component is missing or undefined for the target URI, then a client
+            // MUST send a Host header field with an empty field-value." An origin-form request names no authority
+            // of its own, so an empty Host is what such a client sends: accepted (the request then has no
+            // authority). Anything non-empty must be a valid host.
+            guard s == e || H.isValidHost(p, s, e) else { return ParseError(status: .badRequest, reason: "invalid Host") }
             hostValue = FieldValue(s, e)
         case .contentLength:
             // RFC 9112 §6.3: "If a message is received without Transfer-Encoding and with an invalid

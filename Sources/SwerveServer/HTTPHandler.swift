@@ -315,8 +315,13 @@ final class HTTPHandler: ConnectionHandler {
                 writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
                 return .done
             case .redirect(let location):
+                // The 301 carries the Cache-Control of what it leads to (`dir/` serves `dir/index.html`): without
+                // one a cache would give it a heuristic freshness lifetime (RFC 9111 §4.2.2).
+                let cacheControl = indexCacheControl(directory: prepared.length)
                 location.withUnsafeBytes { location in
-                    writeError(.movedPermanently, isHead: isHead, connection: connection, location: location, output: &output, now: now)
+                    writeError(.movedPermanently, isHead: isHead, connection: connection, location: location, output: &output, now: now) {
+                        $0.cacheControl = cacheControl
+                    }
                 }
                 return .done
             case .file(let fd, let identity, _):
@@ -329,6 +334,17 @@ final class HTTPHandler: ConnectionHandler {
             head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
             waited: state.waitedForCompression)
         return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)
+    }
+
+    /// The Cache-Control for `<directory>/index.html`, the directory's path being `pathScratch[0..<length]`. Writes
+    /// the index name after it in the scratch (the resolver leaves room for exactly that).
+    private func indexCacheControl(directory length: Int) -> UnsafeRawBufferPointer? {
+        let suffix: StaticString = "/index.html"
+        guard length + suffix.utf8CodeUnitCount <= pathScratch.count else { return nil }
+        suffix.withUTF8Buffer { bytes in
+            UnsafeMutableRawBufferPointer(rebasing: pathScratch[length..<(length + bytes.count)]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+        }
+        return site.cacheControl.value(forPath: UnsafeRawBufferPointer(rebasing: pathScratch[0..<(length + suffix.utf8CodeUnitCount)]))
     }
 
     /// An error response with its small HTML page; `fields` adds what a particular status carries besides.

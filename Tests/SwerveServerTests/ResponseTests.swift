@@ -173,6 +173,27 @@ struct ResponseTests {
         #expect(!(open.header("Location") ?? "").hasPrefix("//"))
     }
 
+    @Test("RFC 9111 §4.2.2 a trailing-slash 301 carries the Cache-Control its target (dir/index.html) gets, so no cache guesses a lifetime")
+    func redirectCacheControl() throws {
+        let server = try TestServer(files: Self.files) { $0.cacheRules = ["docs/**=public, max-age=60"] }
+        defer { server.shutdown() }
+        let redirect = try fetch(server.port, "GET /docs HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(redirect.status == 301)
+        #expect(redirect.header("Cache-Control") == "public, max-age=60")
+        #expect(try fetch(server.port, "GET /docs/ HTTP/1.1\r\nHost: h\r\n\r\n").header("Cache-Control") == "public, max-age=60")
+        let plain = try TestServer(files: Self.files)
+        defer { plain.shutdown() }
+        #expect(try fetch(plain.port, "GET /docs HTTP/1.1\r\nHost: h\r\n\r\n").header("Cache-Control") == "no-cache")
+    }
+
+    @Test("RFC 9112 §3.2 an empty Host is accepted for an origin-form request; §3 GET HTTP/1.1 (no target) is 400")
+    func emptyHostAndMissingTarget() throws {
+        let server = try TestServer(files: Self.files)
+        defer { server.shutdown() }
+        #expect(try fetch(server.port, "GET /style.css HTTP/1.1\r\nHost:\r\n\r\n").body == Self.css)
+        #expect(try fetch(server.port, "GET HTTP/1.1\r\nHost: h\r\n\r\n").status == 400)
+    }
+
     @Test("traversal over the wire never returns bytes from outside the root")
     func traversalOverTheWire() throws {
         let server = try TestServer(files: Self.files)
