@@ -39,7 +39,7 @@ public enum CommandLineOptions {
 
     /// What stderr shows for a usage mistake: the error, then where to look.
     public static func errorReport(_ message: String) -> String {
-        "swerve: error: \(message)\nUsage: swerve [options]. See 'swerve --help'.\n"
+        "swerve: error: \(message)\nUsage: swerve [options] [DIR]. See 'swerve --help'.\n"
     }
 
     public static var versionText: String { "swerve \(swerveVersion)" }
@@ -47,13 +47,27 @@ public enum CommandLineOptions {
     static func configuration(from arguments: [String]) throws(UsageError) -> ServerConfiguration {
         var configuration = ServerConfiguration()
         var given: Set<String> = []
+        /// The positional DIR (`swerve ./dist`), if one was given.
+        var directory: String?
+        var optionsEnded = false
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
-            guard argument.hasPrefix("--") else {
-                let isOption = argument.hasPrefix("-") && argument != "-"
-                throw UsageError(isOption ? "unknown option '\(argument)'" : "unexpected argument '\(argument)'")
+            // `--` ends the options (POSIX): what follows is DIR, even if it starts with a dash.
+            if argument == "--" && !optionsEnded {
+                optionsEnded = true
+                continue
+            }
+            guard argument.hasPrefix("--") && !optionsEnded else {
+                let isOption = argument.hasPrefix("-") && argument != "-" && !optionsEnded
+                if isOption { throw UsageError("unknown option '\(argument)'") }
+                // One DIR; "-" would read as standard input, which a server cannot serve.
+                guard directory == nil, argument != "-", !argument.isEmpty else {
+                    throw UsageError("unexpected argument '\(argument)'")
+                }
+                directory = argument
+                continue
             }
             let (name, attachedValue) = split(argument)
             guard let option = options.first(where: { $0.name == name }) else {
@@ -82,9 +96,15 @@ public enum CommandLineOptions {
                 try set(&configuration, value, "--\(name)")
             }
         }
-        // The one rule that spans two options, so it can only be checked once all are read.
+        // The rules that span two arguments, so they can only be checked once all are read.
         if let entryMax = configuration.cacheEntryMax, entryMax > configuration.cacheSize {
             throw UsageError("--cache-entry-max must not exceed --cache-size")
+        }
+        if let directory {
+            guard !given.contains("root") else {
+                throw UsageError("the root was given twice: as DIR ('\(directory)') and as --root ('\(configuration.root)')")
+            }
+            configuration.root = directory
         }
         return configuration
     }
@@ -239,9 +259,12 @@ extension CommandLineOptions {
     /// `  --port N                   TCP port (0 picks a free one). (default: 8080)`.
     public static var helpText: String {
         var usageWords = options.map { "[\($0.synopsis)]" + ($0.repeatable ? "..." : "") }
-        usageWords += ["[--help]", "[--version]"]
+        usageWords += ["[--help]", "[--version]", "[DIR]"]
         var lines = wrap(usageWords, first: "Usage: swerve ", rest: String(repeating: " ", count: "Usage: swerve ".count))
-        lines += ["", "A fast static file server for HTTP/1.1.", "", "Options:"]
+        lines += ["", "A fast static file server for HTTP/1.1.", ""]
+        lines += wrap(words("DIR, or --root DIR: the directory to serve (not both). `--` before DIR if it starts with a dash."),
+                      first: "", rest: "")
+        lines += ["", "Options:"]
 
         // "(default: …)" is one word for the wrap, so a line never ends in "(default:".
         var entries = options.map { option in

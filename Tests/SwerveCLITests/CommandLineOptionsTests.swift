@@ -91,10 +91,12 @@ private let errorRows: [ErrorRow] = [
     ErrorRow(["--bogus=1"], "unknown option '--bogus'"),
     ErrorRow(["--Port", "80"], "unknown option '--Port'"),
     ErrorRow(["-p", "80"], "unknown option '-p'"),
-    ErrorRow(["--"], "unknown option '--'"),
-    ErrorRow(["site"], "unexpected argument 'site'"),
-    ErrorRow(["--root", "a", "b"], "unexpected argument 'b'"),
+    ErrorRow(["--", "a", "b"], "unexpected argument 'b'"),
+    ErrorRow(["site", "other"], "unexpected argument 'other'"),
+    ErrorRow(["--root", "a", "b"], "the root was given twice: as DIR ('b') and as --root ('a')"),
+    ErrorRow(["b", "--root=a"], "the root was given twice: as DIR ('b') and as --root ('a')"),
     ErrorRow(["-"], "unexpected argument '-'"),
+    ErrorRow([""], "unexpected argument ''"),
     ErrorRow(["--port"], "missing value for --port"),
     ErrorRow(["--show-hidden", "--root"], "missing value for --root"),
     ErrorRow(["--show-hidden=1"], "--show-hidden takes no value"),
@@ -214,6 +216,16 @@ struct CommandLineOptionsTests {
         #expect(c.followSymlinks == false)
     }
 
+    @Test("swerve DIR: the root as a positional argument, anywhere among the options; -- before one that starts with a dash")
+    func positionalRoot() throws {
+        #expect(try configuration(["./dist"]).root == "./dist")
+        #expect(try configuration(["--port", "0", "site", "--show-hidden"]).root == "site")
+        #expect(try configuration(["--port=0", "--", "-odd name"]).root == "-odd name")
+        #expect(try configuration(["--", "--root"]).root == "--root")
+        #expect(try configuration(["--root", "site"]).root == "site")
+        #expect(try configuration(["--"]).root == ServerConfiguration().root)
+    }
+
     @Test("Bad command lines: the exact message", arguments: errorRows)
     func error(_ row: ErrorRow) {
         #expect(errorMessage(row.arguments) == row.message)
@@ -222,7 +234,7 @@ struct CommandLineOptionsTests {
     @Test("What stderr shows for a usage error, and the exit status")
     func errorReport() {
         #expect(CommandLineOptions.errorReport("unknown option '--bogus'")
-            == "swerve: error: unknown option '--bogus'\nUsage: swerve [options]. See 'swerve --help'.\n")
+            == "swerve: error: unknown option '--bogus'\nUsage: swerve [options] [DIR]. See 'swerve --help'.\n")
         #expect(CommandLineOptions.usageExitCode == 64)
     }
 
