@@ -2,8 +2,8 @@
 // If-Modified-Since and If-Range against the selected representation's validators.
 //
 // Bytes in, decision out: the field values are the caller's buffers (the request buffer), the current entity tag is
-// the exact rendered strong tag. Nothing here allocates, reads a clock (except `IfRange.evaluate` without `now`, for
-// an rfc850-date only) or traps on any input.
+// the exact rendered strong tag. Nothing here allocates, reads a clock (the caller passes `now`) or traps on any
+// input.
 //
 // What the caller owns (RFC 9110 §13.2.1):
 // - "A server MUST ignore all received preconditions if its response to the same request without those conditions,

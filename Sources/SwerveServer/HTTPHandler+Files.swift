@@ -78,18 +78,18 @@ extension HTTPHandler {
         let traits = pathTraits(file, name: name)
         var accept = AcceptEncoding()
         parser.forEachValue(of: .acceptEncoding) { value in accept.add(value.bytes(in: request.bytes)) }
-        let compressible = site.compression != nil && identity.size >= site.gzipMinSize && traits.compressibleType
-        let varies = compressible
-
-        var representation: Representation
-        if let compression = site.compression, compressible {
+        var facts = ResponsePlanner.RepresentationFacts(
+            compressible: site.compression != nil && identity.size >= site.gzipMinSize && traits.compressibleType)
+        let varies = facts.compressible
+        if let compression = site.compression, facts.compressible {
             let cache = compression.cache
             // Cached bodies are made only from settled files: an unsettled one may still be changing under the same
             // identity, so it is streamed (or sent as it is) until its ctime is in the past.
-            let gzipCacheable = cache.isEnabled && identity.size <= cache.maxEntryBytes && settled
+            facts.cachedGzip = cache.isEnabled && identity.size <= cache.maxEntryBytes && settled
             // A stream has no Content-Length, so it needs chunked framing: HTTP/1.1 only (RFC 9112 §7: never
-            // chunked to 1.0). Requests with a body are answered without streaming so the body is discarded in order.
-            let gzipStreamable = request.head.versionMinor >= 1 && !request.hasBody
+            // chunked to 1.0). Requests with a body are answered without streaming so the body is discarded in
+            // order. Not after an expired wait: the workers are behind, and the pieces would queue behind them.
+            facts.gzipStream = request.head.versionMinor >= 1 && !request.hasBody && !context.waitExpired
             let sidecars: SidecarIndex.Entry
             if let known = file.sidecars {
                 sidecars = known
@@ -97,34 +97,50 @@ extension HTTPHandler {
                 sidecars = sidecarAvailability(name: name, identity: identity, context: context)
                 file.cached?.sidecars = sidecars
             }
-            var available: CodingSet = .identity
-            if sidecars.gzip || gzipCacheable || gzipStreamable { available.insert(.gzip) }
-            if sidecars.brotli { available.insert(.br) }
-            guard var coding = accept.choose(from: available) else {
+            facts.gzipSidecar = sidecars.gzip
+            facts.brotliSidecar = sidecars.brotli
+        }
+
+        // Ask the planner; when executing its choice finds a fact false, correct it and ask again (at most once
+        // per fact, so this ends).
+        var representation: Representation
+        choosing: while true {
+            switch ResponsePlanner.representation(accept, facts) {
+            case .notAcceptable:
                 file.close()
+                // The 406 exists because of Accept-Encoding, so it varies on it (RFC 9110 §12.5.5), even when this
+                // file's 200 never does: a cache must not hand this answer to a client that accepts identity.
                 writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, vary: true, output: &output, now: now)
                 return .done
-            }
-            var chosen: Representation?
-            if coding == .br, let sidecar = cachedSidecar(source: identity, name: name, suffix: ".br", context: context) {
-                chosen = Representation(source: .file(sidecar), coding: .br, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
-            } else if coding == .br {
-                // The sidecar vanished or is older than its source: fall back to what else is acceptable.
-                coding = accept.accepts(.gzip) ? .gzip : .identity
-            }
-            if chosen == nil && coding == .gzip && sidecars.gzip,
-               let sidecar = cachedSidecar(source: identity, name: name, suffix: ".gz", context: context) {
-                chosen = Representation(source: .file(sidecar), coding: .gzip, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
-            }
-            // No cached body can be had for this request: the stream is next, then identity. Not after an expired
-            // wait: the workers are behind, and a stream's pieces would queue behind the same work.
-            var streamInstead = !gzipCacheable && !context.waitExpired
-            if chosen == nil && coding == .gzip && gzipCacheable, let identityTag {
+            case .identity:
+                representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
+            case .brotliSidecar:
+                guard let sidecar = cachedSidecar(source: identity, name: name, suffix: ".br", context: context) else {
+                    // Vanished, or older than its source since the index looked.
+                    facts.brotliSidecar = false
+                    continue choosing
+                }
+                file.close()
+                representation = Representation(source: .file(sidecar), coding: .br, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
+            case .gzipSidecar:
+                guard let sidecar = cachedSidecar(source: identity, name: name, suffix: ".gz", context: context) else {
+                    facts.gzipSidecar = false
+                    continue choosing
+                }
+                file.close()
+                representation = Representation(source: .file(sidecar), coding: .gzip, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
+            case .cachedGzip:
+                // Settled, so it has a tag (`facts.cachedGzip` requires that).
+                guard let compression = site.compression, let identityTag else {
+                    facts.cachedGzip = false
+                    continue choosing
+                }
                 let cached = compression.cachedBody(identity)
                 // The tag names the encoder of the body that would be sent: the cached one, or zlib's for a miss.
                 let gzipTag = identityTag.gzipped(zopfli: cached?.encoder == .zopfli)
                 // Decide 304/412 before compressing anything: the gzip tag is known without the body.
-                if let early = evaluatePreconditions(etag: gzipTag, lastModified: validators.lastModified, request: request, now: now),
+                if let early = ResponsePlanner.conditions(
+                    request.head.method, request.preconditions, etag: gzipTag, lastModified: validators.lastModified, now: now),
                    early != .proceed {
                     file.close()
                     writeConditional(early, validators: Validators(etag: gzipTag, lastModified: validators.lastModified),
@@ -132,14 +148,17 @@ extension HTTPHandler {
                     return .done
                 }
                 if let body = cached {
-                    chosen = Representation(source: .memory(body), coding: .gzip, etag: gzipTag,
-                                            serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
+                    file.close()
+                    representation = Representation(source: .memory(body), coding: .gzip, etag: gzipTag,
+                                                    serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
                 } else if context.waitExpired {
                     // Waited as long as a request may: the bytes as they are.
-                    streamInstead = false
+                    facts.cachedGzip = false
+                    continue choosing
                 } else if state.compressionAttempts >= Self.maximumCompressionAttempts {
                     // The file kept changing while it was read: no body from the cache for this request.
-                    streamInstead = true
+                    facts.cachedGzip = false
+                    continue choosing
                 } else {
                     switch compression.compress(identity, fd: file.fd, resumer: context.resumer) {
                     case .pending:
@@ -147,31 +166,16 @@ extension HTTPHandler {
                         file.close()
                         return .suspend
                     case .futile:
-                        break
+                        // Its gzip body would not fit the cache (it grew): not worth a stream either.
+                        facts.cachedGzip = false
+                        facts.gzipStream = false
+                        continue choosing
                     }
                 }
+            case .gzipStream:
+                representation = Representation(source: .stream(file), coding: .gzip, etag: identityTag?.gzipped, serverTiming: .stream)
             }
-            if chosen == nil && coding == .gzip && streamInstead && gzipStreamable {
-                chosen = Representation(source: .stream(file), coding: .gzip, etag: identityTag?.gzipped, serverTiming: .stream)
-            }
-            if let chosen {
-                if case .stream = chosen.source {} else { file.close() }
-                representation = chosen
-            } else {
-                representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
-            }
-        } else {
-            // RFC 9110 §12.5.3: "If a non-empty Accept-Encoding header field is present and none of the available
-            // content codings are acceptable, the origin server SHOULD send a response without any content coding
-            // unless the identity coding is indicated as unacceptable" – then 406.
-            if accept.isPresent && accept.choose(from: .identity) == nil {
-                file.close()
-                // The 406 exists because of Accept-Encoding, so it varies on it (RFC 9110 §12.5.5), even though
-                // this file's 200 never does: a cache must not hand this answer to a client that accepts identity.
-                writeError(.notAcceptable, isHead: request.isHead, connection: request.connection, vary: true, output: &output, now: now)
-                return .done
-            }
-            representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
+            break
         }
         if !site.serverTiming { representation.serverTiming = nil }
         validators.etag = representation.etag
@@ -183,69 +187,13 @@ extension HTTPHandler {
         sidecar.identity.isSettled(before: context.fileClock) ? ETag(metadataOf: sidecar.identity) : nil
     }
 
-    // MARK: Preconditions and ranges
+    // MARK: Validators
 
     /// RFC 9110 §8.8.2.1: "An origin server MUST NOT send a Last-Modified date that is later than the server's time
     /// of message origination (Date)". A file dated 0 or 1 (Nix, reproducible builds) has no meaningful date: none
     /// is sent, and its ETag comes from the content.
     func lastModified(_ identity: FileIdentity, now: Int) -> Int? {
         identity.modified.seconds <= 1 ? nil : Int(min(identity.modified.seconds, Int64(now)))
-    }
-
-    /// nil when the request carries no precondition (the common case, decided without rendering the tag). Without
-    /// a current tag (an unsettled file) no entity-tag matches, `*` aside.
-    private func evaluatePreconditions(etag: ETag?, lastModified: Int?, request: FileRequest, now: Int) -> PreconditionOutcome? {
-        var input = PreconditionInput()
-        parser.forEachValue(of: .ifMatch) { input.ifMatch.append($0.bytes(in: request.bytes)) }
-        parser.forEachValue(of: .ifNoneMatch) { input.ifNoneMatch.append($0.bytes(in: request.bytes)) }
-        input.ifModifiedSince = singleValue(.ifModifiedSince, request)
-        input.ifUnmodifiedSince = singleValue(.ifUnmodifiedSince, request)
-        guard !input.isEmpty else { return nil }
-        return withRendered(etag) { tag in
-            Preconditions.evaluate(method: request.head.method, input: input, currentETag: tag, lastModified: lastModified, now: now)
-        }
-    }
-
-    /// A date field's value, or nil when absent or sent more than once (RFC 9110 §13.1.3: "A recipient MUST ignore
-    /// the If-Modified-Since header field if the received field value is not a valid HTTP-date, the field value has
-    /// more than one member").
-    private func singleValue(_ name: KnownHeader, _ request: FileRequest) -> UnsafeRawBufferPointer? {
-        var value: UnsafeRawBufferPointer?
-        var count = 0
-        parser.forEachValue(of: name) { field in
-            count += 1
-            value = field.bytes(in: request.bytes)
-        }
-        return count == 1 ? value : nil
-    }
-
-    enum RangePlan {
-        case full
-        case ranges(ByteRanges)
-        case unsatisfiable
-    }
-
-    /// The rendered tag, or no bytes at all when there is none (which no entity-tag in a request can equal).
-    private func withRendered<R>(_ etag: ETag?, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        guard let etag else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        return etag.withRendered(body)
-    }
-
-    /// RFC 9110 §14.2: Range applies to GET only; If-Range decides between the ranges and the whole (§13.1.5).
-    private func planRange(validators: Validators, length: Int, request: FileRequest, now: Int) -> RangePlan {
-        guard request.head.method == .get, let rangeField = parser.firstValue(.range) else { return .full }
-        let lastModified = validators.lastModified
-        if let ifRange = parser.firstValue(.ifRange) {
-            let matches = withRendered(validators.etag) { tag in
-                IfRange.evaluate(ifRange.bytes(in: request.bytes), currentETag: tag, lastModified: lastModified, now: now)
-            }
-            if !matches { return .full }
-        }
-        switch RangeRequest.parse(rangeField.bytes(in: request.bytes), length: length) {
-        case .none: return .full
-        case .unsatisfiable: return .unsatisfiable
-        case .satisfiable(let ranges): return .ranges(ranges)
-        }
     }
 
     // MARK: Sending
@@ -297,19 +245,28 @@ extension HTTPHandler {
         request: FileRequest, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
-        if let outcome = evaluatePreconditions(etag: validators.etag, lastModified: validators.lastModified, request: request, now: now),
-           outcome != .proceed {
-            representation.source.close()
-            writeConditional(outcome, validators: validators, traits: traits, vary: vary, request: request, output: &output, now: now)
-            return .done
-        }
-        let length: Int
+        let length: Int?
         switch representation.source {
-        case .stream(let file):
-            // A live gzip stream has no stable byte positions: Range is ignored (200, whole body).
-            return startStream(file, representation: representation, validators: validators, traits: traits, vary: vary, request: request, output: &output, context: context)
+        case .stream: length = nil
         case .file(let file): length = file.identity.size
         case .memory(let body): length = body.count
+        }
+        let plan = ResponsePlanner.body(
+            request.head.method, request.preconditions, rangeFields(request), etag: validators.etag,
+            lastModified: validators.lastModified, length: length, now: now)
+        switch plan {
+        case .notModified, .preconditionFailed:
+            representation.source.close()
+            writeConditional(plan == .notModified ? .notModified : .preconditionFailed, validators: validators,
+                             traits: traits, vary: vary, request: request, output: &output, now: now)
+            return .done
+        case .full, .range, .ranges, .unsatisfiable:
+            break
+        }
+        guard let length else {
+            // A live gzip stream has no stable byte positions: Range is ignored (200, whole body).
+            guard case .stream(let file) = representation.source else { return .done }
+            return startStream(file, representation: representation, validators: validators, traits: traits, vary: vary, request: request, output: &output, context: context)
         }
         var response = fileHead(status: .ok, validators: validators, traits: traits, vary: vary, request: request, length: length)
         response.contentEncoding = representation.coding
@@ -317,7 +274,9 @@ extension HTTPHandler {
         // RFC 9110 §14.3: Accept-Ranges tells clients that byte ranges of this representation can be requested.
         response.acceptRanges = true
 
-        switch planRange(validators: validators, length: length, request: request, now: now) {
+        switch plan {
+        case .notModified, .preconditionFailed:
+            break  // answered above
         case .full:
             writeHead(response, output: &output, now: now)
             sendBody(representation.source, first: 0, count: length, isHead: request.isHead, output: &output)
@@ -330,9 +289,8 @@ extension HTTPHandler {
                 $0.etag = validators.etag
                 $0.lastModified = validators.lastModified
             }
-        case .ranges(let ranges) where ranges.count == 1:
+        case .range(let range):
             // RFC 9110 §15.3.7.1: a single part "MUST generate a Content-Range header field ... and a Content-Length".
-            let range = ranges[0]
             response.status = .partialContent
             response.contentLength = range.count
             response.contentRange = ContentRangeField(first: range.first, last: range.last, complete: length)
@@ -342,6 +300,13 @@ extension HTTPHandler {
             sendMultipart(ranges, response: &response, source: representation.source, length: length, output: &output, now: now)
         }
         return .done
+    }
+
+    /// The request's Range and If-Range, as the planner takes them.
+    private func rangeFields(_ request: FileRequest) -> ResponsePlanner.RangeFields {
+        ResponsePlanner.RangeFields(
+            range: parser.firstValue(.range)?.bytes(in: request.bytes),
+            ifRange: parser.firstValue(.ifRange)?.bytes(in: request.bytes))
     }
 
     /// RFC 9110 §14.6: several ranges go out as multipart/byteranges, each part with its Content-Type and

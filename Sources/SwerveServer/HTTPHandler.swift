@@ -273,27 +273,22 @@ final class HTTPHandler: ConnectionHandler {
     ) -> Answer {
         let now = context.wallClockSeconds
         let isHead = head.method == .head
-        switch head.method {
-        case .get, .head:
+        let recognized = head.method != .other
+            || HTTPMethod.isRecognized(UnsafeRawBufferPointer(rebasing: request[Int(head.methodName.start)..<Int(head.methodName.end)]))
+        switch ResponsePlanner.route(head.method, recognized: recognized) {
+        case .resource:
             break
         case .options:
-            // RFC 9110 §9.3.7: "A server generating a successful response to OPTIONS SHOULD send any header
-            // that might indicate optional features implemented by the server and applicable to the target
-            // resource (e.g., Allow)".
             var response = ResponseHead(status: .noContent, contentLength: 0)
             response.allow = true
             response.connection = connection
             writeHead(response, output: &output, now: now)
             return .done
-        case .other:
-            let token = UnsafeRawBufferPointer(rebasing: request[Int(head.methodName.start)..<Int(head.methodName.end)])
-            if HTTPMethod.isRecognized(token) {
-                // RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response".
-                writeError(.methodNotAllowed, isHead: false, connection: connection, allow: true, output: &output, now: now)
-            } else {
-                // RFC 9110 §9.1: an unrecognised method "SHOULD" get 501 (see `HTTPMethod.isRecognized`).
-                writeError(.notImplemented, isHead: false, connection: connection, output: &output, now: now)
-            }
+        case .methodNotAllowed:
+            writeError(.methodNotAllowed, isHead: false, connection: connection, allow: true, output: &output, now: now)
+            return .done
+        case .notImplemented:
+            writeError(.notImplemented, isHead: false, connection: connection, output: &output, now: now)
             return .done
         }
         let path = UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])
@@ -306,34 +301,46 @@ final class HTTPHandler: ConnectionHandler {
             prepared = path
         }
         let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<prepared.length])
-        let file: OpenFile
+        // What the path names on disk: the loop's open-file cache first, else one openat2.
+        var file: OpenFile?
+        var lookup = ResponsePlanner.Lookup.file
+        var location: [UInt8] = []
         if let cached = files.lookup(name, now: context.monotonicMilliseconds) {
             file = cached
         } else {
             switch resolver(now: context.monotonicMilliseconds).open(prepared, path, scratch: pathScratch) {
             case .failure(let status):
-                writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
-                return .done
-            case .redirect(let location):
-                // The 301 carries the Cache-Control of what it leads to (`dir/` serves `dir/index.html`): without
-                // one a cache would give it a heuristic freshness lifetime (RFC 9111 §4.2.2).
-                let cacheControl = indexCacheControl(directory: prepared.length)
-                location.withUnsafeBytes { location in
-                    writeError(.movedPermanently, isHead: isHead, connection: connection, location: location, output: &output, now: now) {
-                        $0.cacheControl = cacheControl
-                    }
-                }
-                return .done
+                lookup = status == .notFound ? .missing : .refused(status)
+            case .redirect(let target):
+                lookup = .directoryWithoutSlash
+                location = target
             case .file(let fd, let identity, _):
                 file = files.insert(
                     name, OpenFile(fd: fd, owned: true, identity: identity), now: context.monotonicMilliseconds,
                     clock: context.fileClock, bodyLimit: Self.inlineBodyLimit)
             }
         }
-        let fileRequest = FileRequest(
-            head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
-            waited: state.waitedForCompression)
-        return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)
+        switch ResponsePlanner.target(lookup) {
+        case .file:
+            guard let file else { return .done }
+            let fileRequest = FileRequest(
+                head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
+                waited: state.waitedForCompression, preconditions: preconditionInput(request))
+            return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)
+        case .redirectToDirectory:
+            // The 301 carries the Cache-Control of what it leads to (`dir/` serves `dir/index.html`): without one a
+            // cache would give it a heuristic freshness lifetime (RFC 9111 §4.2.2).
+            let cacheControl = indexCacheControl(directory: prepared.length)
+            location.withUnsafeBytes { location in
+                writeError(.movedPermanently, isHead: isHead, connection: connection, location: location, output: &output, now: now) {
+                    $0.cacheControl = cacheControl
+                }
+            }
+            return .done
+        case .error(let status):
+            writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
+            return .done
+        }
     }
 
     /// The Cache-Control for `<directory>/index.html`, the directory's path being `pathScratch[0..<length]`. Writes
@@ -345,6 +352,29 @@ final class HTTPHandler: ConnectionHandler {
             UnsafeMutableRawBufferPointer(rebasing: pathScratch[length..<(length + bytes.count)]).copyMemory(from: UnsafeRawBufferPointer(bytes))
         }
         return site.cacheControl.value(forPath: UnsafeRawBufferPointer(rebasing: pathScratch[0..<(length + suffix.utf8CodeUnitCount)]))
+    }
+
+    /// The request's preconditions as the planner takes them (the parser's field views into `request`).
+    func preconditionInput(_ request: UnsafeRawBufferPointer) -> PreconditionInput {
+        var input = PreconditionInput()
+        parser.forEachValue(of: .ifMatch) { input.ifMatch.append($0.bytes(in: request)) }
+        parser.forEachValue(of: .ifNoneMatch) { input.ifNoneMatch.append($0.bytes(in: request)) }
+        input.ifModifiedSince = singleValue(.ifModifiedSince, request)
+        input.ifUnmodifiedSince = singleValue(.ifUnmodifiedSince, request)
+        return input
+    }
+
+    /// A date field's value, or nil when absent or sent more than once (RFC 9110 §13.1.3: "A recipient MUST ignore
+    /// the If-Modified-Since header field if the received field value is not a valid HTTP-date, the field value has
+    /// more than one member").
+    private func singleValue(_ name: KnownHeader, _ request: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        var value: UnsafeRawBufferPointer?
+        var count = 0
+        parser.forEachValue(of: name) { field in
+            count += 1
+            value = field.bytes(in: request)
+        }
+        return count == 1 ? value : nil
     }
 
     /// An error response with its small HTML page; `fields` adds what a particular status carries besides.
@@ -395,6 +425,8 @@ struct FileRequest {
     var connection: ResponseHead.ConnectionField
     var hasBody: Bool
     var waited: Bool
+    /// If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, read once.
+    var preconditions: PreconditionInput
 }
 
 extension ProcessContext {

@@ -16,26 +16,6 @@ private let olderDate = HTTPDate.string(lmSeconds - 1)     // one second before
 private let newerDate = HTTPDate.string(lmSeconds + 3600)  // after, still before now
 private let futureDate = HTTPDate.string(serverClock + 86_400)        // after the server clock
 
-/// Copies the strings into one long-lived buffer so the evaluator can borrow stable pointers.
-private final class Arena {
-    private var blocks: [UnsafeMutableRawBufferPointer] = []
-
-    func bytes(_ s: String) -> UnsafeRawBufferPointer {
-        let utf8 = Array(s.utf8)
-        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: max(utf8.count, 1), alignment: 1)
-        utf8.withUnsafeBytes { block.copyMemory(from: $0) }
-        blocks.append(block)
-        return UnsafeRawBufferPointer(rebasing: block[0..<utf8.count])
-    }
-
-    func lines(_ values: [String]) -> FieldLines {
-        var lines = FieldLines()
-        for v in values { lines.append(bytes(v)) }
-        return lines
-    }
-
-    deinit { for b in blocks { b.deallocate() } }
-}
 
 struct PreconditionRow: Sendable, CustomTestStringConvertible {
     var section: String

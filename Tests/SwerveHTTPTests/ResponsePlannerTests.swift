@@ -1,0 +1,147 @@
+import Testing
+@testable import SwerveHTTP
+
+/// The planner's four questions, without sockets or files (RFC 9110 §9, §12.5.3, §13.2.2, §14, §15.4.2).
+@Suite("ResponsePlanner")
+struct ResponsePlannerTests {
+    typealias Facts = ResponsePlanner.RepresentationFacts
+
+    // MARK: 1. Route
+
+    @Test("§9.1 / §9.3.7 / §15.5.6: GET and HEAD are resources, OPTIONS gets Allow, known methods 405, unknown 501")
+    func route() {
+        #expect(ResponsePlanner.route(.get, recognized: true) == .resource)
+        #expect(ResponsePlanner.route(.head, recognized: true) == .resource)
+        #expect(ResponsePlanner.route(.options, recognized: true) == .options)
+        #expect(ResponsePlanner.route(.other, recognized: true) == .methodNotAllowed)
+        #expect(ResponsePlanner.route(.other, recognized: false) == .notImplemented)
+    }
+
+    // MARK: 2. Target
+
+    @Test("§15.4.2: a directory without its slash is redirected; a missing name is 404; a refused one keeps its status")
+    func target() {
+        #expect(ResponsePlanner.target(.file) == .file)
+        #expect(ResponsePlanner.target(.directoryWithoutSlash) == .redirectToDirectory)
+        #expect(ResponsePlanner.target(.missing) == .error(.notFound))
+        #expect(ResponsePlanner.target(.refused(.forbidden)) == .error(.forbidden))
+        #expect(ResponsePlanner.target(.refused(.internalServerError)) == .error(.internalServerError))
+    }
+
+    // MARK: 3. Representation
+
+    static let everything = Facts(compressible: true, cachedGzip: true, gzipStream: true, gzipSidecar: true, brotliSidecar: true)
+
+    struct RepresentationRow: Sendable, CustomTestStringConvertible {
+        let name: String
+        let accept: [String]
+        let facts: Facts
+        let expected: ResponsePlanner.Representation
+        var testDescription: String { name }
+    }
+
+    static let representationRows: [RepresentationRow] = [
+        RepresentationRow(name: "no Accept-Encoding → identity, even with every coding at hand", accept: [], facts: everything, expected: .identity),
+        RepresentationRow(name: "gzip → the sidecar beats the cached body", accept: ["gzip"], facts: everything, expected: .gzipSidecar),
+        RepresentationRow(name: "gzip, no sidecar → the cached body", accept: ["gzip"],
+                          facts: Facts(compressible: true, cachedGzip: true, gzipStream: true), expected: .cachedGzip),
+        RepresentationRow(name: "gzip, nothing cacheable → a stream", accept: ["gzip"],
+                          facts: Facts(compressible: true, gzipStream: true), expected: .gzipStream),
+        RepresentationRow(name: "gzip, no way to gzip → identity", accept: ["gzip"], facts: Facts(compressible: true), expected: .identity),
+        RepresentationRow(name: "br and gzip equal → br (the sidecar)", accept: ["gzip, br"], facts: everything, expected: .brotliSidecar),
+        RepresentationRow(name: "br preferred but no .br → gzip", accept: ["br, gzip;q=0.5"],
+                          facts: Facts(compressible: true, cachedGzip: true), expected: .cachedGzip),
+        RepresentationRow(name: "identity;q=0 and nothing else possible → 406", accept: ["identity;q=0"],
+                          facts: Facts(compressible: true), expected: .notAcceptable),
+        RepresentationRow(name: "identity;q=0, gzip possible → gzip", accept: ["gzip, identity;q=0"],
+                          facts: Facts(compressible: true, gzipStream: true), expected: .gzipStream),
+        RepresentationRow(name: "not compressible: identity, whatever is accepted", accept: ["gzip, br"],
+                          facts: Facts(compressible: false, cachedGzip: true), expected: .identity),
+        RepresentationRow(name: "not compressible, identity refused → 406", accept: ["*;q=0"],
+                          facts: Facts(compressible: false), expected: .notAcceptable),
+        RepresentationRow(name: "gzip;q=0 → identity", accept: ["gzip;q=0"], facts: everything, expected: .identity),
+    ]
+
+    @Test("§12.5.3: which bytes of a file, from what the client accepts and what the server has", arguments: representationRows)
+    func representation(_ row: RepresentationRow) {
+        let arena = Arena()
+        var accept = AcceptEncoding()
+        for value in row.accept { accept.add(arena.bytes(value)) }
+        withExtendedLifetime(arena) {
+            #expect(ResponsePlanner.representation(accept, row.facts) == row.expected)
+        }
+    }
+
+    @Test("a fact found false is corrected and asked again: a vanished .br sidecar falls to gzip, a futile compression to identity")
+    func correctedFacts() {
+        let arena = Arena()
+        var accept = AcceptEncoding()
+        accept.add(arena.bytes("br, gzip"))
+        withExtendedLifetime(arena) {
+            var facts = Facts(compressible: true, cachedGzip: true, gzipStream: true, brotliSidecar: true)
+            #expect(ResponsePlanner.representation(accept, facts) == .brotliSidecar)
+            facts.brotliSidecar = false
+            #expect(ResponsePlanner.representation(accept, facts) == .cachedGzip)
+            facts.cachedGzip = false
+            #expect(ResponsePlanner.representation(accept, facts) == .gzipStream)
+            facts.gzipStream = false
+            #expect(ResponsePlanner.representation(accept, facts) == .identity)
+        }
+    }
+
+    // MARK: 4. Body
+
+    static let now = 1_800_000_000
+    static let tag = ETag(source: .metadata(inode: 1, size: 100, modified: 5, changed: 6))
+    static var renderedTag: String { tag.withRendered { String(decoding: $0, as: UTF8.self) } }
+    static let lastModified = 1_700_000_000
+
+    static func body(
+        method: HTTPMethod = .get, ifNoneMatch: String? = nil, ifMatch: String? = nil, range: String? = nil,
+        ifRange: String? = nil, etag: ETag? = tag, length: Int? = 100
+    ) -> ResponsePlanner.Body {
+        let arena = Arena()
+        var input = PreconditionInput()
+        if let ifNoneMatch { input.ifNoneMatch.append(arena.bytes(ifNoneMatch)) }
+        if let ifMatch { input.ifMatch.append(arena.bytes(ifMatch)) }
+        let fields = ResponsePlanner.RangeFields(range: range.map(arena.bytes), ifRange: ifRange.map(arena.bytes))
+        return withExtendedLifetime(arena) {
+            ResponsePlanner.body(method, input, fields, etag: etag, lastModified: lastModified, length: length, now: now)
+        }
+    }
+
+    @Test("§13.2.2: preconditions before Range; 304 for a matching If-None-Match, 412 for a failing If-Match")
+    func preconditionsFirst() {
+        #expect(Self.body() == .full)
+        #expect(Self.body(ifNoneMatch: Self.renderedTag) == .notModified)
+        #expect(Self.body(ifNoneMatch: Self.renderedTag, range: "bytes=0-9") == .notModified)
+        #expect(Self.body(ifMatch: "\"other\"", range: "bytes=0-9") == .preconditionFailed)
+        #expect(Self.body(method: .head, ifNoneMatch: Self.renderedTag) == .notModified)
+    }
+
+    @Test("§14.2: Range on GET only; one range, several ranges, unsatisfiable, and a stream that has no positions")
+    func ranges() {
+        #expect(Self.body(range: "bytes=0-9") == .range(ByteRange(first: 0, last: 9)))
+        if case .ranges(let parsed) = Self.body(range: "bytes=0-9, 50-59") {
+            #expect(parsed.count == 2)
+        } else {
+            Issue.record("two ranges expected")
+        }
+        #expect(Self.body(range: "bytes=500-") == .unsatisfiable)
+        #expect(Self.body(method: .head, range: "bytes=0-9") == .full)
+        #expect(Self.body(range: "bytes=0-9", length: nil) == .full)
+        #expect(Self.body(range: "lines=1-2") == .full)
+    }
+
+    @Test("§13.1.5: If-Range with the current strong tag applies the range; another tag, a weak one or no current tag sends all")
+    func ifRange() {
+        #expect(Self.body(range: "bytes=0-9", ifRange: Self.renderedTag) == .range(ByteRange(first: 0, last: 9)))
+        #expect(Self.body(range: "bytes=0-9", ifRange: "\"other\"") == .full)
+        #expect(Self.body(range: "bytes=0-9", ifRange: "W/" + Self.renderedTag) == .full)
+        #expect(Self.body(range: "bytes=0-9", ifRange: HTTPDate.string(Self.lastModified)) == .range(ByteRange(first: 0, last: 9)))
+        // A file changed within the current clock tick has no tag: nothing can match it.
+        #expect(Self.body(range: "bytes=0-9", ifRange: Self.renderedTag, etag: nil) == .full)
+        #expect(Self.body(ifNoneMatch: Self.renderedTag, etag: nil) == .full)
+        #expect(Self.body(ifNoneMatch: "*", etag: nil) == .notModified)
+    }
+}
