@@ -59,7 +59,7 @@ let package = Package(
         // Hand-written rather than swift-argument-parser: that package links FoundationEssentials into the binary,
         // which for nineteen options doubled the static build (27.6 MB against 13.4 MB) and raised its idle RSS
         // from 7.9 to 10.4 MiB, over the 10 MB target.
-        .target(name: "SwerveCLI", dependencies: ["SwerveServer"]),
+        .target(name: "SwerveCLI", dependencies: ["SwerveServer", "SwerveHTTP"]),
         .executableTarget(
             name: "swerve",
             dependencies: [

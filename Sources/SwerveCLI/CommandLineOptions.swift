@@ -1,3 +1,4 @@
+import SwerveHTTP
 import SwerveServer
 
 public let swerveVersion = "0.1.0"
@@ -237,8 +238,29 @@ extension CommandLineOptions {
                 $0.immutableFingerprinted = true
             },
             .value("etag", "metadata|content", default: defaults.contentETags ? "content" : "metadata",
-                   "ETag source: metadata (inode, size, mtime) or content (SHA-256).") { configuration, text, option throws(UsageError) in
+                   "ETag source: metadata (inode, size, mtime, ctime) or content (SHA-256).") { configuration, text, option throws(UsageError) in
                 configuration.contentETags = try OptionValue.choice(text, ["metadata": false, "content": true], for: option)
+            },
+            .value("header", "GLOB=FIELD", default: nil, repeatable: true,
+                   "Add FIELD ('Name: value') to the 2xx and 304 responses of matching paths; repeatable, every match applies.") {
+                configuration, text, _ throws(UsageError) in
+                do {
+                    _ = try HeaderRules.parseRule(text)
+                } catch {
+                    throw UsageError("--header: \(error)")
+                }
+                configuration.headerRules.append(text)
+            },
+            .flag("no-nosniff", "Do not send X-Content-Type-Options: nosniff (sent by default).") { $0.nosniff = false },
+            .value("cors", "ORIGINS", default: nil,
+                   "Allow cross-origin reads: '*' or a comma list of origins (https://app.example).") {
+                configuration, text, _ throws(UsageError) in
+                do {
+                    _ = try CORSPolicy(text)
+                } catch {
+                    throw UsageError("\(error)")
+                }
+                configuration.cors = text
             },
         ]
     }()

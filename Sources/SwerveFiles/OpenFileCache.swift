@@ -8,11 +8,17 @@ public struct PathTraits {
     public var cacheControl: UnsafeRawBufferPointer?
     /// The media type is worth compressing (`MIMETable.isCompressible`); size and configuration decide the rest.
     public var compressibleType: Bool
+    /// The site's `--header` field lines for this path (`HeaderRules.fields(for:)`), if any rule matches.
+    public var extraFields: UnsafeRawBufferPointer?
 
-    public init(contentType: UnsafeRawBufferPointer, cacheControl: UnsafeRawBufferPointer?, compressibleType: Bool) {
+    public init(
+        contentType: UnsafeRawBufferPointer, cacheControl: UnsafeRawBufferPointer?, compressibleType: Bool,
+        extraFields: UnsafeRawBufferPointer? = nil
+    ) {
         self.contentType = contentType
         self.cacheControl = cacheControl
         self.compressibleType = compressibleType
+        self.extraFields = extraFields
     }
 }
 

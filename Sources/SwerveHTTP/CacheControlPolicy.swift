@@ -29,8 +29,8 @@ public struct CacheControlPolicy: Sendable {
     /// directive indicates that the response will not be updated while it is fresh." One year (RFC 9111 §5.2.2.1
     /// max-age) is the conventional maximum.
     public static let fingerprintedValue = "public, max-age=31536000, immutable"
-    /// Longest glob, in tokens (roughly bytes); the matcher's state set is a 256-bit set on the stack.
-    public static let maxGlobTokens = 255
+    /// Longest glob, in tokens (roughly bytes): `PathGlob.maximumTokens`.
+    public static let maxGlobTokens = PathGlob.maximumTokens
 
     /// Why a rule or value was refused.
     public enum RuleError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -145,48 +145,15 @@ public struct CacheControlPolicy: Sendable {
         return v
     }
 
-    static func compile(glob original: String) throws(RuleError) -> (tokens: [GlobToken], basenameOnly: Bool) {
-        var bytes = Array(original.utf8)
-        for c in bytes where c < 0x20 || c == 0x7F { throw .invalidGlob(glob: original) }
-        let basenameOnly = !bytes.contains(0x2F)
-        if bytes.first == 0x2F { bytes.removeFirst() }
-        var tokens: [GlobToken] = []
-        var i = 0
-        while i < bytes.count {
-            let c = bytes[i]
-            switch c {
-            case 0x2A: // '*'
-                var run = 0
-                while i < bytes.count && bytes[i] == 0x2A {
-                    run += 1
-                    i += 1
-                }
-                if run == 1 {
-                    tokens.append(GlobToken(kind: .star))
-                } else {
-                    let segmentStart = tokens.isEmpty || tokens.last == GlobToken(kind: .literal, byte: 0x2F)
-                    if segmentStart && i < bytes.count && bytes[i] == 0x2F {
-                        // `**/` as a whole segment: zero or more directories. The `/` is consumed with it.
-                        tokens.append(GlobToken(kind: .dirsEntry))
-                        tokens.append(GlobToken(kind: .dirsInside))
-                        i += 1
-                    } else {
-                        tokens.append(GlobToken(kind: .starStar))
-                    }
-                }
-                continue
-            case 0x3F: // '?'
-                tokens.append(GlobToken(kind: .any))
-            case 0x5C where i + 1 < bytes.count: // '\' escapes the next byte
-                i += 1
-                tokens.append(GlobToken(kind: .literal, byte: bytes[i]))
-            default:
-                tokens.append(GlobToken(kind: .literal, byte: c))
+    static func compile(glob: String) throws(RuleError) -> (tokens: [GlobToken], basenameOnly: Bool) {
+        do {
+            return try PathGlob.compile(glob)
+        } catch {
+            switch error {
+            case .controlCharacter: throw .invalidGlob(glob: glob)
+            case .tooLong: throw .globTooLong(glob: glob)
             }
-            i += 1
         }
-        guard tokens.count <= maxGlobTokens else { throw .globTooLong(glob: original) }
-        return (tokens, basenameOnly)
     }
 
     // MARK: - Matching (per request, no allocation)
@@ -223,54 +190,6 @@ public struct CacheControlPolicy: Sendable {
             }
         }
         return false
-    }
-}
-
-/// One glob element.
-struct GlobToken: Equatable {
-    enum Kind: UInt8 {
-        /// One byte equal to `byte`.
-        case literal
-        /// `?`: one byte except `/`.
-        case any
-        /// `*`: zero or more bytes except `/`.
-        case star
-        /// `**` (not a whole segment): zero or more bytes.
-        case starStar
-        /// `**/` as a whole segment, two states: at a segment start (may exit: zero directories) ...
-        case dirsEntry
-        /// ... and inside a directory name (a `/` returns to `dirsEntry`).
-        case dirsInside
-    }
-
-    var kind: Kind
-    var byte: UInt8 = 0
-}
-
-/// 256 NFA states on the stack.
-private struct StateSet {
-    var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
-
-    @inline(__always) var isEmpty: Bool { (w0 | w1 | w2 | w3) == 0 }
-
-    @inline(__always) func contains(_ i: Int) -> Bool {
-        let bit = UInt64(1) &<< UInt64(i & 63)
-        switch i >> 6 {
-        case 0: return w0 & bit != 0
-        case 1: return w1 & bit != 0
-        case 2: return w2 & bit != 0
-        default: return w3 & bit != 0
-        }
-    }
-
-    @inline(__always) mutating func insert(_ i: Int) {
-        let bit = UInt64(1) &<< UInt64(i & 63)
-        switch i >> 6 {
-        case 0: w0 |= bit
-        case 1: w1 |= bit
-        case 2: w2 |= bit
-        default: w3 |= bit
-        }
     }
 }
 
@@ -350,7 +269,7 @@ private final class Storage: @unchecked Sendable {
 
         for k in 0..<ruleCount {
             let rule = rules[k]
-            if Self.matches(tokens + rule.tokenStart, rule.tokenCount, rule.basenameOnly ? basename : path) {
+            if PathGlob.matches(tokens + rule.tokenStart, rule.tokenCount, rule.basenameOnly ? basename : path) {
                 return bytes(rule.valueOffset, rule.valueCount)
             }
         }
@@ -358,44 +277,5 @@ private final class Storage: @unchecked Sendable {
             return bytes(fingerprintOffset, fingerprintCount)
         }
         return bytes(defaultOffset, defaultCount)
-    }
-
-    /// NFA simulation of the glob over `subject`: O(subject × tokens), no backtracking, no allocation.
-    static func matches(_ tokens: UnsafeMutablePointer<GlobToken>, _ n: Int, _ subject: UnsafeRawBufferPointer)
-        -> Bool
-    {
-        var current = StateSet()
-        current.insert(0)
-        closure(&current, tokens, n)
-        for c in subject {
-            var next = StateSet()
-            for i in 0..<n where current.contains(i) {
-                let token = tokens[i]
-                switch token.kind {
-                case .literal: if c == token.byte { next.insert(i + 1) }
-                case .any: if c != 0x2F { next.insert(i + 1) }
-                case .star: if c != 0x2F { next.insert(i) }
-                case .starStar: next.insert(i)
-                case .dirsEntry: next.insert(c == 0x2F ? i : i + 1)
-                case .dirsInside: next.insert(c == 0x2F ? i - 1 : i)
-                }
-            }
-            if next.isEmpty { return false }
-            closure(&next, tokens, n)
-            current = next
-        }
-        return current.contains(n)
-    }
-
-    /// Adds the states reachable without consuming a byte. Edges only go forward, so one ascending pass suffices.
-    @inline(__always) private static func closure(_ set: inout StateSet, _ tokens: UnsafeMutablePointer<GlobToken>,
-                                                  _ n: Int) {
-        for i in 0..<n where set.contains(i) {
-            switch tokens[i].kind {
-            case .star, .starStar: set.insert(i + 1)
-            case .dirsEntry: set.insert(i + 2)
-            case .literal, .any, .dirsInside: break
-            }
-        }
     }
 }

@@ -32,8 +32,11 @@ extension HTTPMethod {
 /// Order matters: the first four cases are the fields that frame the request (the parser tests
 /// `rawValue <= transferEncoding.rawValue`); add new cases at the end.
 public enum KnownHeader: UInt8, Sendable, CaseIterable {
+    // The first four shape the request (the parser acts on them itself); keep them first.
     case host, connection, contentLength, transferEncoding, acceptEncoding,
-        ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince, range, ifRange
+        ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince, range, ifRange,
+        accept, origin, accessControlRequestMethod, accessControlRequestHeaders
+    // At most 16: `RequestParser.presentMask` is a UInt16.
 }
 
 /// Size limits for one request head. The parser clamps each value into a sane range (see the fields).

@@ -94,6 +94,13 @@ enum HTTPSyntax {
     @inline(__always)
     static func isTchar(_ c: UInt8) -> Bool { unsafe classTable[Int(c)] & 1 != 0 }
 
+    /// A comma-separated list of tokens with optional whitespace (`#token`, RFC 9110 §5.6.1), as
+    /// `Access-Control-Request-Headers` carries: safe to echo into a response field.
+    static func isTokenList(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        for c in bytes where !(isTchar(c) || c == 0x2C || c == 0x20 || c == 0x09) { return false }
+        return true
+    }
+
     /// RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ), without the "%" of pct-encoded.
     @inline(__always)
     static func isRegNameChar(_ c: UInt8) -> Bool { unsafe classTable[Int(c)] & 2 != 0 }
@@ -215,6 +222,9 @@ enum HTTPSyntax {
         switch len {
         case 4: return matchesLiteral(p, at, 4, "host", fold: true) ? .host : nil
         case 5: return matchesLiteral(p, at, 5, "range", fold: true) ? .range : nil
+        case 6:
+            if matchesLiteral(p, at, 6, "accept", fold: true) { return .accept }
+            return matchesLiteral(p, at, 6, "origin", fold: true) ? .origin : nil
         case 8:
             if matchesLiteral(p, at, 8, "if-match", fold: true) { return .ifMatch }
             return matchesLiteral(p, at, 8, "if-range", fold: true) ? .ifRange : nil
@@ -226,6 +236,10 @@ enum HTTPSyntax {
             if matchesLiteral(p, at, 17, "transfer-encoding", fold: true) { return .transferEncoding }
             return matchesLiteral(p, at, 17, "if-modified-since", fold: true) ? .ifModifiedSince : nil
         case 19: return matchesLiteral(p, at, 19, "if-unmodified-since", fold: true) ? .ifUnmodifiedSince : nil
+        case 29:
+            return matchesLiteral(p, at, 29, "access-control-request-method", fold: true) ? .accessControlRequestMethod : nil
+        case 30:
+            return matchesLiteral(p, at, 30, "access-control-request-headers", fold: true) ? .accessControlRequestHeaders : nil
         default: return nil
         }
     }

@@ -15,8 +15,8 @@ public struct ResponseHead: ~Copyable {
     public var connection: ConnectionField = .none
     /// Content-Encoding of the representation (identity: no field).
     public var contentEncoding: ContentCoding = .identity
-    /// `Vary: Accept-Encoding`: the resource has representations in several codings, so caches must key on it.
-    public var varyAcceptEncoding = false
+    /// The request fields the response was chosen by (`Vary`, RFC 9110 §12.5.5), so caches key on them.
+    public var vary: VaryFields = []
     /// `Transfer-Encoding: chunked` instead of Content-Length (a streamed body of unknown length).
     public var chunked = false
     /// `Accept-Ranges: bytes`.
@@ -27,6 +27,12 @@ public struct ResponseHead: ~Copyable {
     public var serverTiming: ServerTiming?
     /// A complete Content-Type for multipart/byteranges, rendered by the caller.
     public var multipartBoundary: UnsafeRawBufferPointer?
+    /// `X-Content-Type-Options: nosniff`: browsers take the Content-Type as given (the MIME table is authoritative).
+    public var nosniff = false
+    /// Field lines a site adds (`HeaderRules.fields(for:)`): "Name: value", joined by CRLF, no trailing CRLF.
+    public var extraFields: UnsafeRawBufferPointer?
+    /// The CORS fields of a response to a cross-origin request (`CORSPolicy`).
+    public var cors: CORSFields?
 
     /// A head's size without Content-Type and Location, generously: status line, Server, Date, Content-Length,
     /// Last-Modified, ETag, Allow, Connection. Callers reserve this plus the two variable fields.
@@ -39,8 +45,11 @@ public struct ResponseHead: ~Copyable {
 
     /// Bytes `render` needs at most.
     public var sizeBound: Int {
-        Self.fixedSizeBound + (contentType?.count ?? 0) + (location?.count ?? 0) + (cacheControl?.count ?? 0)
-            + (multipartBoundary?.count ?? 0)
+        var bound = Self.fixedSizeBound + (contentType?.count ?? 0) + (location?.count ?? 0)
+        bound += (cacheControl?.count ?? 0) + (multipartBoundary?.count ?? 0)
+        if let extraFields { bound += extraFields.count + 2 }
+        if let cors { bound += cors.sizeBound }
+        return bound
     }
 
     /// Writes the status line and fields, ending with the blank line. `date` is the 29-byte IMF-fixdate of now.
@@ -109,14 +118,22 @@ public struct ResponseHead: ~Copyable {
             w.append("\r\nCache-Control: ")
             w.append(cacheControl)
         }
-        if varyAcceptEncoding {
-            w.append("\r\nVary: Accept-Encoding")
-        }
+        vary.render(into: &w)
         if let serverTiming {
             serverTiming.render(into: &w)
         }
         if allow {
             w.append("\r\nAllow: GET, HEAD, OPTIONS")
+        }
+        if let cors {
+            cors.render(into: &w)
+        }
+        if nosniff {
+            w.append("\r\nX-Content-Type-Options: nosniff")
+        }
+        if let extraFields {
+            w.append("\r\n")
+            w.append(extraFields)
         }
         switch connection {
         case .none: break
@@ -124,6 +141,41 @@ public struct ResponseHead: ~Copyable {
         case .keepAlive: w.append("\r\nConnection: keep-alive")
         }
         w.append("\r\n\r\n")
+    }
+}
+
+/// The request fields a response varies on (RFC 9110 §12.5.5: "The "Vary" header field in a response describes what
+/// parts of a request message, aside from the method and target URI, might have influenced the origin server's
+/// process for selecting the content of this response").
+public struct VaryFields: OptionSet, Sendable, BitwiseCopyable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// A listing (HTML or JSON), or a path an SPA fallback may answer.
+    public static let accept = VaryFields(rawValue: 1)
+    /// A compressible resource.
+    public static let acceptEncoding = VaryFields(rawValue: 2)
+    /// A CORS response whose Allow-Origin echoes the request's Origin.
+    public static let origin = VaryFields(rawValue: 4)
+
+    /// One `Vary` field line listing them, or nothing. No allocation (it runs for every compressible response).
+    func render(into w: inout ByteWriter) {
+        guard !isEmpty else { return }
+        w.append("\r\nVary: ")
+        var first = true
+        if contains(.accept) {
+            w.append("Accept")
+            first = false
+        }
+        if contains(.acceptEncoding) {
+            if !first { w.append(", ") }
+            w.append("Accept-Encoding")
+            first = false
+        }
+        if contains(.origin) {
+            if !first { w.append(", ") }
+            w.append("Origin")
+        }
     }
 }
 

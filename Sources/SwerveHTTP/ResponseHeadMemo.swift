@@ -5,9 +5,9 @@
 ///
 /// Never stale by construction: the key *is* the head (plus the second), compared field by field, so a head that
 /// differs in anything is rendered afresh. Heads with fields that point into one request (Location) or change per
-/// response (Content-Range, a multipart boundary) are not memoised at all. `contentType` and `cacheControl` are
+/// response (Content-Range, a multipart boundary, an echoed CORS origin) are not memoised at all. `contentType` and `cacheControl` are
 /// compared by address and length, which is value equality only for bytes that never change while the memo lives:
-/// callers take them from immutable tables (`MIMETable`, `CacheControlPolicy`, static strings).
+/// callers take them from immutable tables (`MIMETable`, `CacheControlPolicy`, `HeaderRules`, static strings).
 ///
 /// Direct-mapped, `slots` slots of `slotBytes` bytes (32 KiB per event loop, touched only as used); a collision
 /// just renders again. Not thread-safe: one per event loop.
@@ -29,20 +29,25 @@ public struct ResponseHeadMemo: ~Copyable {
         var etag0: UInt64, etag1: UInt64, etag2: UInt64, etag3: UInt64
         var contentType: UInt64, contentTypeCount: UInt64
         var cacheControl: UInt64, cacheControlCount: UInt64
+        var extraFields: UInt64, extraFieldsCount: UInt64
         var serverTimingNanoseconds: UInt64
 
         /// nil for a head that is never memoised (see the type's comment).
         public init?(_ head: borrowing ResponseHead, second: Int) {
             guard head.location == nil, head.contentRange == nil, head.multipartBoundary == nil else { return nil }
+            // An echoed Origin or requested headers point into one request's bytes.
+            if let cors = head.cors, !cors.isStatic || cors.preflight { return nil }
             self.second = UInt64(bitPattern: Int64(second))
             contentLength = UInt64(bitPattern: Int64(head.contentLength))
             lastModified = head.lastModified.map { UInt64(bitPattern: Int64($0)) } ?? 0
             var flags: UInt64 = 0
             if head.lastModified != nil { flags |= 1 }
             if head.allow { flags |= 2 }
-            if head.varyAcceptEncoding { flags |= 4 }
+            if head.nosniff { flags |= 4 }
             if head.chunked { flags |= 8 }
             if head.acceptRanges { flags |= 16 }
+            flags |= UInt64(head.vary.rawValue) << 9
+            if head.cors != nil { flags |= 1 << 12 }
             etag0 = 0; etag1 = 0; etag2 = 0; etag3 = 0
             if let etag = head.etag {
                 flags |= 32
@@ -71,6 +76,8 @@ public struct ResponseHeadMemo: ~Copyable {
             contentTypeCount = UInt64(head.contentType?.count ?? 0)
             cacheControl = UInt64(UInt(bitPattern: head.cacheControl?.baseAddress))
             cacheControlCount = UInt64(head.cacheControl?.count ?? 0)
+            extraFields = UInt64(UInt(bitPattern: head.extraFields?.baseAddress))
+            extraFieldsCount = UInt64(head.extraFields?.count ?? 0)
         }
 
         /// The slot: a mix of the fields that tell the heads of one site's files and representations apart.

@@ -25,13 +25,19 @@ extension ResponsePlanner {
         case methodNotAllowed
         /// A method nobody registered: 501.
         case notImplemented
+        /// A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method, from an allowed origin, with
+        /// `--cors` on): 204 with the CORS fields.
+        case preflight
     }
 
     /// `recognized`: for an `.other` method, whether its name is a standard one (`HTTPMethod.isRecognized`).
-    public static func route(_ method: HTTPMethod, recognized: Bool) -> Route {
+    /// `corsPreflight`: the request is an OPTIONS that a CORS policy allows as a preflight.
+    public static func route(_ method: HTTPMethod, recognized: Bool, corsPreflight: Bool = false) -> Route {
         switch method {
         case .get, .head:
             return .resource
+        case .options where corsPreflight:
+            return .preflight
         case .options:
             // RFC 9110 §9.3.7: "A server generating a successful response to OPTIONS SHOULD send any header that
             // might indicate optional features implemented by the server and applicable to the target resource

@@ -204,7 +204,8 @@ extension HTTPHandler {
         if let known = file.cached?.traits { return known }
         let traits = PathTraits(
             contentType: site.mime.contentType(forPath: name), cacheControl: site.cacheControl.value(forPath: name),
-            compressibleType: site.mime.isCompressible(forPath: name))
+            compressibleType: site.mime.isCompressible(forPath: name),
+            extraFields: site.headerRules.isEmpty ? nil : site.headerRules.fields(for: site.headerRules.matching(name)))
         file.cached?.traits = traits
         return traits
     }
@@ -217,9 +218,12 @@ extension HTTPHandler {
         response.contentType = traits.contentType
         response.lastModified = validators.lastModified
         response.etag = validators.etag
-        response.varyAcceptEncoding = vary
+        response.vary = vary ? [.acceptEncoding] : []
         response.cacheControl = traits.cacheControl
         response.connection = request.connection
+        // `--header` rules apply to the 2xx and 304 responses of the path.
+        response.extraFields = traits.extraFields
+        decorate(&response)
         return response
     }
 

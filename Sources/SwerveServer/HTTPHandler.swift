@@ -45,12 +45,22 @@ final class Site: Sendable {
     let serverTiming: Bool
     /// ETags from content hashes for every file (`--etag content`), not only for files dated 0 or 1.
     let contentETags: Bool
+    /// `--header` rules (fields added to the 2xx and 304 responses of matching paths).
+    let headerRules: HeaderRules
+    /// `--cors`; nil: no CORS fields, OPTIONS answered as for any client.
+    let cors: CORSPolicy?
+    /// `X-Content-Type-Options: nosniff` on every response (`--no-nosniff` turns it off).
+    let nosniff: Bool
 
     init(
         documentRoot: DocumentRoot, showHidden: Bool, followSymlinks: Bool, mime: MIMETable,
         compression: CompressionService?, contentHashes: ContentHashes, cacheControl: CacheControlPolicy,
-        gzipMinSize: Int, serverTiming: Bool, contentETags: Bool
+        gzipMinSize: Int, serverTiming: Bool, contentETags: Bool, headerRules: HeaderRules, cors: CORSPolicy?,
+        nosniff: Bool
     ) {
+        self.headerRules = headerRules
+        self.cors = cors
+        self.nosniff = nosniff
         self.documentRoot = documentRoot
         self.showHidden = showHidden
         self.followSymlinks = followSymlinks
@@ -108,6 +118,11 @@ final class HTTPHandler: ConnectionHandler {
     var root: RootDirectory?
     /// Monotonic milliseconds at which `root` is taken afresh.
     var rootCheckDue: Int64 = 0
+    /// The CORS fields for the request being answered (`--cors`, and an allowed `Origin`); set by `respond`, read
+    /// by `decorate`. Points into the request's bytes: valid only while that request is answered.
+    var requestCORS: CORSFields?
+    /// `Vary: Origin` for every response of the request being answered, when Allow-Origin depends on it.
+    var requestVary: VaryFields = []
 
     init(site: Site) {
         self.site = site
@@ -275,13 +290,36 @@ final class HTTPHandler: ConnectionHandler {
         let isHead = head.method == .head
         let recognized = head.method != .other
             || HTTPMethod.isRecognized(UnsafeRawBufferPointer(rebasing: request[Int(head.methodName.start)..<Int(head.methodName.end)]))
-        switch ResponsePlanner.route(head.method, recognized: recognized) {
+        requestCORS = nil
+        requestVary = []
+        var preflight = false
+        if let cors = site.cors {
+            if cors.variesByOrigin { requestVary = .origin }
+            if let origin = parser.firstValue(.origin)?.bytes(in: request), let allow = cors.allowOrigin(origin) {
+                requestCORS = CORSFields(allowOrigin: allow)
+                preflight = head.method == .options && parser.contains(.accessControlRequestMethod)
+            }
+        }
+        defer { requestCORS = nil }
+        switch ResponsePlanner.route(head.method, recognized: recognized, corsPreflight: preflight) {
         case .resource:
             break
         case .options:
             var response = ResponseHead(status: .noContent, contentLength: 0)
             response.allow = true
             response.connection = connection
+            decorate(&response)
+            writeHead(response, output: &output, now: now)
+            return .done
+        case .preflight:
+            // The Fetch standard's CORS-preflight: 204 with the methods, the headers it asked for, and how long the
+            // answer may be cached; no Allow.
+            requestCORS?.preflight = true
+            requestCORS?.allowHeaders = parser.firstValue(.accessControlRequestHeaders)
+                .map { $0.bytes(in: request) }.flatMap(CORSPolicy.allowedRequestHeaders)
+            var response = ResponseHead(status: .noContent, contentLength: 0)
+            response.connection = connection
+            decorate(&response)
             writeHead(response, output: &output, now: now)
             return .done
         case .methodNotAllowed:
@@ -354,6 +392,14 @@ final class HTTPHandler: ConnectionHandler {
         return site.cacheControl.value(forPath: UnsafeRawBufferPointer(rebasing: pathScratch[0..<(length + suffix.utf8CodeUnitCount)]))
     }
 
+    /// What the site adds to every response of a request: nosniff, and the CORS fields (with `Vary: Origin` when
+    /// they depend on it).
+    func decorate(_ response: inout ResponseHead) {
+        response.nosniff = site.nosniff
+        response.vary.formUnion(requestVary)
+        response.cors = requestCORS
+    }
+
     /// The request's preconditions as the planner takes them (the parser's field views into `request`).
     func preconditionInput(_ request: UnsafeRawBufferPointer) -> PreconditionInput {
         var input = PreconditionInput()
@@ -388,7 +434,8 @@ final class HTTPHandler: ConnectionHandler {
         response.allow = allow
         response.location = location
         response.connection = connection
-        response.varyAcceptEncoding = vary
+        response.vary = vary ? [.acceptEncoding] : []
+        decorate(&response)
         fields(&response)
         writeHead(response, output: &output, now: now)
         if !isHead {

@@ -73,6 +73,20 @@ public final class Server: Sendable {
         } catch {
             throw ServerError("invalid --cache-control: \(error)")
         }
+        let headerRules: HeaderRules
+        do {
+            headerRules = try HeaderRules(configuration.headerRules)
+        } catch {
+            throw ServerError("invalid --header: \(error)")
+        }
+        var cors: CORSPolicy?
+        if let text = configuration.cors {
+            do {
+                cors = try CORSPolicy(text)
+            } catch {
+                throw ServerError("\(error)")
+            }
+        }
         Server.raiseFileLimit()
         let workers = WorkerPool(threads: configuration.compressionWorkers)
         self.workers = workers
@@ -95,7 +109,7 @@ public final class Server: Sendable {
             followSymlinks: configuration.followSymlinks, mime: mime, compression: compression,
             contentHashes: ContentHashes(pool: workers),
             cacheControl: cacheControl, gzipMinSize: configuration.gzipMinSize, serverTiming: configuration.serverTiming,
-            contentETags: configuration.contentETags)
+            contentETags: configuration.contentETags, headerRules: headerRules, cors: cors, nosniff: configuration.nosniff)
         let engineConfiguration = EngineConfiguration(
             host: address, port: configuration.port, workers: configuration.workers,
             maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,

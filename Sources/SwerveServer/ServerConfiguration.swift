@@ -43,6 +43,12 @@ public struct ServerConfiguration: Sendable {
     public var immutableFingerprinted = false
     /// ETags from content hashes (SHA-256) instead of inode/size/mtime, so replicas agree.
     public var contentETags = false
+    /// `GLOB=Name: value` rules (`HeaderRules`): fields added to the 2xx and 304 responses of matching paths.
+    public var headerRules: [String] = []
+    /// `X-Content-Type-Options: nosniff` on every response: the MIME table is authoritative.
+    public var nosniff = true
+    /// `*` or a comma list of origins allowed to read responses cross-origin (`CORSPolicy`); nil: no CORS.
+    public var cors: String?
     /// Threads that compress off the event loops.
     public var compressionWorkers = max(1, EngineConfiguration.processorCount)
 

@@ -61,6 +61,9 @@ private let valueRows: [ValueRow] = [
     ValueRow("cache-control", "", "") { $0.cacheControl ?? "nil" },
     ValueRow("cache-rule", "*.css=max-age=60", "[\"*.css=max-age=60\"]") { "\($0.cacheRules)" },
     ValueRow("etag", "content", "true") { "\($0.contentETags)" },
+    ValueRow("header", "**=X-Frame-Options: DENY", "[\"**=X-Frame-Options: DENY\"]") { "\($0.headerRules)" },
+    ValueRow("cors", "*", "*") { $0.cors ?? "nil" },
+    ValueRow("cors", "https://a.example, http://localhost:3000", "https://a.example, http://localhost:3000") { $0.cors ?? "nil" },
 ]
 
 struct FlagRow: Sendable, CustomTestStringConvertible {
@@ -73,6 +76,7 @@ private let flagRows: [FlagRow] = [
     FlagRow(option: "show-hidden") { $0.showHidden },
     FlagRow(option: "follow-symlinks") { $0.followSymlinks },
     FlagRow(option: "immutable-fingerprinted") { $0.immutableFingerprinted },
+    FlagRow(option: "no-nosniff") { !$0.nosniff },
 ]
 
 struct ErrorRow: Sendable, CustomTestStringConvertible {
@@ -102,6 +106,24 @@ private let errorRows: [ErrorRow] = [
     ErrorRow(["--show-hidden=1"], "--show-hidden takes no value"),
     ErrorRow(["--immutable-fingerprinted="], "--immutable-fingerprinted takes no value"),
     ErrorRow(["--port", "1", "--port=2"], "--port was given twice"),
+    ErrorRow(["--header", "X-Frame-Options: DENY"],
+             "--header: header rule 'X-Frame-Options: DENY': missing '=' (expected GLOB=Name: value, e.g. '**=X-Frame-Options: DENY')"),
+    ErrorRow(["--header", "**=X-Frame-Options DENY"],
+             "--header: header rule '**=X-Frame-Options DENY': missing ':' after the field name (expected GLOB=Name: value)"),
+    ErrorRow(["--header", "**=Content-Length: 5"],
+             "--header: header rule '**=Content-Length: 5': Content-Length cannot be set: it frames the message or is hop-by-hop (RFC 9112 §6, RFC 9110 §7.6.1)"),
+    ErrorRow(["--header", "**=ETag: \"x\""],
+             "--header: header rule '**=ETag: \"x\"': ETag cannot be set: Swerve sets it from the file and the negotiated representation"),
+    ErrorRow(["--header", "**=Cache-Control: max-age=1"],
+             "--header: header rule '**=Cache-Control: max-age=1': Cache-Control cannot be set: use --cache-rule GLOB=VALUE (or --cache-control) instead"),
+    ErrorRow(["--header", "**=Bad Name: x"], "--header: header rule '**=Bad Name: x': 'Bad Name' is not a field name (letters, digits and !#$%&'*+-.^_`|~)"),
+    ErrorRow(["--header", "**=X-A: a\u{1}b"], "--header: header rule '**=X-A: a\u{1}b': the value has a control character or a non-ASCII byte"),
+    ErrorRow(["--header", "=X-A: b"], "--header: header rule '=X-A: b': empty glob before '=' (expected GLOB=Name: value, e.g. '*.html=X-Frame-Options: DENY')"),
+    ErrorRow(["--cors", ""], "--cors: expected '*' or a comma-separated list of origins (https://app.example, http://localhost:3000)"),
+    ErrorRow(["--cors", "https://a.example/"], "--cors: 'https://a.example/' is not an origin: expected scheme://host[:port], without a path or a trailing slash"),
+    ErrorRow(["--cors", "a.example"], "--cors: 'a.example' is not an origin: expected scheme://host[:port], without a path or a trailing slash"),
+    ErrorRow(["--cors", "https://a.example:99999"], "--cors: 'https://a.example:99999' is not an origin: expected scheme://host[:port], without a path or a trailing slash"),
+    ErrorRow(["--cors", "*, https://a.example"], "--cors: '*' is not an origin: expected scheme://host[:port], without a path or a trailing slash"),
     ErrorRow(["--root=a", "--root=a"], "--root was given twice"),
     ErrorRow(["--follow-symlinks", "--follow-symlinks"], "--follow-symlinks was given twice"),
     // Values

@@ -208,7 +208,7 @@ let benchmarks: @Sendable () -> Void = {
         head.contentType = mime.contentType(forPath: UnsafeRawBufferPointer(rebasing: simplePath[1...]))
         head.lastModified = Int(etagIdentity.modified.seconds)
         head.etag = ETag(metadataOf: etagIdentity)
-        head.varyAcceptEncoding = true
+        head.vary = .acceptEncoding
         head.cacheControl = cacheControlValue
         return head
     }
@@ -327,7 +327,7 @@ let benchmarks: @Sendable () -> Void = {
             head.contentEncoding = .gzip
             head.lastModified = Int(etagIdentity.modified.seconds)
             head.etag = etag
-            head.varyAcceptEncoding = true
+            head.vary = .acceptEncoding
             head.cacheControl = cacheControlValue
             head.serverTiming = .hit
             head.connection = request.keepAlive ? .none : .close
