@@ -252,6 +252,26 @@ extension CommandLineOptions {
                 configuration.headerRules.append(text)
             },
             .flag("no-nosniff", "Do not send X-Content-Type-Options: nosniff (sent by default).") { $0.nosniff = false },
+            .value("fallback", "FILE", default: nil,
+                   "SPA fallback: serve FILE (inside the root) for a missing path when the client asks for text/html.") {
+                configuration, text, _ throws(UsageError) in
+                do {
+                    _ = try SitePages(fallback: text, errorPages: [])
+                } catch {
+                    throw UsageError("\(error)")
+                }
+                configuration.fallback = text
+            },
+            .value("error-page", "CODE=FILE", default: "404=404.html if it exists", repeatable: true,
+                   "Serve FILE (inside the root) for error CODE; repeatable; CODE= turns that page off.") {
+                configuration, text, _ throws(UsageError) in
+                do {
+                    _ = try SitePages(fallback: nil, errorPages: [text])
+                } catch {
+                    throw UsageError("\(error)")
+                }
+                configuration.errorPages.append(text)
+            },
             .value("cors", "ORIGINS", default: nil,
                    "Allow cross-origin reads: '*' or a comma list of origins (https://app.example).") {
                 configuration, text, _ throws(UsageError) in

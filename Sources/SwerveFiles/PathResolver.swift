@@ -49,6 +49,8 @@ public struct PathResolver: Sendable {
 
     /// Scratch bytes `resolve` keeps free after the sanitised path: `/index.html` and the NUL the kernel needs.
     static let scratchReserve = 1 + indexName.utf8CodeUnitCount + 1
+    /// `scratchReserve`, for callers that put a path into the scratch themselves.
+    public static var scratchReserveBytes: Int { scratchReserve }
 
     /// The scratch size that accepts every path up to `PathSanitizer.maximumDecodedPathLength` (4108 bytes).
     /// A smaller buffer works but lowers the longest accepted path to `scratch.count - 12` (longer → 414).
@@ -120,6 +122,12 @@ public struct PathResolver: Sendable {
         public var length: Int
         public var hasTrailingSlash: Bool
         public var rawPathEnd: Int
+
+        public init(length: Int, hasTrailingSlash: Bool, rawPathEnd: Int) {
+            self.length = length
+            self.hasTrailingSlash = hasTrailingSlash
+            self.rawPathEnd = rawPathEnd
+        }
     }
 
     public enum Preparation {
@@ -227,6 +235,19 @@ public struct PathResolver: Sendable {
 }
 
 extension PathResolver {
+    /// Whether `path` (relative, sanitised: `PathSanitizer`'s output) names a regular file beneath the root, by the
+    /// rules every request is opened with. For checking configured files at startup.
+    public func isRegularFile(_ path: [UInt8]) -> Bool {
+        var scratch = [UInt8](repeating: 0, count: path.count + 1)
+        scratch.replaceSubrange(0..<path.count, with: path)
+        return scratch.withUnsafeMutableBytes { scratch in
+            let fd = openBeneath(scratch)
+            guard fd >= 0 else { return false }
+            defer { _ = Glibc.close(fd) }
+            return FileStatus.of(fd: fd)?.kind == .regular
+        }
+    }
+
     /// Opens `path` + `suffix` (a precompressed sidecar such as `app.js.gz`) under the root with exactly the rules
     /// `resolve` applies – RESOLVE_BENEATH, symlink policy, O_NONBLOCK – and returns it only if it is a regular file.
     ///

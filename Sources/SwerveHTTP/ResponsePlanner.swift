@@ -72,15 +72,37 @@ extension ResponsePlanner {
         case file
         /// 301 to the same path with `/` appended (RFC 9110 §15.4.2).
         case redirectToDirectory
+        /// The site's SPA fallback file (`--fallback`), 200, as if it had been asked for.
+        case fallback
         /// An error status, with the site's error page for it when it has one.
         case error(HTTPStatus)
     }
 
-    public static func target(_ lookup: Lookup) -> Target {
+    /// What the site offers for names that do not exist.
+    public struct MissingPolicy: Sendable, Equatable {
+        /// `--fallback FILE` is configured.
+        public var hasFallback: Bool
+
+        public init(hasFallback: Bool = false) {
+            self.hasFallback = hasFallback
+        }
+    }
+
+    /// `acceptsHTML`: the request's Accept names `text/html` (`AcceptMedia.explicitlyAcceptsHTML`).
+    ///
+    /// The SPA fallback answers a GET or HEAD for a name that does not exist, from a client navigating to a page
+    /// (it asks for `text/html` by name). Everything else that is missing stays a 404 – an asset a broken deploy
+    /// lost (`/app.3f9a.js` fetched by a script, an image), so it is never handed an HTML page – and so does what
+    /// exists but is refused (403) or failed (500).
+    public static func target(
+        _ lookup: Lookup, method: HTTPMethod = .get, acceptsHTML: Bool = false, missing: MissingPolicy = MissingPolicy()
+    ) -> Target {
         switch lookup {
         case .file: return .file
         case .directoryWithoutSlash: return .redirectToDirectory
-        case .missing: return .error(.notFound)
+        case .missing:
+            if missing.hasFallback && acceptsHTML && (method == .get || method == .head) { return .fallback }
+            return .error(.notFound)
         case .refused(let status): return .error(status)
         }
     }

@@ -50,7 +50,8 @@ extension HTTPHandler {
         let settled = identity.isSettled(before: context.fileClock)
         // The identity validator first: content ETags may need a hashing job.
         var validators = Validators()
-        if settled {
+        // An error page's validators would describe the page file, not the resource that was not found: none.
+        if settled && !request.isErrorPage {
             validators.lastModified = lastModified(identity, now: now)
             if site.contentETags || identity.modified.seconds <= 1 {
                 if let digest = site.contentHashes.known(identity) {
@@ -130,16 +131,17 @@ extension HTTPHandler {
                 file.close()
                 representation = Representation(source: .file(sidecar), coding: .gzip, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
             case .cachedGzip:
-                // Settled, so it has a tag (`facts.cachedGzip` requires that).
-                guard let compression = site.compression, let identityTag else {
+                // Settled, so it has a tag (`facts.cachedGzip` requires that), unless it is an error page.
+                guard let compression = site.compression, identityTag != nil || request.isErrorPage else {
                     facts.cachedGzip = false
                     continue choosing
                 }
                 let cached = compression.cachedBody(identity)
                 // The tag names the encoder of the body that would be sent: the cached one, or zlib's for a miss.
-                let gzipTag = identityTag.gzipped(zopfli: cached?.encoder == .zopfli)
-                // Decide 304/412 before compressing anything: the gzip tag is known without the body.
-                if let early = ResponsePlanner.conditions(
+                let gzipTag = identityTag?.gzipped(zopfli: cached?.encoder == .zopfli)
+                // Decide 304/412 before compressing anything: the gzip tag is known without the body. (RFC 9110
+                // §13.2.1: an error page ignores preconditions.)
+                if !request.isErrorPage, let early = ResponsePlanner.conditions(
                     request.head.method, request.preconditions, etag: gzipTag, lastModified: validators.lastModified, now: now),
                    early != .proceed {
                     file.close()
@@ -214,17 +216,27 @@ extension HTTPHandler {
     private func fileHead(
         status: HTTPStatus, validators: Validators, traits: PathTraits, vary: Bool, request: FileRequest, length: Int
     ) -> ResponseHead {
-        var response = ResponseHead(status: status, contentLength: length)
+        var response = ResponseHead(status: request.isErrorPage ? request.status : status, contentLength: length)
         response.contentType = traits.contentType
         response.lastModified = validators.lastModified
         response.etag = validators.etag
         response.vary = vary ? [.acceptEncoding] : []
-        response.cacheControl = traits.cacheControl
         response.connection = request.connection
-        // `--header` rules apply to the 2xx and 304 responses of the path.
-        response.extraFields = traits.extraFields
+        if request.isErrorPage {
+            // An error is about this request, not a document to keep: caches must not store it (RFC 9111 §5.2.2.5).
+            response.cacheControl = Self.noStore
+        } else {
+            response.cacheControl = traits.cacheControl
+            // `--header` rules apply to the 2xx and 304 responses of the path.
+            response.extraFields = traits.extraFields
+        }
         decorate(&response)
         return response
+    }
+
+    static let noStoreText: StaticString = "no-store"
+    static var noStore: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: noStoreText.utf8Start, count: noStoreText.utf8CodeUnitCount)
     }
 
     private func writeConditional(
@@ -255,7 +267,9 @@ extension HTTPHandler {
         case .file(let file): length = file.identity.size
         case .memory(let body): length = body.count
         }
-        let plan = ResponsePlanner.body(
+        // An error page is sent whole: preconditions and Range apply to the resource, which has no representation
+        // (RFC 9110 §13.2.1, §14.2).
+        let plan = request.isErrorPage ? .full : ResponsePlanner.body(
             request.head.method, request.preconditions, rangeFields(request), etag: validators.etag,
             lastModified: validators.lastModified, length: length, now: now)
         switch plan {
@@ -276,7 +290,7 @@ extension HTTPHandler {
         response.contentEncoding = representation.coding
         response.serverTiming = representation.serverTiming
         // RFC 9110 §14.3: Accept-Ranges tells clients that byte ranges of this representation can be requested.
-        response.acceptRanges = true
+        response.acceptRanges = !request.isErrorPage
 
         switch plan {
         case .notModified, .preconditionFailed:

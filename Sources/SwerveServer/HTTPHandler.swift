@@ -51,13 +51,16 @@ final class Site: Sendable {
     let cors: CORSPolicy?
     /// `X-Content-Type-Options: nosniff` on every response (`--no-nosniff` turns it off).
     let nosniff: Bool
+    /// The SPA fallback and the error pages.
+    let pages: SitePages
 
     init(
         documentRoot: DocumentRoot, showHidden: Bool, followSymlinks: Bool, mime: MIMETable,
         compression: CompressionService?, contentHashes: ContentHashes, cacheControl: CacheControlPolicy,
         gzipMinSize: Int, serverTiming: Bool, contentETags: Bool, headerRules: HeaderRules, cors: CORSPolicy?,
-        nosniff: Bool
+        nosniff: Bool, pages: SitePages
     ) {
+        self.pages = pages
         self.headerRules = headerRules
         self.cors = cors
         self.nosniff = nosniff
@@ -121,8 +124,12 @@ final class HTTPHandler: ConnectionHandler {
     /// The CORS fields for the request being answered (`--cors`, and an allowed `Origin`); set by `respond`, read
     /// by `decorate`. Points into the request's bytes: valid only while that request is answered.
     var requestCORS: CORSFields?
-    /// `Vary: Origin` for every response of the request being answered, when Allow-Origin depends on it.
+    /// `Vary: Origin` for every response of the request being answered, when Allow-Origin depends on it; and
+    /// `Vary: Accept` for the answers to a missing name when an SPA fallback could have answered it.
     var requestVary: VaryFields = []
+    /// Error pages found missing, by status: monotonic milliseconds until which the built-in page is used without
+    /// looking again.
+    var missingPages: [Int: Int64] = [:]
 
     init(site: Site) {
         self.site = site
@@ -358,13 +365,29 @@ final class HTTPHandler: ConnectionHandler {
                     clock: context.fileClock, bodyLimit: Self.inlineBodyLimit)
             }
         }
-        switch ResponsePlanner.target(lookup) {
+        var fileRequest = FileRequest(
+            head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
+            waited: state.waitedForCompression, preconditions: preconditionInput(request))
+        var acceptsHTML = false
+        if lookup == .missing && site.pages.fallback != nil {
+            // Whether the fallback answers depends on Accept: so do this path's answers, 200 or 404 (RFC 9110 §12.5.5).
+            requestVary.insert(.accept)
+            var accept = AcceptMedia()
+            parser.forEachValue(of: .accept) { accept.add($0.bytes(in: request)) }
+            acceptsHTML = accept.explicitlyAcceptsHTML
+        }
+        switch ResponsePlanner.target(
+            lookup, method: head.method, acceptsHTML: acceptsHTML,
+            missing: ResponsePlanner.MissingPolicy(hasFallback: site.pages.fallback != nil)) {
         case .file:
             guard let file else { return .done }
-            let fileRequest = FileRequest(
-                head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
-                waited: state.waitedForCompression, preconditions: preconditionInput(request))
             return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)
+        case .fallback:
+            guard let fallback = site.pages.fallback, let file = openSitePath(fallback, context: context) else {
+                return serveError(.notFound, request: &fileRequest, state: &state, output: &output, context: context)
+            }
+            let fallbackName = UnsafeRawBufferPointer(rebasing: pathScratch[0..<fallback.count])
+            return serveFile(file, name: fallbackName, request: fileRequest, state: &state, output: &output, context: context)
         case .redirectToDirectory:
             // The 301 carries the Cache-Control of what it leads to (`dir/` serves `dir/index.html`): without one a
             // cache would give it a heuristic freshness lifetime (RFC 9111 §4.2.2).
@@ -376,9 +399,50 @@ final class HTTPHandler: ConnectionHandler {
             }
             return .done
         case .error(let status):
-            writeError(status, isHead: isHead, connection: connection, output: &output, now: now)
-            return .done
+            return serveError(status, request: &fileRequest, state: &state, output: &output, context: context)
         }
+    }
+
+    /// An error answered with the site's page for it (`--error-page`, or a `404.html` at the root), sent like a
+    /// file (its own Content-Type, gzip when accepted) but with the error status, `Cache-Control: no-store` and no
+    /// validators; the built-in page when the site has none.
+    private func serveError(
+        _ status: HTTPStatus, request: inout FileRequest, state: inout HTTPConnectionState,
+        output: inout OutputWriter, context: ProcessContext
+    ) -> Answer {
+        let now = context.wallClockSeconds
+        let code = Int(status.code)
+        if let page = site.pages.page(for: status),
+           (missingPages[code] ?? 0) <= context.monotonicMilliseconds {
+            if let file = openSitePath(page.path, context: context) {
+                request.status = status
+                let pageName = UnsafeRawBufferPointer(rebasing: pathScratch[0..<page.path.count])
+                return serveFile(file, name: pageName, request: request, state: &state, output: &output, context: context)
+            }
+            // Not there (the default 404.html of a site without one, or a page deleted since startup): look again
+            // only after the open-file cache's age, so a 404 costs no failed open per request.
+            missingPages[code] = context.monotonicMilliseconds + OpenFileCache.maximumAgeMilliseconds
+        }
+        writeError(status, isHead: request.isHead, connection: request.connection, output: &output, now: now)
+        return .done
+    }
+
+    /// A configured file of the site (the fallback, an error page; sanitised, relative) through the open-file cache,
+    /// or nil when it is not a regular file now. Leaves its path at the start of `pathScratch`, as `serveFile` wants.
+    private func openSitePath(_ path: [UInt8], context: ProcessContext) -> OpenFile? {
+        guard path.count + PathResolver.scratchReserveBytes <= pathScratch.count else { return nil }
+        UnsafeMutableRawBufferPointer(rebasing: pathScratch[0..<path.count]).copyBytes(from: path)
+        pathScratch[path.count] = 0
+        let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<path.count])
+        if let cached = files.lookup(name, now: context.monotonicMilliseconds) { return cached }
+        let prepared = PathResolver.PreparedPath(length: path.count, hasTrailingSlash: false, rawPathEnd: path.count)
+        let resolution = path.withUnsafeBytes { target in
+            resolver(now: context.monotonicMilliseconds).open(prepared, target, scratch: pathScratch)
+        }
+        guard case .file(let fd, let identity, _) = resolution else { return nil }
+        return files.insert(
+            name, OpenFile(fd: fd, owned: true, identity: identity), now: context.monotonicMilliseconds,
+            clock: context.fileClock, bodyLimit: Self.inlineBodyLimit)
     }
 
     /// The Cache-Control for `<directory>/index.html`, the directory's path being `pathScratch[0..<length]`. Writes
@@ -474,6 +538,11 @@ struct FileRequest {
     var waited: Bool
     /// If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, read once.
     var preconditions: PreconditionInput
+    /// 200 for the resource (or the SPA fallback); an error status when the file is the site's page for that error.
+    var status: HTTPStatus = .ok
+
+    /// The file is an error page: sent whole, with the error status, no validators, `Cache-Control: no-store`.
+    var isErrorPage: Bool { status != .ok }
 }
 
 extension ProcessContext {

@@ -9,7 +9,13 @@ import SwerveHTTP
 /// A startup failure, phrased for the person who ran the command.
 public struct ServerError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// A bad option value (the command line's fault, exit 64) rather than the environment's (a missing root, a port
+    /// in use: exit 1).
+    public let isUsage: Bool
+    public init(_ description: String, usage: Bool = false) {
+        self.description = description
+        isUsage = usage
+    }
 }
 
 /// Swerve: the HTTP pipeline on the epoll engine, serving one document root.
@@ -44,26 +50,26 @@ public final class Server: Sendable {
             throw ServerError("\(error)")
         }
         guard let address = ListenAddress(configuration.host) else {
-            throw ServerError("invalid --host '\(configuration.host)': expected a numeric IPv4 or IPv6 address")
+            throw ServerError("invalid --host '\(configuration.host)': expected a numeric IPv4 or IPv6 address", usage: true)
         }
-        guard configuration.workers >= 1 else { throw ServerError("--workers must be at least 1") }
-        guard configuration.maxConnections >= 1 else { throw ServerError("--max-connections must be at least 1") }
+        guard configuration.workers >= 1 else { throw ServerError("--workers must be at least 1", usage: true) }
+        guard configuration.maxConnections >= 1 else { throw ServerError("--max-connections must be at least 1", usage: true) }
         for (name, value) in [("--header-timeout", configuration.headerTimeout), ("--keepalive-timeout", configuration.keepAliveTimeout)]
         where !(value > 0 && value.isFinite) {
-            throw ServerError("\(name) must be a positive number of seconds")
+            throw ServerError("\(name) must be a positive number of seconds", usage: true)
         }
-        guard (1...9).contains(configuration.gzipLevel) else { throw ServerError("--gzip-level must be 1…9") }
-        guard configuration.gzipMinSize >= 0 else { throw ServerError("--gzip-min-size must not be negative") }
-        guard configuration.cacheSize >= 0 else { throw ServerError("--cache-size must not be negative") }
+        guard (1...9).contains(configuration.gzipLevel) else { throw ServerError("--gzip-level must be 1…9", usage: true) }
+        guard configuration.gzipMinSize >= 0 else { throw ServerError("--gzip-min-size must not be negative", usage: true) }
+        guard configuration.cacheSize >= 0 else { throw ServerError("--cache-size must not be negative", usage: true) }
         if let entryMax = configuration.cacheEntryMax, entryMax < 0 || entryMax > configuration.cacheSize {
-            throw ServerError("--cache-entry-max must be between 0 and --cache-size")
+            throw ServerError("--cache-entry-max must be between 0 and --cache-size", usage: true)
         }
         var rules: [(glob: String, value: String)] = []
         for text in configuration.cacheRules {
             do {
                 rules.append(try CacheControlPolicy.parseRule(text))
             } catch {
-                throw ServerError("invalid --cache-rule '\(text)': \(error)")
+                throw ServerError("invalid --cache-rule '\(text)': \(error)", usage: true)
             }
         }
         let cacheControl: CacheControlPolicy
@@ -71,20 +77,34 @@ public final class Server: Sendable {
             cacheControl = try CacheControlPolicy(
                 default: configuration.cacheControl, rules: rules, immutableFingerprinted: configuration.immutableFingerprinted)
         } catch {
-            throw ServerError("invalid --cache-control: \(error)")
+            throw ServerError("invalid --cache-control: \(error)", usage: true)
         }
         let headerRules: HeaderRules
         do {
             headerRules = try HeaderRules(configuration.headerRules)
         } catch {
-            throw ServerError("invalid --header: \(error)")
+            throw ServerError("invalid --header: \(error)", usage: true)
         }
         var cors: CORSPolicy?
         if let text = configuration.cors {
             do {
                 cors = try CORSPolicy(text)
             } catch {
-                throw ServerError("\(error)")
+                throw ServerError("\(error)", usage: true)
+            }
+        }
+        let pages: SitePages
+        do {
+            pages = try SitePages(fallback: configuration.fallback, errorPages: configuration.errorPages)
+        } catch {
+            throw ServerError("\(error)", usage: true)
+        }
+        let startupResolver = PathResolver(
+            root: documentRoot.current(at: Int64(monotonicNanoseconds() / 1_000_000)), showHidden: false,
+            followSymlinks: configuration.followSymlinks)
+        for (option, path) in pages.requiredFiles {
+            guard startupResolver.isRegularFile(path) else {
+                throw ServerError("\(option): no such file in the root '\(configuration.root)'", usage: true)
             }
         }
         Server.raiseFileLimit()
@@ -109,7 +129,8 @@ public final class Server: Sendable {
             followSymlinks: configuration.followSymlinks, mime: mime, compression: compression,
             contentHashes: ContentHashes(pool: workers),
             cacheControl: cacheControl, gzipMinSize: configuration.gzipMinSize, serverTiming: configuration.serverTiming,
-            contentETags: configuration.contentETags, headerRules: headerRules, cors: cors, nosniff: configuration.nosniff)
+            contentETags: configuration.contentETags, headerRules: headerRules, cors: cors, nosniff: configuration.nosniff,
+            pages: pages)
         let engineConfiguration = EngineConfiguration(
             host: address, port: configuration.port, workers: configuration.workers,
             maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,

@@ -49,6 +49,11 @@ public struct ServerConfiguration: Sendable {
     public var nosniff = true
     /// `*` or a comma list of origins allowed to read responses cross-origin (`CORSPolicy`); nil: no CORS.
     public var cors: String?
+    /// A file inside the root served (200) for GET/HEAD of a missing name from a client asking for `text/html`: a
+    /// single-page app's routes. nil: none.
+    public var fallback: String?
+    /// `CODE=FILE` error pages (`SitePages`); an empty FILE turns the page for CODE off (`404=`: no default 404.html).
+    public var errorPages: [String] = []
     /// Threads that compress off the event loops.
     public var compressionWorkers = max(1, EngineConfiguration.processorCount)
 

@@ -28,6 +28,10 @@ func run(_ configuration: ServerConfiguration) -> Never {
         server = try Server(configuration: configuration)
         try server.start()
     } catch {
+        if error.isUsage {
+            writeStandardError(CommandLineOptions.errorReport(error.description))
+            exit(CommandLineOptions.usageExitCode)
+        }
         fail("\(error)")
     }
     print("Swerve \(swerveVersion) serving \(configuration.root) at \(server.url)")

@@ -28,6 +28,20 @@ struct ResponsePlannerTests {
         #expect(ResponsePlanner.target(.refused(.internalServerError)) == .error(.internalServerError))
     }
 
+    @Test("SPA fallback: a missing name, GET or HEAD, from a client naming text/html, with --fallback; nothing else")
+    func fallback() {
+        let on = ResponsePlanner.MissingPolicy(hasFallback: true)
+        #expect(ResponsePlanner.target(.missing, method: .get, acceptsHTML: true, missing: on) == .fallback)
+        #expect(ResponsePlanner.target(.missing, method: .head, acceptsHTML: true, missing: on) == .fallback)
+        // A script or an image asking for a missing asset gets its 404, never a page.
+        #expect(ResponsePlanner.target(.missing, method: .get, acceptsHTML: false, missing: on) == .error(.notFound))
+        // Without --fallback, or for what exists but is refused, or a directory without its slash: unchanged.
+        #expect(ResponsePlanner.target(.missing, method: .get, acceptsHTML: true) == .error(.notFound))
+        #expect(ResponsePlanner.target(.refused(.forbidden), method: .get, acceptsHTML: true, missing: on) == .error(.forbidden))
+        #expect(ResponsePlanner.target(.directoryWithoutSlash, method: .get, acceptsHTML: true, missing: on) == .redirectToDirectory)
+        #expect(ResponsePlanner.target(.file, method: .get, acceptsHTML: true, missing: on) == .file)
+    }
+
     // MARK: 3. Representation
 
     static let everything = Facts(compressible: true, cachedGzip: true, gzipStream: true, gzipSidecar: true, brotliSidecar: true)
