@@ -198,6 +198,7 @@ extension CommandLineOptions {
             },
             .flag("show-hidden", "Serve files and directories whose names start with '.'.") { $0.showHidden = true },
             .flag("follow-symlinks", "Follow symbolic links (never to a target outside the root).") { $0.followSymlinks = true },
+            .flag("list-dirs", "List a directory that has no index.html (HTML, or JSON when asked for).") { $0.listDirectories = true },
             .value("gzip-level", "1-9", default: "\(defaults.gzipLevel)", "gzip compression level, 1 (fastest) to 9 (smallest).") {
                 configuration, text, option throws(UsageError) in
                 // Read as an Int so that 10 and 99999999999 both get the range message, not "not a whole number".

@@ -222,11 +222,11 @@ public struct PathResolver: Sendable {
 
     // MARK: - Internals
 
-    /// openat2 relative to the root with this resolver's RESOLVE flags; retries EINTR.
+    /// openat2 relative to the root with this resolver's RESOLVE flags; retries EINTR. `flags`: the open(2) flags
+    /// (a file to read, by default).
     @inline(__always)
-    private func openBeneath(_ path: UnsafeMutableRawBufferPointer) -> Int32 {
+    func openBeneath(_ path: UnsafeMutableRawBufferPointer, flags: UInt64 = UInt64(O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) -> Int32 {
         let cPath = UnsafeRawPointer(path.baseAddress!).assumingMemoryBound(to: CChar.self)
-        let flags = UInt64(O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         while true {
             let fd = swerve_openat2(root.fd, cPath, flags, 0, resolveFlags)
             if fd >= 0 || Glibc.errno != EINTR { return fd }

@@ -60,8 +60,10 @@ extension ResponsePlanner {
         case file
         /// A directory asked for without its trailing slash.
         case directoryWithoutSlash
-        /// Nothing by that name (ENOENT, ENOTDIR), or a directory without an index.
+        /// Nothing by that name (ENOENT, ENOTDIR), or a directory without an index that was not looked at.
         case missing
+        /// `/dir/` names a directory without an index (looked at only when listings are on).
+        case directoryWithoutIndex
         /// The name exists but is not served (403: permissions, a refused symlink, a FIFO…), or the lookup failed
         /// (500): the errno → status mapping of `PathResolver.status(forOpenErrno:)`.
         case refused(HTTPStatus)
@@ -74,6 +76,8 @@ extension ResponsePlanner {
         case redirectToDirectory
         /// The site's SPA fallback file (`--fallback`), 200, as if it had been asked for.
         case fallback
+        /// A listing of the directory (`--list-dirs`), HTML or JSON.
+        case listing
         /// An error status, with the site's error page for it when it has one.
         case error(HTTPStatus)
     }
@@ -82,9 +86,12 @@ extension ResponsePlanner {
     public struct MissingPolicy: Sendable, Equatable {
         /// `--fallback FILE` is configured.
         public var hasFallback: Bool
+        /// `--list-dirs`: a directory without an index is listed.
+        public var listDirectories: Bool
 
-        public init(hasFallback: Bool = false) {
+        public init(hasFallback: Bool = false, listDirectories: Bool = false) {
             self.hasFallback = hasFallback
+            self.listDirectories = listDirectories
         }
     }
 
@@ -100,7 +107,9 @@ extension ResponsePlanner {
         switch lookup {
         case .file: return .file
         case .directoryWithoutSlash: return .redirectToDirectory
-        case .missing:
+        case .directoryWithoutIndex where missing.listDirectories:
+            return .listing
+        case .missing, .directoryWithoutIndex:
             if missing.hasFallback && acceptsHTML && (method == .get || method == .head) { return .fallback }
             return .error(.notFound)
         case .refused(let status): return .error(status)

@@ -53,14 +53,20 @@ final class Site: Sendable {
     let nosniff: Bool
     /// The SPA fallback and the error pages.
     let pages: SitePages
+    /// `--list-dirs`.
+    let listDirectories: Bool
+    /// The threads that run work off the loops (directory listings here; compression has its own service on them).
+    let workers: WorkerPool
 
     init(
         documentRoot: DocumentRoot, showHidden: Bool, followSymlinks: Bool, mime: MIMETable,
         compression: CompressionService?, contentHashes: ContentHashes, cacheControl: CacheControlPolicy,
         gzipMinSize: Int, serverTiming: Bool, contentETags: Bool, headerRules: HeaderRules, cors: CORSPolicy?,
-        nosniff: Bool, pages: SitePages
+        nosniff: Bool, pages: SitePages, listDirectories: Bool, workers: WorkerPool
     ) {
         self.pages = pages
+        self.listDirectories = listDirectories
+        self.workers = workers
         self.headerRules = headerRules
         self.cors = cors
         self.nosniff = nosniff
@@ -130,6 +136,9 @@ final class HTTPHandler: ConnectionHandler {
     /// Error pages found missing, by status: monotonic milliseconds until which the built-in page is used without
     /// looking again.
     var missingPages: [Int: Int64] = [:]
+    /// Directory listings being read off the loop, by connection: the request at the head of that connection's
+    /// input waits for it (it is answered when `process` runs again after the job's resume).
+    var listings: [Int32: ListingJob] = [:]
 
     init(site: Site) {
         self.site = site
@@ -167,6 +176,7 @@ final class HTTPHandler: ConnectionHandler {
 
     func connectionClosed(id: Int32, state: inout HTTPConnectionState) {
         if state.streaming { streams[id] = nil }
+        listings[id] = nil
     }
 
     /// What answering one request did.
@@ -345,17 +355,29 @@ final class HTTPHandler: ConnectionHandler {
         case .path(let path):
             prepared = path
         }
+        // A listing read off the loop for this very request (it is still at the head of the input): answer with it.
+        if let job = listings[context.connectionID] {
+            return answerListing(job, request: request, isHead: isHead, connection: connection, state: &state, output: &output, context: context)
+        }
         let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<prepared.length])
         // What the path names on disk: the loop's open-file cache first, else one openat2.
         var file: OpenFile?
         var lookup = ResponsePlanner.Lookup.file
         var location: [UInt8] = []
+        var listed: (fd: Int32, path: [UInt8])?
+        defer { if let listed { Glibc.close(listed.fd) } }
         if let cached = files.lookup(name, now: context.monotonicMilliseconds) {
             file = cached
         } else {
             switch resolver(now: context.monotonicMilliseconds).open(prepared, path, scratch: pathScratch) {
             case .failure(let status):
                 lookup = status == .notFound ? .missing : .refused(status)
+                // `/dir/` without an index: with listings on, whether `dir` is a directory decides (one more open).
+                if lookup == .missing && site.listDirectories,
+                   let directory = resolver(now: context.monotonicMilliseconds).openDirectory(prepared, scratch: pathScratch) {
+                    lookup = .directoryWithoutIndex
+                    listed = directory
+                }
             case .redirect(let target):
                 lookup = .directoryWithoutSlash
                 location = target
@@ -378,7 +400,14 @@ final class HTTPHandler: ConnectionHandler {
         }
         switch ResponsePlanner.target(
             lookup, method: head.method, acceptsHTML: acceptsHTML,
-            missing: ResponsePlanner.MissingPolicy(hasFallback: site.pages.fallback != nil)) {
+            missing: ResponsePlanner.MissingPolicy(hasFallback: site.pages.fallback != nil, listDirectories: site.listDirectories)) {
+        case .listing:
+            guard let directory = listed else { return .done }
+            listed = nil  // the job owns the descriptor now
+            let query = prepared.rawPathEnd < path.count
+                ? DirectoryListing.Query(UnsafeRawBufferPointer(rebasing: path[(prepared.rawPathEnd + 1)...]))
+                : DirectoryListing.Query()
+            return startListing(directory, query: query, request: request, context: context)
         case .file:
             guard let file else { return .done }
             return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)

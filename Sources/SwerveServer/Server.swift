@@ -130,7 +130,7 @@ public final class Server: Sendable {
             contentHashes: ContentHashes(pool: workers),
             cacheControl: cacheControl, gzipMinSize: configuration.gzipMinSize, serverTiming: configuration.serverTiming,
             contentETags: configuration.contentETags, headerRules: headerRules, cors: cors, nosniff: configuration.nosniff,
-            pages: pages)
+            pages: pages, listDirectories: configuration.listDirectories, workers: workers)
         let engineConfiguration = EngineConfiguration(
             host: address, port: configuration.port, workers: configuration.workers,
             maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,

@@ -54,6 +54,8 @@ public struct ServerConfiguration: Sendable {
     public var fallback: String?
     /// `CODE=FILE` error pages (`SitePages`); an empty FILE turns the page for CODE off (`404=`: no default 404.html).
     public var errorPages: [String] = []
+    /// List a directory that has no index.html (HTML, or JSON when asked for).
+    public var listDirectories = false
     /// Threads that compress off the event loops.
     public var compressionWorkers = max(1, EngineConfiguration.processorCount)
 

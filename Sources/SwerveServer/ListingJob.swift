@@ -1,0 +1,73 @@
+import Glibc
+import SwerveCompression
+import SwerveFiles
+import SwerveHTTP
+import Synchronization
+
+/// One directory listing, read and rendered off the event loop for one request (`--list-dirs`).
+///
+/// Nothing is cached: every listing request reads the directory afresh (a listing's rows change without the
+/// directory's own identity changing: a file inside is rewritten), so a listing is never stale. Its ETag is the
+/// content's SHA-256 (128 bits): equal listings have equal tags, and a 304 answers a client that has this very one.
+///
+/// Hand-over as for `GzipStream`: the loop writes the inputs before submitting, the worker writes the results and
+/// then `ready` with a releasing store, and the loop reads the results only after an acquiring load saw it. That
+/// ordering is what makes `@unchecked Sendable` sound here.
+final class ListingJob: @unchecked Sendable {
+    /// The directory, open for reading (taken over by `run`).
+    private let fd: Int32
+    private let relativePath: [UInt8]
+    private let root: RootDirectory
+    private let policy: DirectoryReader.Policy
+    let listing: DirectoryListing
+    let format: DirectoryListing.Format
+    /// zlib level for the gzip body, or nil when the client does not take gzip.
+    private let gzipLevel: Int32?
+
+    /// The listing's bytes (nil if the directory could not be read: it went away).
+    private(set) var body: CompressedBody?
+    private(set) var gzipBody: CompressedBody?
+    private(set) var digest: (high: UInt64, low: UInt64) = (0, 0)
+    private let ready = Atomic<Bool>(false)
+
+    init(
+        fd: Int32, relativePath: [UInt8], root: RootDirectory, policy: DirectoryReader.Policy, listing: DirectoryListing,
+        format: DirectoryListing.Format, gzipLevel: Int32?
+    ) {
+        self.fd = fd
+        self.relativePath = relativePath
+        self.root = root
+        self.policy = policy
+        self.listing = listing
+        self.format = format
+        self.gzipLevel = gzipLevel
+    }
+
+    /// Worker side: read, render, hash, compress; then publish.
+    func run() {
+        defer { ready.store(true, ordering: .releasing) }
+        guard let read = DirectoryReader.read(fd, relativePath: relativePath, root: root, policy: policy) else { return }
+        var listing = self.listing
+        listing.entries = read.entries
+        listing.truncated = read.truncated
+        listing.limit = DirectoryReader.maximumEntries
+        let bytes = format == .json ? listing.json() : listing.html()
+        var hasher = SHA256()
+        bytes.withUnsafeBytes { hasher.update($0) }
+        let hash = hasher.finish()
+        var high: UInt64 = 0, low: UInt64 = 0
+        for i in 0..<8 {
+            high = high << 8 | UInt64(hash[i])
+            low = low << 8 | UInt64(hash[8 + i])
+        }
+        digest = (high, low)
+        body = CompressedBody(taking: bytes, identityLength: bytes.count, compressNanoseconds: 0)
+        if let gzipLevel, let encoder = try? GzipEncoder(level: gzipLevel),
+           let gzip = try? bytes.withUnsafeBytes({ bytes throws(GzipError) in try encoder.compress(bytes) }) {
+            gzipBody = CompressedBody(taking: gzip, identityLength: bytes.count, compressNanoseconds: 0)
+        }
+    }
+
+    /// Loop side: the worker is done and the results may be read.
+    var isReady: Bool { ready.load(ordering: .acquiring) }
+}
