@@ -106,7 +106,8 @@ extension HTTPHandler {
         // per fact, so this ends).
         var representation: Representation
         choosing: while true {
-            switch ResponsePlanner.representation(accept, facts) {
+            let choice = ResponsePlanner.representation(accept, facts)
+            switch choice {
             case .notAcceptable:
                 file.close()
                 // The 406 exists because of Accept-Encoding, so it varies on it (RFC 9110 §12.5.5), even when this
@@ -115,21 +116,15 @@ extension HTTPHandler {
                 return .done
             case .identity:
                 representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
-            case .brotliSidecar:
-                guard let sidecar = cachedSidecar(source: identity, name: name, suffix: ".br", context: context) else {
+            case .brotliSidecar, .gzipSidecar:
+                let coding: ContentCoding = choice == .brotliSidecar ? .br : .gzip
+                guard let sidecar = cachedSidecar(source: identity, name: name, suffix: coding == .br ? ".br" : ".gz", context: context) else {
                     // Vanished, or older than its source since the index looked.
-                    facts.brotliSidecar = false
+                    if coding == .br { facts.brotliSidecar = false } else { facts.gzipSidecar = false }
                     continue choosing
                 }
                 file.close()
-                representation = Representation(source: .file(sidecar), coding: .br, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
-            case .gzipSidecar:
-                guard let sidecar = cachedSidecar(source: identity, name: name, suffix: ".gz", context: context) else {
-                    facts.gzipSidecar = false
-                    continue choosing
-                }
-                file.close()
-                representation = Representation(source: .file(sidecar), coding: .gzip, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
+                representation = Representation(source: .file(sidecar), coding: coding, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
             case .cachedGzip:
                 // Settled, so it has a tag (`facts.cachedGzip` requires that), unless it is an error page.
                 guard let compression = site.compression, identityTag != nil || request.isErrorPage else {
