@@ -360,36 +360,31 @@ final class HTTPHandler: ConnectionHandler {
             return answerListing(job, request: request, isHead: isHead, connection: connection, state: &state, output: &output, context: context)
         }
         let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<prepared.length])
-        // What the path names on disk: the loop's open-file cache first, else one openat2.
+        // What the path names on disk.
         var file: OpenFile?
         var lookup = ResponsePlanner.Lookup.file
         var location: [UInt8] = []
         var listed: (fd: Int32, path: [UInt8])?
         defer { if let listed { Glibc.close(listed.fd) } }
-        if let cached = files.lookup(name, now: context.monotonicMilliseconds) {
-            file = cached
-        } else {
-            switch resolver(now: context.monotonicMilliseconds).open(prepared, path, scratch: pathScratch) {
-            case .failure(let status):
-                lookup = status == .notFound ? .missing : .refused(status)
-                // `/dir/` without an index: with listings on, whether `dir` is a directory decides (one more open).
-                if lookup == .missing && site.listDirectories,
-                   let directory = resolver(now: context.monotonicMilliseconds).openDirectory(prepared, scratch: pathScratch) {
-                    lookup = .directoryWithoutIndex
-                    listed = directory
-                }
-            case .redirect(let target):
-                lookup = .directoryWithoutSlash
-                location = target
-            case .file(let fd, let identity, _):
-                file = files.insert(
-                    name, OpenFile(fd: fd, owned: true, identity: identity), now: context.monotonicMilliseconds,
-                    clock: context.fileClock, bodyLimit: Self.inlineBodyLimit)
+        switch openCached(prepared, path, context: context) {
+        case .file(let opened):
+            file = opened
+        case .failure(let status):
+            lookup = status == .notFound ? .missing : .refused(status)
+            // `/dir/` without an index: with listings on, whether `dir` is a directory decides (one more open).
+            if lookup == .missing && site.listDirectories,
+               let directory = resolver(now: context.monotonicMilliseconds).openDirectory(prepared, scratch: pathScratch) {
+                lookup = .directoryWithoutIndex
+                listed = directory
             }
+        case .redirect(let target):
+            lookup = .directoryWithoutSlash
+            location = target
         }
+        // Preconditions are read only for what is served as a resource: an error page ignores them.
         var fileRequest = FileRequest(
             head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
-            waited: state.waitedForCompression, preconditions: preconditionInput(request))
+            waited: state.waitedForCompression, preconditions: PreconditionInput())
         var acceptsHTML = false
         if lookup == .missing && site.pages.fallback != nil {
             // Whether the fallback answers depends on Accept: so do this path's answers, 200 or 404 (RFC 9110 §12.5.5).
@@ -410,11 +405,13 @@ final class HTTPHandler: ConnectionHandler {
             return startListing(directory, query: query, request: request, context: context)
         case .file:
             guard let file else { return .done }
+            fileRequest.preconditions = preconditionInput(request)
             return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)
         case .fallback:
             guard let fallback = site.pages.fallback, let file = openSitePath(fallback, context: context) else {
                 return serveError(.notFound, request: &fileRequest, state: &state, output: &output, context: context)
             }
+            fileRequest.preconditions = preconditionInput(request)
             let fallbackName = UnsafeRawBufferPointer(rebasing: pathScratch[0..<fallback.count])
             return serveFile(file, name: fallbackName, request: fileRequest, state: &state, output: &output, context: context)
         case .redirectToDirectory:
@@ -462,16 +459,34 @@ final class HTTPHandler: ConnectionHandler {
         guard path.count + PathResolver.scratchReserveBytes <= pathScratch.count else { return nil }
         UnsafeMutableRawBufferPointer(rebasing: pathScratch[0..<path.count]).copyBytes(from: path)
         pathScratch[path.count] = 0
-        let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<path.count])
-        if let cached = files.lookup(name, now: context.monotonicMilliseconds) { return cached }
         let prepared = PathResolver.PreparedPath(length: path.count, hasTrailingSlash: false, rawPathEnd: path.count)
-        let resolution = path.withUnsafeBytes { target in
-            resolver(now: context.monotonicMilliseconds).open(prepared, target, scratch: pathScratch)
+        let found = path.withUnsafeBytes { target in openCached(prepared, target, context: context) }
+        guard case .file(let file) = found else { return nil }
+        return file
+    }
+
+    /// What `openCached` found.
+    enum Found {
+        case file(OpenFile)
+        case redirect([UInt8])
+        case failure(HTTPStatus)
+    }
+
+    /// The prepared path (in `pathScratch`) through the loop's open-file cache, else opened beneath the root (one
+    /// openat2) and put into the cache. `target` is the request target, for a directory's redirect.
+    private func openCached(_ prepared: PathResolver.PreparedPath, _ target: UnsafeRawBufferPointer, context: ProcessContext) -> Found {
+        let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<prepared.length])
+        if let cached = files.lookup(name, now: context.monotonicMilliseconds) { return .file(cached) }
+        switch resolver(now: context.monotonicMilliseconds).open(prepared, target, scratch: pathScratch) {
+        case .failure(let status):
+            return .failure(status)
+        case .redirect(let location):
+            return .redirect(location)
+        case .file(let fd, let identity, _):
+            return .file(files.insert(
+                name, OpenFile(fd: fd, owned: true, identity: identity), now: context.monotonicMilliseconds,
+                clock: context.fileClock, bodyLimit: Self.inlineBodyLimit))
         }
-        guard case .file(let fd, let identity, _) = resolution else { return nil }
-        return files.insert(
-            name, OpenFile(fd: fd, owned: true, identity: identity), now: context.monotonicMilliseconds,
-            clock: context.fileClock, bodyLimit: Self.inlineBodyLimit)
     }
 
     /// The Cache-Control for `<directory>/index.html`, the directory's path being `pathScratch[0..<length]`. Writes
