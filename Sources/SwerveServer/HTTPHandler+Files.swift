@@ -148,12 +148,9 @@ extension HTTPHandler {
                     file.close()
                     representation = Representation(source: .memory(body), coding: .gzip, etag: gzipTag,
                                                     serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
-                } else if context.waitExpired {
-                    // Waited as long as a request may: the bytes as they are.
-                    facts.cachedGzip = false
-                    continue choosing
-                } else if state.compressionAttempts >= Self.maximumCompressionAttempts {
-                    // The file kept changing while it was read: no body from the cache for this request.
+                } else if context.waitExpired || state.compressionAttempts >= Self.maximumCompressionAttempts {
+                    // Waited as long as a request may (then `gzipStream` is off too: the bytes as they are), or the
+                    // file kept changing while it was read: no body from the cache for this request.
                     facts.cachedGzip = false
                     continue choosing
                 } else {
