@@ -15,6 +15,16 @@ final class ContentHashes: Sendable {
     struct Digest: Sendable {
         var high: UInt64
         var low: UInt64
+
+        /// The first 128 bits of a SHA-256 digest, as two big-endian words (the content ETag's two halves).
+        init(sha256 digest: [UInt8]) {
+            high = 0
+            low = 0
+            for i in 0..<8 {
+                high = high << 8 | UInt64(digest[i])
+                low = low << 8 | UInt64(digest[8 + i])
+            }
+        }
     }
 
     /// What asking for a digest came to.
@@ -82,13 +92,6 @@ final class ContentHashes: Sendable {
             offset += n
         }
         guard FileIdentity.of(fd: fd) == identity else { return nil }
-        let digest = hasher.finish()
-        var high: UInt64 = 0
-        var low: UInt64 = 0
-        for i in 0..<8 {
-            high = high << 8 | UInt64(digest[i])
-            low = low << 8 | UInt64(digest[8 + i])
-        }
-        return Digest(high: high, low: low)
+        return Digest(sha256: hasher.finish())
     }
 }

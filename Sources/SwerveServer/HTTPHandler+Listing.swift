@@ -50,7 +50,7 @@ extension HTTPHandler {
             return .suspend  // resumed by something else meanwhile: the job's own resume follows
         }
         listings[context.connectionID] = nil
-        guard let body = job.body else {
+        guard let body = job.body, let digest = job.digest else {
             // The directory went away (or became unreadable) since it was opened.
             writeError(.notFound, isHead: isHead, connection: connection, output: &output, now: now)
             return .done
@@ -63,16 +63,15 @@ extension HTTPHandler {
             return .done
         }
         let sent = coding == .gzip ? job.gzipBody! : body
-        let etag = ETag(contentHigh: job.digest.high, low: job.digest.low, gzip: coding == .gzip)
+        let etag = ETag(contentHigh: digest.high, low: digest.low, gzip: coding == .gzip)
         // The directory's path as the site's rules see it (`docs/`), for Cache-Control and --header.
-        var rulePath = Array(job.listing.path.dropFirst())
-        if rulePath.isEmpty { rulePath = [] }
+        let rulePath = Array(job.listing.path.dropFirst())
         let (cacheControl, extraFields) = rulePath.withUnsafeBytes { path in
             (site.cacheControl.value(forPath: path),
              site.headerRules.isEmpty ? nil : site.headerRules.fields(for: site.headerRules.matching(path)))
         }
         var response = ResponseHead(status: .ok, contentLength: sent.count)
-        response.contentType = job.format == .json ? Self.jsonType(site.mime) : Self.htmlType(site.mime)
+        response.contentType = Self.contentType(job.format, site.mime)
         response.contentEncoding = coding
         response.etag = etag
         // HTML or JSON by Accept, gzip or not by Accept-Encoding.
@@ -98,14 +97,10 @@ extension HTTPHandler {
         return .done
     }
 
-    /// The MIME table's Content-Type for HTML and for JSON (stable bytes for the head memo).
-    static func htmlType(_ mime: MIMETable) -> UnsafeRawBufferPointer {
-        let name: StaticString = "index.html"
-        return mime.contentType(forPath: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-    }
-
-    static func jsonType(_ mime: MIMETable) -> UnsafeRawBufferPointer {
-        let name: StaticString = "index.json"
+    /// The MIME table's Content-Type for a listing in `format` (stable bytes for the head memo), looked up by a name
+    /// with that format's extension.
+    static func contentType(_ format: DirectoryListing.Format, _ mime: MIMETable) -> UnsafeRawBufferPointer {
+        let name: StaticString = format == .json ? "index.json" : "index.html"
         return mime.contentType(forPath: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 }

@@ -27,7 +27,8 @@ final class ListingJob: @unchecked Sendable {
     /// The listing's bytes (nil if the directory could not be read: it went away).
     private(set) var body: CompressedBody?
     private(set) var gzipBody: CompressedBody?
-    private(set) var digest: (high: UInt64, low: UInt64) = (0, 0)
+    /// The listing's SHA-256 (its ETag), set with `body`.
+    private(set) var digest: ContentHashes.Digest?
     private let ready = Atomic<Bool>(false)
 
     init(
@@ -54,13 +55,7 @@ final class ListingJob: @unchecked Sendable {
         let bytes = format == .json ? listing.json() : listing.html()
         var hasher = SHA256()
         bytes.withUnsafeBytes { hasher.update($0) }
-        let hash = hasher.finish()
-        var high: UInt64 = 0, low: UInt64 = 0
-        for i in 0..<8 {
-            high = high << 8 | UInt64(hash[i])
-            low = low << 8 | UInt64(hash[8 + i])
-        }
-        digest = (high, low)
+        digest = ContentHashes.Digest(sha256: hasher.finish())
         body = CompressedBody(taking: bytes, identityLength: bytes.count, compressNanoseconds: 0)
         if let gzipLevel, let encoder = try? GzipEncoder(level: gzipLevel),
            let gzip = try? bytes.withUnsafeBytes({ bytes throws(GzipError) in try encoder.compress(bytes) }) {
