@@ -32,7 +32,7 @@ public final class CORSPolicy: Sendable {
     /// `*`, or origins separated by commas (spaces around them ignored), each `scheme://host[:port]` as browsers
     /// send it in `Origin`; scheme and host are compared case-insensitively.
     public init(_ text: String) throws(PolicyError) {
-        let items = text.split(separator: ",").map { $0.trimmingCharacters() }.filter { !$0.isEmpty }
+        let items = text.split(separator: ",").map { HTTPSyntax.trimmingSpacesAndTabs($0.utf8) }.filter { !$0.isEmpty }
         guard !items.isEmpty else { throw .empty }
         if items == ["*"] {
             origins = nil
@@ -165,15 +165,5 @@ public struct CORSFields {
         case .any: w.append("*")
         case .echo(let origin): w.append(origin)
         }
-    }
-}
-
-extension Substring {
-    /// Without leading and trailing spaces and tabs.
-    func trimmingCharacters() -> String {
-        var s = self
-        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
-        return String(s)
     }
 }

@@ -128,12 +128,7 @@ public struct CacheControlPolicy: Sendable {
 
     // MARK: - Validation and compilation (startup only)
 
-    private static func trimmed(_ s: String) -> String {
-        var utf8 = Substring(s).utf8
-        while let c = utf8.first, c == 0x20 || c == 0x09 { utf8.removeFirst() }
-        while let c = utf8.last, c == 0x20 || c == 0x09 { utf8.removeLast() }
-        return String(Substring(utf8))
-    }
+    private static func trimmed(_ s: String) -> String { HTTPSyntax.trimmingSpacesAndTabs(s.utf8) }
 
     /// RFC 9110 §5.5: "Field values containing CR, LF, or NUL characters are invalid and dangerous, due to the
     /// varying ways that implementations might parse and interpret those characters". All controls (HTAB included)

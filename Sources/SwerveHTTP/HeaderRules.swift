@@ -97,12 +97,7 @@ public final class HeaderRules: Sendable {
         return Rule(glob: glob, name: name, value: value)
     }
 
-    private static func trimmed(_ bytes: ArraySlice<UInt8>) -> String {
-        var slice = bytes
-        while let c = slice.first, c == 0x20 || c == 0x09 { slice.removeFirst() }
-        while let c = slice.last, c == 0x20 || c == 0x09 { slice.removeLast() }
-        return String(decoding: slice, as: UTF8.self)
-    }
+    private static func trimmed(_ bytes: ArraySlice<UInt8>) -> String { HTTPSyntax.trimmingSpacesAndTabs(bytes) }
 
     public let rules: [Rule]
     private let globs: [PathGlob]

@@ -94,6 +94,15 @@ enum HTTPSyntax {
     @inline(__always)
     static func isTchar(_ c: UInt8) -> Bool { unsafe classTable[Int(c)] & 1 != 0 }
 
+    /// `bytes` as a string without leading and trailing spaces and tabs (OWS, RFC 9110 §5.6.3): how the
+    /// command-line rules (`--cache-rule`, `--header`, `--cors`) trim their parts. Startup only (allocates).
+    static func trimmingSpacesAndTabs<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> String {
+        var slice = bytes[...]
+        while let c = slice.first, c == 0x20 || c == 0x09 { slice.removeFirst() }
+        while let c = slice.last, c == 0x20 || c == 0x09 { slice.removeLast() }
+        return String(decoding: slice, as: UTF8.self)
+    }
+
     /// A comma-separated list of tokens with optional whitespace (`#token`, RFC 9110 §5.6.1), as
     /// `Access-Control-Request-Headers` carries: safe to echo into a response field.
     static func isTokenList(_ bytes: UnsafeRawBufferPointer) -> Bool {
