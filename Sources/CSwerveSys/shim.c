@@ -93,4 +93,16 @@ int swerve_wait_signal(void) {
     return sig;
 }
 
+int swerve_wait_signal_timeout(int milliseconds) {
+    sigset_t set;
+    swerve_signal_set(&set);
+    struct timespec timeout = { milliseconds / 1000, (long)(milliseconds % 1000) * 1000000L };
+    while (1) {
+        int sig = sigtimedwait(&set, NULL, &timeout);
+        if (sig > 0) return sig;
+        if (errno == EAGAIN) return 0;
+        if (errno != EINTR) return -1;
+    }
+}
+
 int swerve_raise_process(int sig) { return kill(getpid(), sig); }

@@ -283,6 +283,35 @@ extension CommandLineOptions {
                 }
                 configuration.cors = text
             },
+            .value("access-log", "PATH|-|off", default: "-", "Access log: a file (appended to, reopened on SIGUSR1), - for standard output, or off.") {
+                configuration, text, option throws(UsageError) in
+                switch text {
+                case "": throw UsageError("\(option) needs a path, - or off")
+                case "-": configuration.accessLog = .standardOutput
+                case "off": configuration.accessLog = .off
+                default: configuration.accessLog = .file(text)
+                }
+            },
+            .value("access-log-format", "FMT", default: defaults.accessLogFormat.rawValue,
+                   "Access log lines: combined (nginx), common (NCSA) or json (one object per line; also the style of the server's own messages).") {
+                configuration, text, option throws(UsageError) in
+                configuration.accessLogFormat = try OptionValue.choice(
+                    text, ["combined": AccessLogFormat.combined, "common": .common, "json": .json], for: option)
+            },
+            .value("metrics", "ADDR:PORT", default: nil, "Serve Prometheus metrics at /metrics on a separate listener (e.g. 127.0.0.1:9100).") {
+                configuration, text, _ in configuration.metrics = text
+            },
+            .value("health", "PATH", default: nil, "Health check path (e.g. /healthz): 200 ok, 503 once shutdown begins.") {
+                configuration, text, _ in configuration.health = text
+            },
+            .value("drain-delay", "S", default: "5 with --health, else 0",
+                   "After SIGTERM, seconds the health check answers 503 while serving goes on, before the listener closes.") {
+                configuration, text, option throws(UsageError) in
+                guard let value = Double(text), value >= 0, value.isFinite else {
+                    throw UsageError("\(option): '\(text)' is not a number of seconds (0 or more)")
+                }
+                configuration.drainDelay = value
+            },
         ]
     }()
 

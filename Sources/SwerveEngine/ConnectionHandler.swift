@@ -28,6 +28,16 @@ public protocol ConnectionHandler: AnyObject, SendableMetatype {
     /// files nobody asked for lately. `now`: monotonic milliseconds. Return true to keep being ticked while the loop
     /// has no connection (it sleeps without a timeout otherwise).
     func tick(now: Int64) -> Bool
+
+    /// A mark queued with `OutputWriter.appendMark` was passed: every byte queued before it was written to the socket
+    /// (`unsentBytes` 0), or the connection closed with `unsentBytes` of them never sent. Called once per mark, in
+    /// order, and for a closing connection before `connectionClosed`. Must not queue output.
+    func outputMarkReached(_ mark: UInt32, unsentBytes: Int, id: Int32, state: inout ConnectionState)
+}
+
+extension ConnectionHandler {
+    /// A handler that never sets marks needs no report of them.
+    public func outputMarkReached(_ mark: UInt32, unsentBytes: Int, id: Int32, state: inout ConnectionState) {}
 }
 
 /// Facts about the loop that a handler may use to shape its responses.
@@ -51,6 +61,8 @@ public struct ProcessContext: Sendable {
     /// The request at the head of the input has waited `EngineConfiguration.suspendTimeout` for work off the loop:
     /// answer it now without suspending again (suspending again closes the connection).
     public var waitExpired: Bool
+    /// The client's address and port.
+    public var peer: PeerAddress
 }
 
 /// A handle that puts a suspended connection back into its loop's run queue. Safe from any thread; resuming a

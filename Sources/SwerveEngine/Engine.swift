@@ -16,6 +16,7 @@ public final class Engine<Handler: ConnectionHandler>: @unchecked Sendable {
     /// The bound port (the kernel's choice when the configuration asked for port 0).
     public let port: UInt16
     public let configuration: EngineConfiguration
+    private let connectionCount: ConnectionCounter
 
     public init(configuration: EngineConfiguration, makeHandler: (Int) -> Handler) throws(SystemError) {
         self.configuration = configuration
@@ -43,6 +44,7 @@ public final class Engine<Handler: ConnectionHandler>: @unchecked Sendable {
         }
         self.port = port
         let counter = ConnectionCounter()
+        connectionCount = counter
         var loops: [EventLoop<Handler>] = []
         for (index, fd) in fds.enumerated() {
             do {
@@ -81,6 +83,14 @@ public final class Engine<Handler: ConnectionHandler>: @unchecked Sendable {
         for loop in loops { loop.requestStop() }
         for thread in threads { pthread_join(thread, nil) }
     }
+
+    /// Connections accepted since start, summed over the loops (each counts its own without a locked instruction).
+    public var connectionsAccepted: Int {
+        loops.reduce(0) { $0 + $1.counters.accepted.load(ordering: .relaxed) }
+    }
+
+    /// Client connections open now, across the loops.
+    public var connectionsOpen: Int { connectionCount.value.load(ordering: .relaxed) }
 
     /// Blocks until the loops exit (after someone calls `stop()`).
     public func wait() {

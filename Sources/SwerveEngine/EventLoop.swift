@@ -57,6 +57,8 @@ struct ConnectionSlot {
     var workDeadline: Int64
     /// Bytes discarded while lingering.
     var lingered: Int32
+    /// Who is on the other end, from `accept4`.
+    var peer: PeerAddress
 }
 
 /// A file segment longer than this is sent under TCP_CORK, with the bytes before it. `sendfile` hands the file to
@@ -93,6 +95,16 @@ final class ConnectionCounter: Sendable {
     let value = Atomic<Int>(0)
 }
 
+/// One loop's counters for metrics. Written only by the loop's thread, as a relaxed load and store (no
+/// read-modify-write, so no locked instruction); read by anyone with a relaxed load.
+final class LoopCounters: Sendable {
+    let accepted = Atomic<Int>(0)
+
+    @inline(__always) func countAccepted() {
+        accepted.store(accepted.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+}
+
 /// Milliseconds on the coarse monotonic clock (a vDSO read, no syscall; ~4 ms resolution is plenty for timeouts).
 @inline(__always) func monotonicMilliseconds() -> Int64 {
     var ts = timespec()
@@ -124,6 +136,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     /// Open connections across all loops, for the `maxConnections` cap.
     private let connectionCount: ConnectionCounter
+    let counters = LoopCounters()
     private let slots: UnsafeMutablePointer<Slot>
     private let slotsBytes: Int
     /// The handler's state per fd, beside `slots` (see `ConnectionSlot`): raw memory addressed with a stride taken
@@ -150,7 +163,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private var drainDeadline: Int64 = 0
     private var nextTick: Int64 = 0
     /// The handler asked to be ticked even with no connection open (see `ConnectionHandler.tick`); set again by
-    /// every accept, so state a connection left behind is ticked at least once.
+    /// every accept and every close, so state a connection left behind is ticked at least once.
     private var handlerWantsTicks = false
 
     private let headerTimeoutMS: Int64
@@ -334,7 +347,13 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 pauseAccepting()
                 return
             }
-            let fd = accept4(listenFD, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            var address = sockaddr_storage()
+            var addressLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &address) { storage in
+                storage.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    accept4(listenFD, $0, &addressLength, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
             if fd < 0 {
                 switch errno {
                 case EAGAIN, EWOULDBLOCK:
@@ -361,7 +380,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 generation: generation, phase: .open, timer: .header, readPaused: false, closeAfterFlush: false,
                 lingerAfterFlush: false, peerClosed: false, watchingWritable: false, corked: false, midMessage: false,
                 suspended: false, workExpired: false, inputLength: 0, input: nil, output: nil,
-                deadline: now + headerTimeoutMS, workDeadline: 0, lingered: 0))
+                deadline: now + headerTimeoutMS, workDeadline: 0, lingered: 0, peer: PeerAddress(address)))
             state(fd).initialize(to: handler.makeConnectionState())
             do {
                 try selector.register(
@@ -373,6 +392,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 continue
             }
             liveConnections += 1
+            counters.countAccepted()
             handlerWantsTicks = true
             connectionCount.value.add(1, ordering: .relaxed)
             if fd > highestFD { highestFD = fd }
@@ -466,7 +486,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     draining: draining, wallClockSeconds: wallClock, wallClockNanoseconds: wallClockNanoseconds,
                     monotonicMilliseconds: now, wakeup: wakeups,
                     resumer: ConnectionResumer(mailbox: mailbox, token: SelectorToken(fd: fd, generation: slot.pointee.generation)),
-                    connectionID: fd, waitExpired: slot.pointee.workExpired))
+                    connectionID: fd, waitExpired: slot.pointee.workExpired, peer: slot.pointee.peer))
             if case .suspend = outcome {} else {
                 // The request that waited (if any) was answered: the next suspend starts a deadline of its own.
                 slot.pointee.workDeadline = 0
@@ -646,6 +666,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 let n = sendfile(fd, first.fd, &offset, first.length)
                 if n > 0 {
                     progressed = true
+                    out.pointee.sentBytes += n
                     let segment = out.pointee.segments + out.pointee.head
                     segment.pointee.offset += n
                     segment.pointee.length -= n
@@ -706,6 +727,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 return .closed
             }
             progressed = true
+            out.pointee.sentBytes += n
             var remaining = n
             while remaining > 0 {
                 let segment = out.pointee.segments + out.pointee.head
@@ -721,6 +743,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             }
             if n < total { result = .pending; break outer }
         }
+        if out.pointee.hasReachedMark { reachMarks(fd, out) }
         if result == .pending {
             if !slot.pointee.watchingWritable {
                 // First short write on this connection: from now on EPOLLOUT edges matter. Registering it only now
@@ -743,6 +766,15 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             return .pending
         }
         return finishDrained(fd, slot)
+    }
+
+    /// Reports the marks whose bytes have all been written (`ConnectionHandler.outputMarkReached`).
+    private func reachMarks(_ fd: Int32, _ out: UnsafeMutablePointer<OutputBuffer>) {
+        while out.pointee.hasReachedMark {
+            let mark = out.pointee.marks[out.pointee.markHead]
+            out.pointee.markHead += 1
+            handler.outputMarkReached(mark.value, unsentBytes: 0, id: fd, state: &state(fd).pointee)
+        }
     }
 
     private func finishDrained(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
@@ -810,6 +842,15 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private func close(_ fd: Int32) {
         let slot = slots + Int(fd)
         guard slot.pointee.phase != .free else { return }
+        if let out = slot.pointee.output {
+            // Responses still queued: the handler learns how much of each never left.
+            while out.pointee.markHead < out.pointee.markTail {
+                let mark = out.pointee.marks[out.pointee.markHead]
+                out.pointee.markHead += 1
+                handler.outputMarkReached(
+                    mark.value, unsentBytes: max(0, mark.position - out.pointee.sentBytes), id: fd, state: &state(fd).pointee)
+            }
+        }
         releaseOutput(slot)
         slot.pointee.inputLength = 0
         releaseInputIfEmpty(slot)
@@ -817,6 +858,9 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         handler.connectionClosed(id: fd, state: &state(fd).pointee)
         Glibc.close(fd)
         liveConnections -= 1
+        // What the connection left behind (files it opened, log lines of its responses) is ticked at least once more,
+        // even when this was the loop's last connection.
+        handlerWantsTicks = true
         connectionCount.value.subtract(1, ordering: .relaxed)
         if acceptPaused { resumeAcceptingIfPossible() }
     }

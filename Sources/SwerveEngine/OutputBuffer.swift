@@ -26,9 +26,20 @@ struct OutputSegment {
     }
 }
 
+/// A point in a connection's output, set by the handler after a response (`OutputWriter.appendMark`): the engine
+/// reports it once every byte queued before it was written, or the connection closed first
+/// (`ConnectionHandler.outputMarkReached`).
+struct OutputMark {
+    /// `OutputBuffer.queuedBytes` when the mark was set.
+    var position: Int
+    /// The handler's own value (an access-log entry, say).
+    var value: UInt32
+}
+
 /// A connection's pending output: a byte area for headers and small bodies plus an ordered list of segments.
 ///
 /// Invariant: segments `[head, tail)` are pending, in wire order; memory segments lie inside `bytes[0..<used]`.
+/// Marks `[markHead, markTail)` are not reached yet, in order of position; every position is ≤ `queuedBytes`.
 /// The buffer is append-only until it drains completely, then resets to empty and goes back to the loop's pool.
 /// This keeps it linear (no ring arithmetic) and bounds a connection's queued output to one buffer plus the files
 /// its segments reference: the handler is told to stop (`freeBytes`, `freeSegments`) when it fills.
@@ -40,20 +51,32 @@ struct OutputBuffer {
     let segmentCapacity: Int
     var head: Int = 0
     var tail: Int = 0
+    /// Bytes queued (every segment's length as appended) and bytes written since the buffer was last empty.
+    var queuedBytes: Int = 0
+    var sentBytes: Int = 0
+    let marks: UnsafeMutablePointer<OutputMark>
+    /// As many marks as segments: every response takes at least one segment (its head).
+    var markCapacity: Int { segmentCapacity }
+    var markHead: Int = 0
+    var markTail: Int = 0
 
     init(capacity: Int, segmentCapacity: Int) {
         bytes = .allocate(byteCount: capacity, alignment: 16)
         self.capacity = capacity
         segments = .allocate(capacity: segmentCapacity)
         self.segmentCapacity = segmentCapacity
+        marks = .allocate(capacity: segmentCapacity)
     }
 
     func free() {
         bytes.deallocate()
         segments.deallocate()
+        marks.deallocate()
     }
 
     @inline(__always) var isEmpty: Bool { head == tail }
+    /// A mark is waiting whose bytes have all been written.
+    @inline(__always) var hasReachedMark: Bool { markHead < markTail && marks[markHead].position <= sentBytes }
 
     /// Drops everything pending, closing owned file descriptors. Cost: one `close` per owned file segment.
     mutating func reset() {
@@ -65,6 +88,10 @@ struct OutputBuffer {
         head = 0
         tail = 0
         used = 0
+        queuedBytes = 0
+        sentBytes = 0
+        markHead = 0
+        markTail = 0
     }
 }
 
@@ -81,6 +108,22 @@ public struct OutputWriter: ~Copyable {
     @inline(__always) public var freeSegments: Int { buffer.pointee.segmentCapacity - buffer.pointee.tail }
     /// Whether nothing has been queued.
     @inline(__always) public var isEmpty: Bool { buffer.pointee.isEmpty }
+    /// Bytes queued since the connection's output was last empty (a response's size is the difference between two
+    /// readings taken while it was queued).
+    @inline(__always) public var queuedBytes: Int { buffer.pointee.queuedBytes }
+    /// Marks that can still be set.
+    @inline(__always) public var freeMarks: Int { buffer.pointee.markCapacity - buffer.pointee.markTail }
+
+    /// Marks the end of what is queued so far (a response): `ConnectionHandler.outputMarkReached` reports `value`
+    /// once all of it is written, or the connection closed first. Cost: one store; nothing per write until then but
+    /// a compare. Precondition: a free mark (checked).
+    @inline(__always)
+    public func appendMark(_ value: UInt32) {
+        let b = buffer
+        precondition(b.pointee.markTail < b.pointee.markCapacity, "OutputWriter out of marks")
+        b.pointee.marks[b.pointee.markTail] = OutputMark(position: b.pointee.queuedBytes, value: value)
+        b.pointee.markTail += 1
+    }
 
     /// Appends bytes. Precondition: `bytes.count <= freeBytes` and a free segment (checked: a handler bug must not
     /// corrupt memory).
@@ -103,6 +146,7 @@ public struct OutputWriter: ~Copyable {
         precondition(written >= 0 && written <= maxCount)
         guard written > 0 else { return }
         b.pointee.used = start + written
+        b.pointee.queuedBytes += written
         // Extend the last segment when it is memory that ends exactly here (the common case: header then inline
         // body, or several pipelined responses back to back) – one iovec instead of many.
         if b.pointee.tail > b.pointee.head {
@@ -125,6 +169,7 @@ public struct OutputWriter: ~Copyable {
         let b = buffer
         precondition(b.pointee.tail < b.pointee.segmentCapacity, "OutputWriter out of segments")
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        b.pointee.queuedBytes += bytes.count
         b.pointee.segments[b.pointee.tail] = OutputSegment(
             fd: -1, ownsFD: false, offset: 0, length: bytes.count, external: base,
             owner: Unmanaged.passRetained(owner).toOpaque())
@@ -141,6 +186,7 @@ public struct OutputWriter: ~Copyable {
             if ownsFD { Glibc.close(fd) }
             return
         }
+        b.pointee.queuedBytes += length
         b.pointee.segments[b.pointee.tail] = OutputSegment(fd: fd, ownsFD: ownsFD, offset: offset, length: length)
         b.pointee.tail += 1
     }
@@ -153,6 +199,7 @@ public struct OutputWriter: ~Copyable {
         let b = buffer
         precondition(b.pointee.tail < b.pointee.segmentCapacity, "OutputWriter out of segments")
         guard length > 0 else { return }
+        b.pointee.queuedBytes += length
         b.pointee.segments[b.pointee.tail] = OutputSegment(
             fd: fd, ownsFD: false, offset: offset, length: length, external: nil,
             owner: Unmanaged.passRetained(owner).toOpaque())

@@ -35,8 +35,10 @@ public enum KnownHeader: UInt8, Sendable, CaseIterable {
     // The first four shape the request (the parser acts on them itself); keep them first.
     case host, connection, contentLength, transferEncoding, acceptEncoding,
         ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince, range, ifRange,
-        accept, origin, accessControlRequestMethod, accessControlRequestHeaders
-    // At most 16: `RequestParser.presentMask` is a UInt16.
+        accept, origin, accessControlRequestMethod, accessControlRequestHeaders,
+        // For the access log.
+        userAgent, referer
+    // At most 32: `RequestParser.presentMask` is a UInt32.
 }
 
 /// Size limits for one request head. The parser clamps each value into a sane range (see the fields).

@@ -234,10 +234,13 @@ enum HTTPSyntax {
         case 6:
             if matchesLiteral(p, at, 6, "accept", fold: true) { return .accept }
             return matchesLiteral(p, at, 6, "origin", fold: true) ? .origin : nil
+        case 7: return matchesLiteral(p, at, 7, "referer", fold: true) ? .referer : nil
         case 8:
             if matchesLiteral(p, at, 8, "if-match", fold: true) { return .ifMatch }
             return matchesLiteral(p, at, 8, "if-range", fold: true) ? .ifRange : nil
-        case 10: return matchesLiteral(p, at, 10, "connection", fold: true) ? .connection : nil
+        case 10:
+            if matchesLiteral(p, at, 10, "connection", fold: true) { return .connection }
+            return matchesLiteral(p, at, 10, "user-agent", fold: true) ? .userAgent : nil
         case 13: return matchesLiteral(p, at, 13, "if-none-match", fold: true) ? .ifNoneMatch : nil
         case 14: return matchesLiteral(p, at, 14, "content-length", fold: true) ? .contentLength : nil
         case 15: return matchesLiteral(p, at, 15, "accept-encoding", fold: true) ? .acceptEncoding : nil
@@ -486,7 +489,7 @@ public struct RequestParser: ~Copyable, @unchecked Sendable {
     @usableFromInline let fields: UnsafeMutablePointer<StoredField>
     @usableFromInline var storedCount: Int = 0
     /// Bit `KnownHeader.rawValue` set when at least one such field is stored: `firstValue` misses in O(1).
-    @usableFromInline var presentMask: UInt16 = 0
+    @usableFromInline var presentMask: UInt32 = 0
 
     public init(limits: ParserLimits = .default) {
         var clamped = limits
@@ -532,7 +535,7 @@ public struct RequestParser: ~Copyable, @unchecked Sendable {
     /// Whether the last `.head` result has a field line named `name`.
     @inlinable
     public func contains(_ name: KnownHeader) -> Bool {
-        presentMask & (1 &<< UInt16(name.rawValue)) != 0
+        presentMask & (1 &<< UInt32(name.rawValue)) != 0
     }
 
     /// The value of the first field line named `name` in the last `.head` result.
@@ -567,7 +570,7 @@ public struct RequestParser: ~Copyable, @unchecked Sendable {
     /// call; all offsets point into `bytes`.
     public mutating func parse(_ bytes: UnsafeRawBufferPointer) -> ParseResult {
         var stored = 0
-        var mask: UInt16 = 0
+        var mask: UInt32 = 0
         let result = HTTPSyntax.parseHead(
             bytes, limits: limits, fields: fields, storedCount: &stored, presentMask: &mask)
         storedCount = stored
@@ -587,7 +590,7 @@ extension HTTPSyntax {
     @inline(__always)
     static func parseHead(
         _ bytes: UnsafeRawBufferPointer, limits: ParserLimits, fields: UnsafeMutablePointer<StoredField>,
-        storedCount: inout Int, presentMask: inout UInt16
+        storedCount: inout Int, presentMask: inout UInt32
     ) -> ParseResult {
         guard let p = bytes.baseAddress else { return .incomplete }
         let n = bytes.count
@@ -806,7 +809,7 @@ extension HTTPSyntax {
         let maxFields = limits.maxHeaderFields
         var fieldLines = 0
         var stored = 0
-        var mask: UInt16 = 0
+        var mask: UInt32 = 0
         var framing = FramingFacts()
 
         // RFC 9110 §5.4: "A server that receives a request header field line, field value, or set of fields
@@ -909,7 +912,7 @@ extension HTTPSyntax {
             // stored < fieldLines <= maxFields <= table capacity.
             unsafe fields[stored] = StoredField(name: name, value: FieldValue(valueStart, valueEnd))
             stored &+= 1
-            mask |= 1 &<< UInt16(name.rawValue)
+            mask |= 1 &<< UInt32(name.rawValue)
             if name.rawValue <= KnownHeader.transferEncoding.rawValue {
                 // Host, Connection, Content-Length, Transfer-Encoding shape the request; out of line, so the
                 // scanning loop keeps its registers.

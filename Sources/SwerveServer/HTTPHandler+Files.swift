@@ -171,9 +171,12 @@ extension HTTPHandler {
             }
             break
         }
+        responseCache = AccessLogCache(representation.serverTiming)
         if !site.serverTiming { representation.serverTiming = nil }
         validators.etag = representation.etag
-        return send(representation, validators: validators, traits: traits, vary: varies, request: request, output: &output, context: context)
+        return send(
+            representation, validators: validators, traits: traits, vary: varies, request: request, identitySize: identity.size,
+            output: &output, context: context)
     }
 
     /// A sidecar's own tag, when it is settled (a sidecar is a file like any other).
@@ -250,7 +253,7 @@ extension HTTPHandler {
     /// `validators` are the representation's (its ETag, and the file's Last-Modified).
     private func send(
         _ representation: Representation, validators: Validators, traits: PathTraits, vary: Bool,
-        request: FileRequest, output: inout OutputWriter, context: ProcessContext
+        request: FileRequest, identitySize: Int, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {
         let now = context.wallClockSeconds
         let length: Int?
@@ -290,6 +293,7 @@ extension HTTPHandler {
         case .full:
             writeHead(response, output: &output, now: now)
             sendBody(representation.source, first: 0, count: length, isHead: request.isHead, output: &output)
+            if representation.coding != .identity && !request.isHead { responseSavedBytes = max(0, identitySize - length) }
         case .unsatisfiable:
             // RFC 9110 §15.5.17: "A server that generates a 416 response to a byte-range request SHOULD generate a
             // Content-Range header field specifying the current length of the selected representation".
@@ -493,7 +497,7 @@ extension HTTPHandler {
             return send(
                 Representation(source: .file(file), coding: .identity, etag: tag),
                 validators: Validators(etag: tag, lastModified: validators.lastModified), traits: traits, vary: vary,
-                request: request, output: &output, context: context)
+                request: request, identitySize: file.identity.size, output: &output, context: context)
         }
         writeHead(response, output: &output, now: now)
         streams[context.connectionID] = stream
@@ -517,6 +521,7 @@ extension HTTPHandler {
     func continueStream(state: inout HTTPConnectionState, output: inout OutputWriter, context: ProcessContext) -> StreamStep {
         guard let stream = streams[context.connectionID] else {
             state.streaming = false
+            endStreamRecord(state: &state, output: &output)
             return .failed
         }
         guard stream.isIdle() else {
@@ -525,6 +530,7 @@ extension HTTPHandler {
             if context.waitExpired {
                 streams[context.connectionID] = nil
                 state.streaming = false
+                endStreamRecord(state: &state, output: &output)
                 return .failed
             }
             return .suspend
@@ -532,12 +538,14 @@ extension HTTPHandler {
         if stream.failed {
             streams[context.connectionID] = nil
             state.streaming = false
+            endStreamRecord(state: &state, output: &output)
             return .failed
         }
         guard let piece = stream.takePiece() else {
             submitPiece(stream, context: context)
             return .suspend
         }
+        let queuedBefore = output.queuedBytes
         if piece.count > 0 {
             // RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF. A zero-size chunk would end
             // the body, so pieces where zlib produced nothing yet are skipped.
@@ -558,10 +566,32 @@ extension HTTPHandler {
             output.append(UnsafeRawBufferPointer(start: Self.lastChunk.utf8Start, count: Self.lastChunk.utf8CodeUnitCount))
             streams[context.connectionID] = nil
             state.streaming = false
+            if state.hasStreamRecord, let observer {
+                observer.records[state.streamRecord].queuedBytes += output.queuedBytes - queuedBefore
+            }
+            endStreamRecord(state: &state, output: &output)
             return .finished
+        }
+        if state.hasStreamRecord, let observer, output.freeMarks > 0 {
+            // The piece's own mark: when it is out, the record knows how much of the body the client got, should
+            // the connection end before the stream does.
+            let record = observer.records[state.streamRecord]
+            record.queuedBytes += output.queuedBytes - queuedBefore
+            record.queuedAtPiece = record.queuedBytes
+            output.appendMark(state.streamRecord | ResponseObserver.progressBit)
         }
         // One piece in memory at a time: send it, then compress the next (the socket buffer keeps the wire busy).
         return .outputFull
+    }
+}
+
+extension HTTPHandler {
+    /// The stream's response is complete or cut off: its final mark goes after what is queued, so the record is
+    /// finished when that is written (or the connection closes first).
+    func endStreamRecord(state: inout HTTPConnectionState, output: inout OutputWriter) {
+        guard state.hasStreamRecord else { return }
+        state.hasStreamRecord = false
+        output.appendMark(state.streamRecord)
     }
 }
 

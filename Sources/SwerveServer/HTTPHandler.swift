@@ -27,6 +27,12 @@ public struct HTTPConnectionState: BitwiseCopyable {
     /// Bytes of the incomplete request at the head of the input that the parser has already seen. A head can
     /// only complete with a new LF, so bytes trickled without one are not re-parsed (see `process`).
     var partialSeen: Int32 = 0
+    /// Monotonic nanoseconds when the request at the head of the input was first seen (0: none yet), for its
+    /// logged duration. Kept only while responses are observed (`HTTPHandler.observer`).
+    var requestStarted: Int64 = 0
+    /// The streaming response's record (`ResponseObserver`), valid while `hasStreamRecord`.
+    var streamRecord: UInt32 = 0
+    var hasStreamRecord = false
 }
 
 /// What the handler shares with every other loop's handler: immutable after start.
@@ -57,13 +63,20 @@ final class Site: Sendable {
     let listDirectories: Bool
     /// The threads that run work off the loops (directory listings here; compression has its own service on them).
     let workers: WorkerPool
+    /// Responses are recorded for the access log and the metrics (`ResponseObserver`).
+    let observeResponses: Bool
+    /// `--health`: its path and whether the server is about to drain.
+    let health: HealthCheck?
 
     init(
         documentRoot: DocumentRoot, showHidden: Bool, followSymlinks: Bool, mime: MIMETable,
         compression: CompressionService?, contentHashes: ContentHashes, cacheControl: CacheControlPolicy,
         gzipMinSize: Int, serverTiming: Bool, contentETags: Bool, headerRules: HeaderRules, cors: CORSPolicy?,
-        nosniff: Bool, pages: SitePages, listDirectories: Bool, workers: WorkerPool
+        nosniff: Bool, pages: SitePages, listDirectories: Bool, workers: WorkerPool, observeResponses: Bool,
+        health: HealthCheck?
     ) {
+        self.observeResponses = observeResponses
+        self.health = health
         self.pages = pages
         self.listDirectories = listDirectories
         self.workers = workers
@@ -139,9 +152,18 @@ final class HTTPHandler: ConnectionHandler {
     /// Directory listings being read off the loop, by connection: the request at the head of that connection's
     /// input waits for it (it is answered when `process` runs again after the job's resume).
     var listings: [Int32: ListingJob] = [:]
+    /// The access log and metrics of this loop; nil when both are off (then nothing is recorded at all).
+    let observer: ResponseObserver?
+    /// What `writeHead` queued last (the response being answered), for its record.
+    var lastHead = (status: 0, bytes: 0, coding: ContentCoding.identity)
+    /// Where the body of the response being answered comes from (set by `serveFile`).
+    var responseCache = AccessLogCache.none
+    /// Bytes the response's coding saves against identity (a whole compressed body; set by `send`).
+    var responseSavedBytes = 0
 
-    init(site: Site) {
+    init(site: Site, observer: ResponseObserver?) {
         self.site = site
+        self.observer = observer
         pathScratch = .allocate(byteCount: PathResolver.scratchCapacity, alignment: 16)
     }
 
@@ -165,7 +187,10 @@ final class HTTPHandler: ConnectionHandler {
         if root != nil && now >= rootCheckDue { _ = resolver(now: now) }
         let holding = files.evictExpired(now: now)
         if !holding { root = nil }
-        return holding
+        guard let log = observer?.log else { return holding }
+        log.flushIfDue(now: now)
+        // Lines still waiting keep the tick coming, so they are written within the interval on an idle loop too.
+        return holding || log.hasLines
     }
 
     deinit {
@@ -177,6 +202,24 @@ final class HTTPHandler: ConnectionHandler {
     func connectionClosed(id: Int32, state: inout HTTPConnectionState) {
         if state.streaming { streams[id] = nil }
         listings[id] = nil
+        if state.hasStreamRecord, let observer {
+            // The client left during a stream: what its reported pieces carried is what it got.
+            state.hasStreamRecord = false
+            let record = observer.records[state.streamRecord]
+            observer.finish(state.streamRecord, bodyBytes: max(0, record.sentBytes - record.headBytes))
+        }
+    }
+
+    func outputMarkReached(_ mark: UInt32, unsentBytes: Int, id: Int32, state: inout HTTPConnectionState) {
+        guard let observer else { return }
+        if mark & ResponseObserver.progressBit != 0 {
+            // A stream piece is out (or, with bytes unsent, the connection is closing: connectionClosed finishes).
+            let record = observer.records[mark & ~ResponseObserver.progressBit]
+            record.sentBytes = record.queuedAtPiece - unsentBytes
+            return
+        }
+        let record = observer.records[mark]
+        observer.finish(mark, bodyBytes: ResponseObserver.bodyBytes(record, unsentBytes: unsentBytes))
     }
 
     /// What answering one request did.
@@ -238,9 +281,11 @@ final class HTTPHandler: ConnectionHandler {
                 }
             }
             if consumed == input.count { return .needInput(consumed: consumed, midMessage: false) }
-            if output.freeBytes < Self.outputReserve + Self.inlineBodyLimit || output.freeSegments < Self.segmentsPerResponse {
+            if output.freeBytes < Self.outputReserve + Self.inlineBodyLimit || output.freeSegments < Self.segmentsPerResponse
+                || output.freeMarks < 2 {
                 return .outputFull(consumed: consumed)
             }
+            if observer != nil && state.requestStarted == 0 { state.requestStarted = ResponseObserver.monotonicNanoseconds() }
             let request = UnsafeRawBufferPointer(rebasing: input[consumed...])
             // The parser re-reads a partial head from its start on every call; a client trickling a byte at a
             // time would make that quadratic (up to 24 KiB scanned per byte). A head can only complete with an
@@ -257,9 +302,11 @@ final class HTTPHandler: ConnectionHandler {
             case .error(let error):
                 // The rest of the input cannot be framed any more: answer and close, lingering so the client
                 // reads the answer rather than a reset (RFC 9112 §9.6).
+                let queuedBefore = output.queuedBytes
                 writeError(
                     error.status, isHead: RequestParser.startsWithHead(request), connection: .close, output: &output,
                     now: context.wallClockSeconds)
+                recordResponse(request, head: nil, queuedFrom: queuedBefore, state: &state, output: &output, context: context, streaming: false)
                 return .close(consumed: input.count, lingering: true)
             case .head(let head):
                 state.partialSeen = 0
@@ -268,12 +315,17 @@ final class HTTPHandler: ConnectionHandler {
                 if head.contentLength > Self.discardBodyLimit { keepAlive = false }
                 let connection: ResponseHead.ConnectionField =
                     !keepAlive ? .close : (head.versionMinor == 0 ? .keepAlive : .none)
+                let queuedBefore = output.queuedBytes
                 let answer = respond(
                     to: head, in: request, connection: connection, hasBody: hasBody, state: &state,
                     output: &output, context: context)
                 if case .suspend = answer {
                     state.waitedForCompression = true
                     return .suspend(consumed: consumed)
+                }
+                if observer != nil {
+                    recordResponse(request, head: head, queuedFrom: queuedBefore, state: &state, output: &output, context: context,
+                                   streaming: answer == .streaming)
                 }
                 state.waitedForCompression = false
                 state.compressionAttempts = 0
@@ -297,6 +349,42 @@ final class HTTPHandler: ConnectionHandler {
         }
     }
 
+    // MARK: Observing
+
+    /// Starts the record of the response just queued for the request at the start of `request` (`head` nil: it could
+    /// not be parsed) and, unless it streams, marks its end in the output: the log line and the counters follow
+    /// when its last byte is written (`outputMarkReached`). A streamed response's marks come with its pieces.
+    private func recordResponse(
+        _ request: UnsafeRawBufferPointer, head: RequestHead?, queuedFrom start: Int, state: inout HTTPConnectionState,
+        output: inout OutputWriter, context: ProcessContext, streaming: Bool
+    ) {
+        guard let observer else { return }
+        let (index, record) = observer.records.take()
+        let host = head?.authority.map { $0.bytes(in: request) }
+        record.capture(
+            request: request, line: RequestLine(request), host: host,
+            userAgent: head == nil ? nil : parser.firstValue(.userAgent)?.bytes(in: request),
+            referer: head == nil ? nil : parser.firstValue(.referer)?.bytes(in: request))
+        record.peer = context.peer
+        record.metricsMethod = head.map { LoopMetrics.Method($0.method) } ?? .other
+        record.status = lastHead.status
+        record.headBytes = lastHead.bytes
+        record.encoding = lastHead.coding
+        record.cache = responseCache
+        record.savedBytes = head == nil ? 0 : responseSavedBytes
+        record.queuedBytes = output.queuedBytes - start
+        record.sentBytes = 0
+        record.queuedAtPiece = record.queuedBytes
+        record.started = state.requestStarted
+        state.requestStarted = 0
+        if streaming {
+            state.streamRecord = index
+            state.hasStreamRecord = true
+        } else {
+            output.appendMark(index)
+        }
+    }
+
     // MARK: Responding
 
     private func respond(
@@ -309,6 +397,13 @@ final class HTTPHandler: ConnectionHandler {
             || HTTPMethod.isRecognized(UnsafeRawBufferPointer(rebasing: request[Int(head.methodName.start)..<Int(head.methodName.end)]))
         requestCORS = nil
         requestVary = []
+        responseCache = .none
+        responseSavedBytes = 0
+        if let health = site.health, head.method == .get || head.method == .head,
+           health.matches(UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])) {
+            writeHealth(health, isHead: isHead, connection: connection, output: &output, context: context)
+            return .done
+        }
         var preflight = false
         if let cors = site.cors {
             if cors.variesByOrigin { requestVary = .origin }
@@ -531,6 +626,22 @@ final class HTTPHandler: ConnectionHandler {
         return count == 1 ? value : nil
     }
 
+    /// The health check's answer: `200 ok`, or `503 draining` once shutdown has begun.
+    private func writeHealth(
+        _ health: HealthCheck, isHead: Bool, connection: ResponseHead.ConnectionField, output: inout OutputWriter,
+        context: ProcessContext
+    ) {
+        let draining = context.draining || health.draining.load(ordering: .relaxed)
+        let body = draining ? HealthCheck.drainingBody : HealthCheck.okBody
+        var response = ResponseHead(status: draining ? .serviceUnavailable : .ok, contentLength: body.utf8CodeUnitCount)
+        response.contentType = UnsafeRawBufferPointer(start: HealthCheck.contentType.utf8Start, count: HealthCheck.contentType.utf8CodeUnitCount)
+        response.cacheControl = Self.noStore
+        response.connection = connection
+        response.nosniff = site.nosniff
+        writeHead(response, output: &output, now: context.wallClockSeconds)
+        if !isHead { output.append(UnsafeRawBufferPointer(start: body.utf8Start, count: body.utf8CodeUnitCount)) }
+    }
+
     /// An error response with its small HTML page; `fields` adds what a particular status carries besides.
     func writeError(
         _ status: HTTPStatus, isHead: Bool, connection: ResponseHead.ConnectionField, allow: Bool = false,
@@ -557,8 +668,10 @@ final class HTTPHandler: ConnectionHandler {
 
     func writeHead(_ response: borrowing ResponseHead, output: inout OutputWriter, now: Int) {
         let key = ResponseHeadMemo.Key(response, second: now)
+        lastHead = (Int(response.status.code), 0, response.contentEncoding)
         if let key, let rendered = heads.bytes(for: key) {
             output.append(rendered)
+            lastHead.bytes = rendered.count
             return
         }
         let dateBytes = date.bytes(at: now)
@@ -567,6 +680,7 @@ final class HTTPHandler: ConnectionHandler {
             var w = ByteWriter(area)
             response.render(into: &w, date: dateBytes, lastModifiedText: lastModifiedText)
             if let key { heads.store(key, UnsafeRawBufferPointer(rebasing: area[0..<w.count])) }
+            lastHead.bytes = w.count
             return w.count
         }
     }

@@ -26,9 +26,20 @@ public final class Server: Sendable {
     private let workers: WorkerPool
     private let recompressor: WorkerPool?
     private let logger: Logger
+    /// Each loop's access-log batch, handed to the writer at stop.
+    private let accessLogBuffers: [AccessLogBuffer]
+    private let accessLog: AccessLogSink?
+    private let logWriter: LogWriter
+    private let health: HealthCheck?
+    /// The `--metrics` listener.
+    private let metricsEngine: Engine<MetricsHandler>?
 
-    /// Loads the MIME table, opens the root and binds the listeners. Nothing is served until `start()`.
-    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "swerve")) throws(ServerError) {
+    /// Loads the MIME table, opens the root and the access log, binds the listeners. Nothing is served until
+    /// `start()`. `logWriter`: the thread that writes the logs (the CLI shares it with its `ServerLogHandler`);
+    /// nil: one of the server's own.
+    public init(
+        configuration: ServerConfiguration, logger: Logger = Logger(label: "swerve"), logWriter: LogWriter? = nil
+    ) throws(ServerError) {
         self.configuration = configuration
         self.logger = logger
         let mime: MIMETable
@@ -99,6 +110,30 @@ public final class Server: Sendable {
         } catch {
             throw ServerError("\(error)", usage: true)
         }
+        let health = try configuration.health.map { path throws(ServerError) in try HealthCheck(path: path) }
+        self.health = health
+        if let delay = configuration.drainDelay, !(delay >= 0 && delay.isFinite) {
+            throw ServerError("--drain-delay must be a number of seconds, 0 or more", usage: true)
+        }
+        guard configuration.accessLogFlushInterval > 0 && configuration.accessLogFlushInterval.isFinite else {
+            throw ServerError("the access log's flush interval must be a positive number of seconds", usage: true)
+        }
+        var metricsAddress: (ListenAddress, UInt16)?
+        if let text = configuration.metrics {
+            guard let parsed = Server.parseListenAddress(text) else {
+                throw ServerError("invalid --metrics '\(text)': expected ADDR:PORT, such as 127.0.0.1:9100, [::1]:9100 or :9100", usage: true)
+            }
+            metricsAddress = parsed
+        }
+        let logWriter = logWriter ?? LogWriter()
+        self.logWriter = logWriter
+        let accessLog: AccessLogSink?
+        switch configuration.accessLog {
+        case .off: accessLog = nil
+        case .standardOutput: accessLog = try AccessLogSink(path: nil, format: configuration.accessLogFormat, writer: logWriter, logger: logger)
+        case .file(let path): accessLog = try AccessLogSink(path: path, format: configuration.accessLogFormat, writer: logWriter, logger: logger)
+        }
+        self.accessLog = accessLog
         let startupResolver = PathResolver(
             root: documentRoot.current(at: Int64(monotonicNanoseconds() / 1_000_000)), showHidden: false,
             followSymlinks: configuration.followSymlinks)
@@ -130,23 +165,110 @@ public final class Server: Sendable {
             contentHashes: ContentHashes(pool: workers),
             cacheControl: cacheControl, gzipMinSize: configuration.gzipMinSize, serverTiming: configuration.serverTiming,
             contentETags: configuration.contentETags, headerRules: headerRules, cors: cors, nosniff: configuration.nosniff,
-            pages: pages, listDirectories: configuration.listDirectories, workers: workers)
+            pages: pages, listDirectories: configuration.listDirectories, workers: workers,
+            observeResponses: accessLog != nil || metricsAddress != nil, health: health)
         let engineConfiguration = EngineConfiguration(
             host: address, port: configuration.port, workers: configuration.workers,
             maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,
             keepAliveTimeout: configuration.keepAliveTimeout, sendTimeout: configuration.sendTimeout,
             suspendTimeout: configuration.suspendTimeout,
             shutdownGrace: configuration.shutdownGrace)
+        var handlers: [HTTPHandler] = []
+        let flushMilliseconds = Int64(configuration.accessLogFlushInterval * 1000)
         do {
-            engine = try Engine(configuration: engineConfiguration) { _ in HTTPHandler(site: site) }
+            engine = try Engine(configuration: engineConfiguration) { _ in
+                let observer = site.observeResponses
+                    ? ResponseObserver(log: accessLog.map { AccessLogBuffer(sink: $0, flushIntervalMilliseconds: flushMilliseconds) })
+                    : nil
+                let handler = HTTPHandler(site: site, observer: observer)
+                handlers.append(handler)
+                return handler
+            }
         } catch {
             workers.shutdown()
             recompressor?.abandon()
+            logWriter.finish()
             if error.errno == EADDRINUSE {
                 throw ServerError("port \(configuration.port) on \(address) is already in use")
             }
             throw ServerError("cannot listen on \(address):\(configuration.port): \(error)")
         }
+        let accessLogBuffers = handlers.compactMap { $0.observer?.log }
+        self.accessLogBuffers = accessLogBuffers
+        if let (metricsHost, metricsPort) = metricsAddress {
+            let loops = handlers.compactMap { $0.observer?.metrics }
+            let buffers = accessLogBuffers
+            let engine = self.engine
+            let page: @Sendable () -> [UInt8] = {
+                let cache = compression.cache.statistics
+                return MetricsPage.render(MetricsPage.Snapshot(
+                    loops: loops, connectionsOpen: engine.connectionsOpen, connectionsAccepted: engine.connectionsAccepted,
+                    cache: cache, compressions: compression.compressions,
+                    accessLogDropped: buffers.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) }))
+            }
+            do {
+                metricsEngine = try Engine(configuration: EngineConfiguration(
+                    host: metricsHost, port: metricsPort, workers: 1, maxConnections: 64, headerTimeout: 10,
+                    keepAliveTimeout: configuration.keepAliveTimeout, shutdownGrace: 1)) { _ in MetricsHandler(render: page) }
+            } catch {
+                workers.shutdown()
+                recompressor?.abandon()
+                logWriter.finish()
+                if error.errno == EADDRINUSE {
+                    throw ServerError("--metrics: port \(metricsPort) on \(metricsHost) is already in use")
+                }
+                throw ServerError("--metrics: cannot listen on \(metricsHost):\(metricsPort): \(error)")
+            }
+        } else {
+            metricsEngine = nil
+        }
+    }
+
+    /// `ADDR:PORT`, `[V6]:PORT` or `:PORT` (every IPv4 interface).
+    static func parseListenAddress(_ text: String) -> (ListenAddress, UInt16)? {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { host = "0.0.0.0" }
+        guard let address = ListenAddress(host) else { return nil }
+        return (address, port)
+    }
+
+    /// The `--metrics` listener's port (the kernel's choice for port 0), nil without one.
+    public var metricsPort: UInt16? { metricsEngine?.port }
+
+    /// How long the health check fails before the listener closes, after SIGTERM (`ServerConfiguration.drainDelay`).
+    public var drainDelay: Double { configuration.drainDelay ?? (health == nil ? 0 : 5) }
+
+    /// The startup line's facts: the address, the workers, the cache and where the access log goes.
+    public var startupMetadata: Logger.Metadata {
+        var fields: Logger.Metadata = [
+            "root": "\(configuration.root)", "url": "\(url)", "workers": "\(configuration.workers)",
+            "cache": "\(configuration.cacheSize / (1024 * 1024)) MiB",
+            "access_log": "\(accessLog?.description ?? "off")",
+        ]
+        if let port = metricsPort, let text = configuration.metrics, let colon = text.lastIndex(of: ":") {
+            let host = text[..<colon].isEmpty ? "0.0.0.0" : String(text[..<colon])
+            fields["metrics"] = "http://\(host):\(port)/metrics"
+        }
+        if let health = configuration.health { fields["health"] = "\(health)" }
+        return fields
+    }
+
+    /// Shutdown begins: the health check answers 503 from now on, while everything else is still served (the drain
+    /// delay), so load balancers stop sending traffic before `stop()` closes the listener.
+    public func beginDraining() {
+        health?.draining.store(true, ordering: .relaxed)
+    }
+
+    /// logrotate's SIGUSR1: the access log file is opened afresh (`AccessLogSink.reopen`). `done` runs on the writer
+    /// thread once lines written from then on go to the new file.
+    public func reopenLogs(done: (@Sendable () -> Void)? = nil) {
+        guard let accessLog else {
+            done?()
+            return
+        }
+        accessLog.reopen(done: done)
     }
 
     /// The bound port (the kernel's choice when configured with port 0).
@@ -167,15 +289,19 @@ public final class Server: Sendable {
         signal(SIGPIPE, SIG_IGN)
         do {
             try engine.start()
+            try metricsEngine?.start()
         } catch {
             throw ServerError("cannot start event loops: \(error)")
         }
-        logger.info("serving", metadata: ["root": "\(configuration.root)", "url": "\(url)", "workers": "\(configuration.workers)"])
     }
 
     /// Graceful stop: no new connections, in-flight responses finish within the grace period. Blocks until done.
     public func stop() {
+        beginDraining()
         engine.stop()
+        metricsEngine?.stop()
+        // The loops are gone (joined): their last lines are handed over from this thread.
+        for buffer in accessLogBuffers { buffer.submit() }
         workers.shutdown()
         // A zopfli job can take seconds and only ever makes the cache smaller: not worth delaying the exit for.
         recompressor?.abandon()
@@ -186,6 +312,7 @@ public final class Server: Sendable {
             "cache.bytesHeld": "\(stats.cache.bytesHeld)", "cache.bytesSaved": "\(stats.cache.bytesSaved)",
             "compressions": "\(stats.compressions)", "recompressions": "\(stats.recompressions)",
         ])
+        logWriter.finish()
     }
 
     /// Cache and compression counters (for tests, logs and the benchmark).

@@ -1,4 +1,13 @@
 import SwerveEngine
+import SwerveHTTP
+
+/// Where the access log goes (`--access-log PATH|-|off`).
+public enum AccessLogDestination: Sendable, Equatable {
+    case off
+    case standardOutput
+    /// Appended to; reopened on SIGUSR1 (logrotate).
+    case file(String)
+}
 
 /// Everything a user can set, with every default in one place. Immutable once the server starts.
 public struct ServerConfiguration: Sendable {
@@ -58,6 +67,18 @@ public struct ServerConfiguration: Sendable {
     public var listDirectories = false
     /// Threads that compress off the event loops.
     public var compressionWorkers = max(1, EngineConfiguration.processorCount)
+    /// One line per response (`AccessLogLine`), to standard output unless told otherwise.
+    public var accessLog = AccessLogDestination.standardOutput
+    public var accessLogFormat = AccessLogFormat.combined
+    /// Longest a line waits in its loop's batch before the batch is written (the "at least every second").
+    public var accessLogFlushInterval: Double = 1
+    /// `ADDR:PORT` of the Prometheus listener (`/metrics`); nil: none.
+    public var metrics: String?
+    /// The health-check path (`/healthz`); nil: none.
+    public var health: String?
+    /// After SIGTERM, how long the health check answers 503 while everything else is still served, before the
+    /// listener closes; nil: 5 s with `--health` (two probe intervals of a typical load balancer), 0 without.
+    public var drainDelay: Double?
 
     public init() {}
 }

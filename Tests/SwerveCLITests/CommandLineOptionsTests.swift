@@ -67,6 +67,14 @@ private let valueRows: [ValueRow] = [
     ValueRow("error-page", "404=errors/404.html", "[\"404=errors/404.html\"]") { "\($0.errorPages)" },
     ValueRow("error-page", "404=", "[\"404=\"]") { "\($0.errorPages)" },
     ValueRow("cors", "https://a.example, http://localhost:3000", "https://a.example, http://localhost:3000") { $0.cors ?? "nil" },
+    ValueRow("access-log", "/var/log/swerve/access.log", "file(\"/var/log/swerve/access.log\")") { "\($0.accessLog)" },
+    ValueRow("access-log", "off", "off") { "\($0.accessLog)" },
+    ValueRow("access-log-format", "json", "json") { $0.accessLogFormat.rawValue },
+    ValueRow("access-log-format", "common", "common") { $0.accessLogFormat.rawValue },
+    ValueRow("metrics", "127.0.0.1:9100", "127.0.0.1:9100") { $0.metrics ?? "nil" },
+    ValueRow("health", "/healthz", "/healthz") { $0.health ?? "nil" },
+    ValueRow("drain-delay", "0", "Optional(0.0)") { "\(String(describing: $0.drainDelay))" },
+    ValueRow("drain-delay", "2.5", "Optional(2.5)") { "\(String(describing: $0.drainDelay))" },
 ]
 
 struct FlagRow: Sendable, CustomTestStringConvertible {
@@ -172,6 +180,10 @@ private let errorRows: [ErrorRow] = [
     ErrorRow(["--server-timing", "ON"], "--server-timing: 'ON' is not on or off"),
     ErrorRow(["--zopfli", "1"], "--zopfli: '1' is not on or off"),
     ErrorRow(["--etag", "strong"], "--etag: 'strong' is not metadata or content"),
+    ErrorRow(["--access-log", ""], "--access-log needs a path, - or off"),
+    ErrorRow(["--access-log-format", "apache"], "--access-log-format: 'apache' is not combined, common or json"),
+    ErrorRow(["--drain-delay", "-1"], "--drain-delay: '-1' is not a number of seconds (0 or more)"),
+    ErrorRow(["--drain-delay", "inf"], "--drain-delay: 'inf' is not a number of seconds (0 or more)"),
 ]
 
 @Suite("Command-line options")
@@ -198,6 +210,11 @@ struct CommandLineOptionsTests {
         #expect(c.cacheRules == [])
         #expect(c.immutableFingerprinted == false)
         #expect(c.contentETags == false)
+        #expect(c.accessLog == .standardOutput)
+        #expect(c.accessLogFormat == .combined)
+        #expect(c.metrics == nil)
+        #expect(c.health == nil)
+        #expect(c.drainDelay == nil)
     }
 
     @Test("Each value option lands in its field, as --name value", arguments: valueRows)

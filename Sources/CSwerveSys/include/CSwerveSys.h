@@ -106,4 +106,19 @@ static inline int swerve_epoll_wait(int epfd, struct epoll_event *events, int ma
     return (int)syscall(SYS_epoll_wait, epfd, events, maxevents, timeout);
 }
 
+/// A counter owned by one thread and read by others (metrics): the owner adds with a relaxed load and a relaxed
+/// store, which compile to a plain load and store (no locked read-modify-write instruction); readers load relaxed
+/// and see some recent value. Only correct with a single writer per counter.
+static inline void swerve_counter_add(uint64_t *counter, uint64_t amount) {
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + amount, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t swerve_counter_read(const uint64_t *counter) {
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/// Waits up to `milliseconds` for SIGINT, SIGTERM or SIGUSR1 (blocked by `swerve_block_signals`); returns the
+/// signal number, 0 when the time passed, or -1 on error.
+int swerve_wait_signal_timeout(int milliseconds);
+
 #endif

@@ -37,6 +37,8 @@ final class TestServer: @unchecked Sendable {
         // Off unless a test turns it on (RecompressionTests): the background swap changes a cached body's bytes and
         // ETag at a moment no test controls, between two requests that expect the same answer.
         configuration.zopfli = false
+        // Quiet unless a test asks for a log (AccessLogWireTests).
+        configuration.accessLog = .off
         configure(&configuration)
         var logger = Logger(label: "swerve-test")
         logger.logLevel = .error

@@ -1,0 +1,33 @@
+import Synchronization
+
+/// `--health PATH`: a path answered before any file lookup, `200 ok` while the server takes traffic and `503` once
+/// it is about to stop (after SIGTERM, for the drain delay, then while draining), so a load balancer takes it out
+/// of rotation before the listener closes. Never cached (`Cache-Control: no-store`).
+final class HealthCheck: Sendable {
+    /// The path as a client sends it (no query; compared byte for byte, as a proxy's probe sends it).
+    let path: [UInt8]
+    /// Set when shutdown begins (`Server.beginDraining`); from then on the check fails.
+    let draining = Atomic<Bool>(false)
+
+    static let okBody: StaticString = "ok\n"
+    static let drainingBody: StaticString = "draining\n"
+    static let contentType: StaticString = "text/plain; charset=utf-8"
+
+    /// `path` must be an absolute path without a query, spaces or control characters (`/healthz`).
+    init(path: String) throws(ServerError) {
+        let bytes = Array(path.utf8)
+        guard bytes.first == UInt8(ascii: "/"), !bytes.contains(where: { $0 <= 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") })
+        else {
+            throw ServerError("invalid --health '\(path)': expected an absolute path such as /healthz (no query, no spaces)", usage: true)
+        }
+        self.path = bytes
+    }
+
+    /// Whether the request-target's path (before any `?`) is the health path.
+    func matches(_ target: UnsafeRawBufferPointer) -> Bool {
+        var end = 0
+        while end < target.count && target[end] != UInt8(ascii: "?") { end += 1 }
+        guard end == path.count else { return false }
+        return path.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: target[0..<end]).elementsEqual($0) }
+    }
+}

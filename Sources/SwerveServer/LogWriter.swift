@@ -1,0 +1,71 @@
+import CSwerveSys
+import Glibc
+import Synchronization
+
+/// The one thread that writes Swerve's logs, so no event loop ever waits on a log sink: a slow disk, a full pipe, a
+/// terminal scrolled back. Loops hand it whole batches of access-log lines (`AccessLogBuffer`); the server's own
+/// messages (`ServerLogHandler`) come one line at a time. Jobs run in order, one at a time, so a reopen (SIGUSR1)
+/// falls between two batches.
+///
+/// Bounded: access-log batches by the buffers each loop owns (a loop whose buffers are all queued here drops lines
+/// and counts them); event lines by `maximumQueuedEvents`.
+public final class LogWriter: Sendable {
+    private let thread = WorkerPool(threads: 1)
+    private let queuedEvents = Atomic<Int>(0)
+    /// The server's own messages are a few per minute; a burst past this many waiting lines means the sink is stuck,
+    /// and the newest lines are dropped (counted in `droppedEvents`).
+    static let maximumQueuedEvents = 1024
+    let droppedEvents = Atomic<Int>(0)
+    /// The event log's descriptor (standard error).
+    let eventFD: Int32
+
+    public init(eventFD: Int32 = 2) {
+        self.eventFD = eventFD
+    }
+
+    /// Runs `job` on the writer thread after everything submitted before it.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        thread.submit(job)
+    }
+
+    /// Writes one line of the server's own log, after the batches already queued.
+    func event(_ line: [UInt8]) {
+        guard queuedEvents.add(1, ordering: .relaxed).newValue <= Self.maximumQueuedEvents else {
+            queuedEvents.subtract(1, ordering: .relaxed)
+            droppedEvents.add(1, ordering: .relaxed)
+            return
+        }
+        let fd = eventFD
+        thread.submit { [self] in
+            line.withUnsafeBytes { _ = Self.writeAll(fd, $0) }
+            queuedEvents.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Writes everything queued, then stops the thread. Call once, after the loops stopped.
+    public func finish() {
+        thread.shutdown()
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying short writes and EINTR, and waiting out EAGAIN (a non-blocking
+    /// descriptor inherited as standard output): this thread may block, the loops never do. Returns errno on
+    /// failure, 0 on success.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n > 0 {
+                offset += n
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&ready, 1, 1000)
+                continue
+            }
+            return n < 0 ? errno : EIO
+        }
+        return 0
+    }
+}
