@@ -57,6 +57,38 @@ public struct AccessLogTime: Sendable, Equatable {
     }
 }
 
+/// The time field of the lines written in one second, rendered once for that second (a loop writes thousands of
+/// lines a second; formatting a date is the most expensive part of a line). JSON's `ts` carries milliseconds: its
+/// text up to the seconds is kept and the milliseconds are written per line.
+public struct AccessLogTimeText: ~Copyable {
+    private let storage: UnsafeMutableRawBufferPointer
+    private var length = 0
+    private var second = Int.min
+    private var offset = 0
+    private var json = false
+
+    public init() { storage = .allocate(byteCount: 40, alignment: 8) }
+    deinit { storage.deallocate() }
+
+    /// `02/Dec/2026:12:30:58 +0000` (plain formats) or `2026-12-02T12:30:58.` (JSON, milliseconds to follow).
+    public mutating func text(_ time: AccessLogTime, json: Bool) -> UnsafeRawBufferPointer {
+        if time.seconds != second || time.utcOffsetSeconds != offset || json != self.json {
+            var w = ByteWriter(storage)
+            if json {
+                AccessLogLine.appendUTCTime(AccessLogTime(seconds: time.seconds, milliseconds: 0, utcOffsetSeconds: 0), into: &w)
+                length = w.count - 4  // without "000Z"
+            } else {
+                AccessLogLine.appendLocalTime(time, into: &w)
+                length = w.count
+            }
+            second = time.seconds
+            offset = time.utcOffsetSeconds
+            self.json = json
+        }
+        return UnsafeRawBufferPointer(rebasing: storage[0..<length])
+    }
+}
+
 /// One finished exchange, as a line of the access log. Byte fields are views; those that came from the client are
 /// escaped when written (`AccessLogLine.appendEscaped`), so no request can forge a line or a field.
 public struct AccessLogLine {
@@ -97,6 +129,8 @@ public struct AccessLogLine {
     public var cache: AccessLogCache
     /// When the response's last byte was written.
     public var time: AccessLogTime
+    /// `time` as `AccessLogTimeText` renders it for this line's format, when the caller keeps one (nil: rendered here).
+    public var timeText: UnsafeRawBufferPointer?
 
     public init(
         remoteAddress: UnsafeRawBufferPointer, remotePort: Int, method: UnsafeRawBufferPointer,
@@ -129,7 +163,7 @@ public struct AccessLogLine {
         case .combined, .common:
             w.append(remoteAddress)
             w.append(" - - [")
-            Self.appendLocalTime(time, into: &w)
+            if let timeText { w.append(timeText) } else { Self.appendLocalTime(time, into: &w) }
             w.append("] \"")
             appendRequestLine(into: &w)
             w.append("\" ")
@@ -145,7 +179,13 @@ public struct AccessLogLine {
             }
         case .json:
             w.append("{\"ts\":\"")
-            Self.appendUTCTime(time, into: &w)
+            if let timeText {
+                w.append(timeText)
+                Self.appendThreeDigits(time.milliseconds, into: &w)
+                w.append(byte: 0x5A)
+            } else {
+                Self.appendUTCTime(time, into: &w)
+            }
             w.append("\",\"remote_ip\":\"")
             w.append(remoteAddress)
             w.append("\",\"remote_port\":")
@@ -212,17 +252,26 @@ public struct AccessLogLine {
     /// (no other byte that needs one is left).
     public static func appendEscaped(_ bytes: UnsafeRawBufferPointer, json: Bool, into w: inout ByteWriter) {
         let hex: StaticString = "0123456789ABCDEF"
-        for byte in bytes {
-            if byte >= 0x20 && byte < 0x7F && byte != 0x22 && byte != 0x5C {
-                w.append(byte: byte)
-                continue
-            }
+        var start = 0
+        while start < bytes.count {
+            // A run of bytes that stay as they are is copied in one go (most fields are all such bytes).
+            var end = start
+            while end < bytes.count && isPlain(bytes[end]) { end += 1 }
+            if end > start { w.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
+            guard end < bytes.count else { return }
+            let byte = bytes[end]
+            start = end + 1
             w.append(byte: 0x5C)
             if json { w.append(byte: 0x5C) }
             w.append(byte: 0x78)
             w.append(byte: hex.utf8Start[Int(byte >> 4)])
             w.append(byte: hex.utf8Start[Int(byte & 0x0F)])
         }
+    }
+
+    /// Printable ASCII other than `"` and `\`.
+    @inline(__always) static func isPlain(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte < 0x7F && byte != 0x22 && byte != 0x5C
     }
 
     private static let months: StaticString = "JanFebMarAprMayJunJulAugSepOctNovDec"
@@ -261,11 +310,15 @@ public struct AccessLogLine {
         w.append(byte: 0x54)
         appendClock(second, into: &w)
         w.append(byte: 0x2E)
-        let ms = min(max(time.milliseconds, 0), 999)
-        w.append(byte: 0x30 + UInt8(ms / 100))
-        w.append(byte: 0x30 + UInt8(ms / 10 % 10))
-        w.append(byte: 0x30 + UInt8(ms % 10))
+        appendThreeDigits(time.milliseconds, into: &w)
         w.append(byte: 0x5A)
+    }
+
+    private static func appendThreeDigits(_ value: Int, into w: inout ByteWriter) {
+        let n = min(max(value, 0), 999)
+        w.append(byte: 0x30 + UInt8(n / 100))
+        w.append(byte: 0x30 + UInt8(n / 10 % 10))
+        w.append(byte: 0x30 + UInt8(n % 10))
     }
 
     /// Milliseconds with three decimals (microsecond resolution), integer arithmetic only: `0.042`.
@@ -300,6 +353,15 @@ public struct RequestLine: Sendable, Equatable {
     public var method: Range<Int>
     public var target: Range<Int>
     public var version: Range<Int>
+
+    /// The line of a request the parser accepted: its method and target as parsed, the version after the target.
+    public init(_ head: RequestHead, in bytes: UnsafeRawBufferPointer) {
+        method = Int(head.methodName.start)..<Int(head.methodName.end)
+        target = Int(head.target.start)..<Int(head.target.end)
+        var end = target.upperBound + 1
+        while end < bytes.count && bytes[end] != 0x0D && bytes[end] != 0x0A { end += 1 }
+        version = min(target.upperBound + 1, end)..<end
+    }
 
     /// The first line of `bytes`, looking at most `limit` bytes for its end.
     public init(_ bytes: UnsafeRawBufferPointer, limit: Int = 16 * 1024) {

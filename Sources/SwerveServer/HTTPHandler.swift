@@ -362,7 +362,7 @@ final class HTTPHandler: ConnectionHandler {
         let (index, record) = observer.records.take()
         let host = head?.authority.map { $0.bytes(in: request) }
         record.capture(
-            request: request, line: RequestLine(request), host: host,
+            request: request, line: head.map { RequestLine($0, in: request) } ?? RequestLine(request), host: host,
             userAgent: head == nil ? nil : parser.firstValue(.userAgent)?.bytes(in: request),
             referer: head == nil ? nil : parser.firstValue(.referer)?.bytes(in: request))
         record.peer = context.peer

@@ -14,6 +14,7 @@ final class ResponseObserver {
     let log: AccessLogBuffer?
     private var zoneSecond = Int.min
     private var zoneOffset = 0
+    private var timeText = AccessLogTimeText()
 
     /// A stream's intermediate marks carry this bit (see `HTTPHandler.continueStream`).
     static let progressBit: UInt32 = 1 << 31
@@ -42,7 +43,10 @@ final class ResponseObserver {
             durationNanoseconds: duration)
         if let log {
             let time = wallTime()
+            let text = timeText.text(time, json: log.sink.format == .json)
             record.withLine(bodyBytes: bodyBytes, durationNanoseconds: duration, time: time) { line in
+                var line = line
+                line.timeText = text
                 log.append(line, now: end / 1_000_000)
             }
         }

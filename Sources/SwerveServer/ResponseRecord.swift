@@ -7,8 +7,12 @@ import SwerveHTTP
 /// log shows are copied here, cut to `AccessLogLine`'s limits. Pooled per loop (`ResponseRecords`), so a record
 /// costs no allocation once the pool has warmed up.
 final class ResponseRecord {
-    /// The copied client bytes: method, target, version, then Host, User-Agent, Referer.
-    var bytes: [UInt8] = []
+    /// Room for every copied field at its limit.
+    static let capacity = AccessLogLine.maximumMethodBytes + AccessLogLine.maximumTargetBytes
+        + AccessLogLine.maximumVersionBytes + 3 * AccessLogLine.maximumFieldBytes
+    /// The copied client bytes: method, target, version, then Host, User-Agent, Referer; `count` of them in use.
+    let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: ResponseRecord.capacity, alignment: 8)
+    var count = 0
     var method = 0..<0
     var target = 0..<0
     var version = 0..<0
@@ -34,12 +38,14 @@ final class ResponseRecord {
     /// Identity size minus the compressed body's, for a whole compressed body (`swerve_cache_bytes_saved_total`).
     var savedBytes = 0
 
-    init() { bytes.reserveCapacity(512) }
+    init() {}
+
+    deinit { bytes.deallocate() }
 
     /// Copies the parts of the request line and the logged fields from the request's bytes.
     func capture(request: UnsafeRawBufferPointer, line: RequestLine, host: UnsafeRawBufferPointer?,
                  userAgent: UnsafeRawBufferPointer?, referer: UnsafeRawBufferPointer?) {
-        bytes.removeAll(keepingCapacity: true)
+        count = 0
         method = copy(request, line.method, limit: AccessLogLine.maximumMethodBytes)
         target = copy(request, line.target, limit: AccessLogLine.maximumTargetBytes)
         targetCut = line.target.count > AccessLogLine.maximumTargetBytes
@@ -49,11 +55,13 @@ final class ResponseRecord {
         self.referer = referer.map { copy($0, 0..<$0.count, limit: AccessLogLine.maximumFieldBytes) }
     }
 
+    /// Copies at most `limit` bytes of `source[range]` after what is there (the limits add up to `capacity`).
     private func copy(_ source: UnsafeRawBufferPointer, _ range: Range<Int>, limit: Int) -> Range<Int> {
-        let start = bytes.count
-        let taken = range.lowerBound..<(range.lowerBound + min(range.count, limit))
-        bytes.append(contentsOf: source[taken])
-        return start..<bytes.count
+        let start = count
+        let length = min(range.count, limit)
+        if length > 0 { (bytes.baseAddress! + start).copyMemory(from: source.baseAddress! + range.lowerBound, byteCount: length) }
+        count += length
+        return start..<count
     }
 
     /// The log line for this record, its client bytes viewed in `bytes` (valid inside `body` only).
@@ -63,15 +71,14 @@ final class ResponseRecord {
         var address: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &address) { addressArea in
             let addressLength = peer.write(into: addressArea)
-            return bytes.withUnsafeBytes { raw in
-                func view(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
-                return body(AccessLogLine(
-                    remoteAddress: UnsafeRawBufferPointer(rebasing: addressArea[0..<addressLength]),
-                    remotePort: Int(peer.port), method: view(method), target: view(target), version: view(version),
-                    targetCut: targetCut, host: host.map(view), userAgent: userAgent.map(view), referer: referer.map(view),
-                    status: status, bodyBytes: bodyBytes, durationNanoseconds: durationNanoseconds,
-                    encoding: encoding, cache: cache, time: time))
-            }
+            let raw = UnsafeRawBufferPointer(bytes)
+            func view(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
+            return body(AccessLogLine(
+                remoteAddress: UnsafeRawBufferPointer(rebasing: addressArea[0..<addressLength]),
+                remotePort: Int(peer.port), method: view(method), target: view(target), version: view(version),
+                targetCut: targetCut, host: host.map(view), userAgent: userAgent.map(view), referer: referer.map(view),
+                status: status, bodyBytes: bodyBytes, durationNanoseconds: durationNanoseconds,
+                encoding: encoding, cache: cache, time: time))
         }
     }
 }
