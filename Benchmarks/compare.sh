@@ -223,8 +223,9 @@ EOF
 
 start_swerve() {
     SWERVE_PORT="$(free_port)"
+    # nginx runs with access_log off; so does Swerve (its log's cost is measured by Benchmarks/access-log.sh).
     taskset -c "$SERVER_CPU" "$SWERVE_BIN" --root "$SITE" --host 127.0.0.1 --port "$SWERVE_PORT" --workers 1 \
-        >>"$WORK/swerve.log" 2>&1 &
+        --access-log off >>"$WORK/swerve.log" 2>&1 &
     SWERVE_PID=$!
     wait_listening "$SWERVE_PORT" "$SWERVE_PID" swerve "$WORK/swerve.log"
 }
