@@ -6,8 +6,12 @@ import Synchronization
 /// Where the access log goes (`--access-log PATH|-`): a file opened for appending, or standard output. Its
 /// descriptor is used only on the `LogWriter` thread, so a reopen never races a write.
 public final class AccessLogSink: @unchecked Sendable {
-    // @unchecked: `fd` is read and replaced only on the writer thread (every use is a job on it), after `init`.
+    // @unchecked: `fd` and `failing` are read and replaced only on the writer thread (every use is a job on it),
+    // after `init`.
     private var fd: Int32
+    /// The last write failed: further failures are not reported again until a write succeeds (a closed pipe would
+    /// otherwise log a line per batch).
+    private var failing = false
     /// nil: standard output (never reopened).
     let path: String?
     let format: AccessLogFormat
@@ -54,9 +58,14 @@ public final class AccessLogSink: @unchecked Sendable {
                 logger.warning("access log: lines dropped, the log sink was slower than the traffic", metadata: ["dropped": "\(droppedBefore)"])
             }
             let error = LogWriter.writeAll(fd, UnsafeRawBufferPointer(start: batch, count: count))
-            if error != 0 {
-                logger.error("access log: cannot write", metadata: ["sink": "\(path ?? "stdout")", "error": "\(String(cString: strerror(error)))"])
+            if error != 0 && !failing {
+                logger.error("access log: cannot write, lines are lost until it works again", metadata: [
+                    "sink": "\(path ?? "stdout")", "error": "\(String(cString: strerror(error)))",
+                ])
+            } else if error == 0 && failing {
+                logger.notice("access log: writing again", metadata: ["sink": "\(path ?? "stdout")"])
             }
+            failing = error != 0
             owner.recycle(batch)
         }
     }

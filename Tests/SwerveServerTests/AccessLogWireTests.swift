@@ -244,3 +244,23 @@ final class Flag: Sendable {
     func set() { value.store(true, ordering: .releasing) }
     var isSet: Bool { value.load(ordering: .acquiring) }
 }
+
+extension AccessLogWireTests {
+    @Test("a gzip stream (too large to cache) is logged when it ends: cache stream, its chunked body bytes")
+    func streamedResponse() throws {
+        let (server, path) = try Self.server(format: .json) { configuration in
+            configuration.cacheSize = 64 * 1024
+            configuration.cacheEntryMax = 4 * 1024
+        }
+        defer { server.shutdown() }
+        let response = try get(server.port, "/app.js", "Accept-Encoding: gzip\r\n")
+        #expect(response.chunked)
+        #expect(gunzip(response.body) == Self.script)
+        let object = try #require(JSONSerialization.jsonObject(with: Data(try Self.lines(path, count: 1)[0].utf8)) as? [String: Any])
+        #expect(object["cache"] as? String == "stream")
+        #expect(object["encoding"] as? String == "gzip")
+        // Chunk framing counts as body bytes (nginx's $body_bytes_sent is what followed the head).
+        let size = object["size"] as? Int ?? 0
+        #expect(size > response.body.count && size < response.body.count + 64, "\(size) for \(response.body.count)")
+    }
+}
