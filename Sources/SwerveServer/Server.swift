@@ -173,6 +173,14 @@ public final class Server: Sendable {
             keepAliveTimeout: configuration.keepAliveTimeout, sendTimeout: configuration.sendTimeout,
             suspendTimeout: configuration.suspendTimeout,
             shutdownGrace: configuration.shutdownGrace)
+        /// A listener that could not be bound: the threads started so far stop, and the error names what failed.
+        func listenFailure(_ error: SystemError, _ what: String, _ host: ListenAddress, _ port: UInt16) -> ServerError {
+            workers.shutdown()
+            recompressor?.abandon()
+            logWriter.finish()
+            if error.errno == EADDRINUSE { return ServerError("\(what)port \(port) on \(host) is already in use") }
+            return ServerError("\(what)cannot listen on \(host):\(port): \(error)")
+        }
         var handlers: [HTTPHandler] = []
         let flushMilliseconds = Int64(configuration.accessLogFlushInterval * 1000)
         do {
@@ -185,13 +193,7 @@ public final class Server: Sendable {
                 return handler
             }
         } catch {
-            workers.shutdown()
-            recompressor?.abandon()
-            logWriter.finish()
-            if error.errno == EADDRINUSE {
-                throw ServerError("port \(configuration.port) on \(address) is already in use")
-            }
-            throw ServerError("cannot listen on \(address):\(configuration.port): \(error)")
+            throw listenFailure(error, "", address, configuration.port)
         }
         let accessLogBuffers = handlers.compactMap { $0.observer?.log }
         self.accessLogBuffers = accessLogBuffers
@@ -211,13 +213,7 @@ public final class Server: Sendable {
                     host: metricsHost, port: metricsPort, workers: 1, maxConnections: 64, headerTimeout: 10,
                     keepAliveTimeout: configuration.keepAliveTimeout, shutdownGrace: 1)) { _ in MetricsHandler(render: page) }
             } catch {
-                workers.shutdown()
-                recompressor?.abandon()
-                logWriter.finish()
-                if error.errno == EADDRINUSE {
-                    throw ServerError("--metrics: port \(metricsPort) on \(metricsHost) is already in use")
-                }
-                throw ServerError("--metrics: cannot listen on \(metricsHost):\(metricsPort): \(error)")
+                throw listenFailure(error, "--metrics: ", metricsHost, metricsPort)
             }
         } else {
             metricsEngine = nil

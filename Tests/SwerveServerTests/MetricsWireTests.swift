@@ -104,18 +104,7 @@ struct MetricsWireTests {
     @Test("--metrics with a bad address is a usage error")
     func badMetricsAddress() {
         for text in ["9100", "example.test:9100", "127.0.0.1:", "127.0.0.1:70000", "[::1]"] {
-            var configuration = ServerConfiguration()
-            configuration.root = "/tmp"
-            configuration.port = 0
-            configuration.accessLog = .off
-            configuration.metrics = text
-            do {
-                _ = try Server(configuration: configuration)
-                Issue.record("accepted --metrics '\(text)'")
-            } catch {
-                #expect(error.isUsage, "\(text)")
-                #expect(error.description.contains("--metrics"))
-            }
+            expectUsageError(naming: "--metrics") { $0.metrics = text }
         }
     }
 }
@@ -159,17 +148,23 @@ struct HealthWireTests {
         defer { server.shutdown() }
         #expect(try fetch(server.port, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n").bodyText == "a file")
         for text in ["healthz", "/a b", "/h?x", ""] {
-            var configuration = ServerConfiguration()
-            configuration.root = "/tmp"
-            configuration.port = 0
-            configuration.accessLog = .off
-            configuration.health = text
-            do {
-                _ = try Server(configuration: configuration)
-                Issue.record("accepted --health \(text)")
-            } catch {
-                #expect(error.isUsage, "\(text)")
-            }
+            expectUsageError(naming: "--health") { $0.health = text }
         }
+    }
+}
+
+/// A server configured by `configure` refuses to start with a usage error (exit 64) that names `option`.
+func expectUsageError(naming option: String, sourceLocation: SourceLocation = #_sourceLocation, _ configure: (inout ServerConfiguration) -> Void) {
+    var configuration = ServerConfiguration()
+    configuration.root = "/tmp"
+    configuration.port = 0
+    configuration.accessLog = .off
+    configure(&configuration)
+    do {
+        _ = try Server(configuration: configuration)
+        Issue.record("accepted a bad \(option)", sourceLocation: sourceLocation)
+    } catch {
+        #expect(error.isUsage, sourceLocation: sourceLocation)
+        #expect(error.description.contains(option), "\(error)", sourceLocation: sourceLocation)
     }
 }
