@@ -176,12 +176,16 @@ public final class OpenFileCache {
 
     private var entries: [Key: Entry] = [:]
     private var bodyBytes = 0
+    /// Paths found missing (the open failed with ENOENT), with the monotonic milliseconds of that open: for
+    /// `maximumAgeMilliseconds` a request for one is answered 404 without another failed `openat2` (nginx's
+    /// `open_file_cache_errors`). A file created at such a path is served within that age.
+    private var missing: [Key: Int64] = [:]
 
     public init() {}
 
     deinit { clear() }
 
-    /// Entries held now.
+    /// Entries held now (open files; known-missing paths are not counted).
     public var count: Int { entries.count }
 
     /// A valid cached file for `path`, or nil (then the caller opens it and may `insert`). `now`: monotonic ms.
@@ -202,6 +206,25 @@ public final class OpenFileCache {
         }
         entry.usedAt = now
         return OpenFile(cached: entry)
+    }
+
+    /// Whether `path` was found missing less than `maximumAgeMilliseconds` ago (`recordMissing`).
+    public func isKnownMissing(_ path: UnsafeRawBufferPointer, now: Int64) -> Bool {
+        guard !missing.isEmpty else { return false }
+        let key = Key(owned: nil, borrowed: path)
+        guard let index = missing.index(forKey: key) else { return false }
+        if now - missing.values[index] < Self.maximumAgeMilliseconds { return true }
+        missing.remove(at: index)
+        return false
+    }
+
+    /// Remembers that opening `path` found nothing. Bounded like the entries: when full, the oldest eighth goes.
+    public func recordMissing(_ path: UnsafeRawBufferPointer, now: Int64) {
+        if missing.count >= Self.maximumEntries {
+            let oldest = missing.sorted { $0.value < $1.value }.prefix(Self.evictionBatch).map(\.key)
+            for key in oldest { missing.removeValue(forKey: key) }
+        }
+        missing[Key(owned: Array(path), borrowed: nil)] = now
     }
 
     /// Takes over `file` (which must be owned) for `path` and returns the borrowed view the request should use.
@@ -234,18 +257,22 @@ public final class OpenFileCache {
     /// over the entries, each tick while any are held.
     @discardableResult
     public func evictExpired(now: Int64) -> Bool {
-        guard !entries.isEmpty else { return false }
+        if !missing.isEmpty {
+            missing = missing.filter { now - $0.value < Self.maximumAgeMilliseconds }
+        }
+        guard !entries.isEmpty else { return !missing.isEmpty }
         var expired: [Key] = []
         for (key, entry) in entries where now - entry.openedAt >= Self.maximumAgeMilliseconds {
             expired.append(key)
         }
         for key in expired { remove(key) }
-        return !entries.isEmpty
+        return !entries.isEmpty || !missing.isEmpty
     }
 
     public func clear() {
         // Dropping the entries releases them; each closes its fd once no queued segment holds it any more.
         entries.removeAll(keepingCapacity: true)
+        missing.removeAll(keepingCapacity: true)
         bodyBytes = 0
     }
 

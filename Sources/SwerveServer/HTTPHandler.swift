@@ -572,8 +572,10 @@ final class HTTPHandler: ConnectionHandler {
     private func openCached(_ prepared: PathResolver.PreparedPath, _ target: UnsafeRawBufferPointer, context: ProcessContext) -> Found {
         let name = UnsafeRawBufferPointer(rebasing: pathScratch[0..<prepared.length])
         if let cached = files.lookup(name, now: context.monotonicMilliseconds) { return .file(cached) }
+        if files.isKnownMissing(name, now: context.monotonicMilliseconds) { return .failure(.notFound) }
         switch resolver(now: context.monotonicMilliseconds).open(prepared, target, scratch: pathScratch) {
         case .failure(let status):
+            if status == .notFound { files.recordMissing(name, now: context.monotonicMilliseconds) }
             return .failure(status)
         case .redirect(let location):
             return .redirect(location)

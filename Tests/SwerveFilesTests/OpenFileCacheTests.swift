@@ -48,6 +48,36 @@ struct OpenFileCacheTests {
         close(fd)
     }
 
+    @Test("a path found missing is known missing for maximumAgeMilliseconds, then looked up again; the tick forgets it")
+    func knownMissing() {
+        let cache = OpenFileCache()
+        let path = Array("no/such/file.html".utf8)
+        path.withUnsafeBytes { name in
+            #expect(!cache.isKnownMissing(name, now: 1000))
+            cache.recordMissing(name, now: 1000)
+            #expect(cache.isKnownMissing(name, now: 1000))
+            #expect(cache.isKnownMissing(name, now: 1000 + OpenFileCache.maximumAgeMilliseconds - 1))
+            // Past the age: the caller opens again, so a file created meanwhile is served.
+            #expect(!cache.isKnownMissing(name, now: 1000 + OpenFileCache.maximumAgeMilliseconds))
+            cache.recordMissing(name, now: 5000)
+            // The tick keeps ticking while such entries are held, and drops them at their age.
+            #expect(cache.evictExpired(now: 5000 + OpenFileCache.maximumAgeMilliseconds - 1))
+            #expect(!cache.evictExpired(now: 5000 + OpenFileCache.maximumAgeMilliseconds))
+            #expect(!cache.isKnownMissing(name, now: 5001))
+            cache.recordMissing(name, now: 6000)
+            cache.clear()
+            #expect(!cache.isKnownMissing(name, now: 6001))
+        }
+        // Bounded: a flood of different missing paths keeps at most maximumEntries of them.
+        for k in 0..<(OpenFileCache.maximumEntries + 10) {
+            Array("missing-\(k)".utf8).withUnsafeBytes { cache.recordMissing($0, now: 7000 + Int64(k)) }
+        }
+        let newest = Array("missing-\(OpenFileCache.maximumEntries + 9)".utf8)
+        let oldest = Array("missing-0".utf8)
+        #expect(newest.withUnsafeBytes { cache.isKnownMissing($0, now: 8000) })
+        #expect(!oldest.withUnsafeBytes { cache.isKnownMissing($0, now: 8000) })
+    }
+
     @Test("a change is seen under the next wake-up; within the one that checked, the check stands")
     func checkedOncePerWakeup() throws {
         let directory = try Directory()

@@ -183,6 +183,30 @@ struct DeployTests {
         #expect(after.gzipTag != before.gzipTag)
     }
 
+    @Test("a file created at a path that was just answered 404 (remembered as missing): served within a second")
+    func createdAfterNotFound() throws {
+        let server = try TestServer(files: ["keep.txt": Array("k".utf8)])
+        defer { server.shutdown() }
+        // Twice, so the second 404 comes from the loop's memory of the failed open, not from another openat2.
+        for _ in 0..<2 { #expect(try fetch(server.port, get("/late.txt", "")).status == 404) }
+        let contents = textLike(3_000, seed: 77)
+        try TestServer.write(server.root + "/late.txt", contents)
+        let createdAt = monotonicSeconds()
+        var servedAfter: Double?
+        while monotonicSeconds() - createdAt < 5 {
+            let response = try fetch(server.port, get("/late.txt", ""))
+            if response.status == 200 {
+                #expect(response.body == contents)
+                servedAfter = monotonicSeconds() - createdAt
+                break
+            }
+            #expect(response.status == 404)
+            usleep(20_000)
+        }
+        let elapsed = try #require(servedAfter, "the new file was never served")
+        #expect(elapsed < 2.5, "served after \(elapsed) s")
+    }
+
     @Test("delete, 404, then another path handed the freed inode with the same size and mtime: never the old bytes", arguments: sizes)
     func freedInodeReusedByAnotherPath(size: Int) throws {
         let server = try TestServer(files: ["keep.txt": Array("k".utf8)])
