@@ -1,0 +1,110 @@
+# The peer servers of the benchmark, configured alike (sourced; needs root and the Debian packages nginx, h2o,
+# lighttpd): one worker each, access logs off, keep-alive without a request limit, sendfile, gzip served from a
+# sidecar or a cache rather than compressed per request.
+#
+#   peer_start NAME DIR SITE PORT   start NAME (nginx|h2o|lighttpd) pinned to $SERVER_CPU (default 0), config and
+#                                   logs in DIR; sets PEER_PID (the process whose tree is the server)
+#   peer_pids PID                   PID and its children, one per line (nginx: master and worker)
+#   peer_url_path NAME SCENARIO     the path NAME serves for SCENARIO (gzip: a sidecar or the compression cache)
+
+peer_conf_nginx() {  # DIR SITE PORT
+    mkdir -p "$1/tmp"
+    cat >"$1/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 16384; use epoll; multi_accept on; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 60s;
+    gzip_static on;
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 65;
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+    server { listen 127.0.0.1:$3; root $2; }
+}
+EOF
+}
+
+peer_conf_h2o() {  # DIR SITE PORT
+    cat >"$1/h2o.conf" <<EOF
+listen:
+  host: 127.0.0.1
+  port: $3
+num-threads: 1
+user: root
+max-connections: 16384
+error-log: $1/error.log
+pid-file: $1/h2o.pid
+http1-request-timeout: 65
+file.send-compressed: ON
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $2
+EOF
+}
+
+peer_conf_lighttpd() {  # DIR SITE PORT
+    mkdir -p "$1/cache"
+    cat >"$1/lighttpd.conf" <<EOF
+server.document-root = "$2"
+server.bind = "127.0.0.1"
+server.port = $3
+server.errorlog = "$1/error.log"
+server.max-worker = 0
+server.max-fds = 20000
+server.max-connections = 16384
+server.max-keep-alive-requests = 1000000
+server.max-keep-alive-idle = 65
+server.modules = ( "mod_deflate" )
+deflate.cache-dir = "$1/cache"
+deflate.mimetypes = ( "application/javascript", "text/javascript", "text/html", "text/css" )
+deflate.allowed-encodings = ( "gzip" )
+mimetype.assign = ( ".html" => "text/html", ".js" => "application/javascript", ".css" => "text/css",
+                    ".txt" => "text/plain", ".bin" => "application/octet-stream" )
+EOF
+}
+
+peer_start() {  # NAME DIR SITE PORT
+    local name=$1 dir=$2 site=$3 port=$4
+    mkdir -p "$dir"
+    "peer_conf_$name" "$dir" "$site" "$port"
+    case "$name" in
+        nginx) taskset -c "${SERVER_CPU:-0}" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' \
+                   >"$dir/stdout.log" 2>&1 & ;;
+        h2o) taskset -c "${SERVER_CPU:-0}" h2o -c "$dir/h2o.conf" >"$dir/stdout.log" 2>&1 & ;;
+        lighttpd) taskset -c "${SERVER_CPU:-0}" lighttpd -D -f "$dir/lighttpd.conf" >"$dir/stdout.log" 2>&1 & ;;
+        *) echo "unknown peer $name" >&2; return 1 ;;
+    esac
+    PEER_PID=$!
+}
+
+peer_pids() {  # PID
+    echo "$1"
+    pgrep -P "$1" || true
+}
+
+peer_url_path() {  # NAME SCENARIO
+    case "$2" in
+        1k|close) echo /index.html ;;
+        # Swerve compresses app2.js once into memory; lighttpd once into its cache dir; nginx and h2o send app.js.gz.
+        gzip) if [[ "$1" == swerve || "$1" == lighttpd ]]; then echo /app2.js; else echo /app.js; fi ;;
+        identity) echo /app.js ;;
+        10m) echo /big.bin ;;
+        404) echo /missing.html ;;
+    esac
+}
