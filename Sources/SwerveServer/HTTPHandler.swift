@@ -399,6 +399,7 @@ final class HTTPHandler: ConnectionHandler {
         requestVary = []
         responseCache = .none
         responseSavedBytes = 0
+        lastHead = (0, 0, .identity)
         if let health = site.health, head.method == .get || head.method == .head,
            health.matches(UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])) {
             writeHealth(health, isHead: isHead, connection: connection, output: &output, context: context)
