@@ -14,6 +14,7 @@ set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+source "$BENCH_DIR/lib/peers.sh"
 
 SWERVE_SCRATCH="${SWERVE_SCRATCH:-.build}"   # relative paths are relative to the repository
 QUICK="${QUICK:-0}"
@@ -176,51 +177,8 @@ wait_listening() {   # PORT PID NAME LOGFILE
     die "$3 is not listening on port $1 after 10 s"
 }
 
-write_nginx_conf() {   # PORT -> $WORK/nginx/nginx.conf
-    local dir="$WORK/nginx"
-    mkdir -p "$dir/tmp"
-    cat >"$dir/nginx.conf" <<EOF
-# Written by Benchmarks/compare.sh: a tuned single-worker static server.
-user root;
-worker_processes 1;
-worker_rlimit_nofile $FD_LIMIT;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-
-events {
-    worker_connections 16384;
-    use epoll;
-    multi_accept on;
-}
-
-http {
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    open_file_cache max=10000 inactive=60s;
-    open_file_cache_valid 60s;
-    gzip_static on;
-    gzip on;
-    gzip_types application/javascript text/javascript;
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 65;
-
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-
-    server {
-        listen 127.0.0.1:$1;
-        root $SITE;
-    }
-}
-EOF
+write_nginx_conf() {   # PORT -> $WORK/nginx/nginx.conf (the same tuned single-worker config capped.sh uses)
+    peer_conf_nginx "$WORK/nginx" "$SITE" "$1"
 }
 
 start_swerve() {

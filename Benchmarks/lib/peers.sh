@@ -25,6 +25,9 @@ http {
     open_file_cache max=10000 inactive=60s;
     open_file_cache_valid 60s;
     gzip_static on;
+    # On the fly for a file without a sidecar (compare.sh's uncapped rows); gzip_static wins where one exists.
+    gzip on;
+    gzip_types application/javascript text/javascript;
     access_log off;
     keepalive_requests 1000000;
     keepalive_timeout 65;
