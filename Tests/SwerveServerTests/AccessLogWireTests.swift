@@ -193,9 +193,7 @@ struct AccessLogWireTests {
         var chunk = [UInt8](repeating: 0, count: 1024)
         #expect(read(client.fd, &chunk, chunk.count) > 0)
         // A reset rather than a FIN: the server's next write fails and it closes at once.
-        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-        setsockopt(client.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-        close(client.fd)
+        client.reset()
         let line = Self.timeless(try Self.lines(path, count: 1)[0])
         let size = Int(line.split(separator: " ")[8]) ?? -1
         #expect(line.hasPrefix(#"127.0.0.1 - - [T] "GET /big.bin HTTP/1.1" 200 "#))

@@ -27,7 +27,7 @@ struct EngineTests {
 
     @Test("large files to several clients of one loop, in turns: every body whole, a pipelined small answer after its file")
     func largeFilesTakeTurns() throws {
-        let big = pseudoRandomBytes(6 * 1024 * 1024, seed: 43)
+        let big = pseudoRandomBytes(2 * 1024 * 1024, seed: 43)
         let server = try TestServer(files: ["big.bin": big, "small.txt": Array("small".utf8)]) { $0.workers = 1 }
         defer { server.shutdown() }
         // Four clients on the one loop: each gets its file a turn (EventLoop.fileBytesPerTurn) at a time.
@@ -35,12 +35,11 @@ struct EngineTests {
         for client in clients {
             try client.send("GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: h\r\n\r\n")
         }
-        let expected = SHA256.hex(big)
         for client in clients {
             let file = try client.readResponse()
             #expect(file.status == 200)
             #expect(file.body.count == big.count)
-            #expect(SHA256.hex(file.body) == expected)
+            #expect(file.body == big)
             #expect(try client.readResponse().bodyText == "small")
         }
     }

@@ -25,7 +25,8 @@ struct WireResponse {
 
 /// A blocking TCP client with a receive timeout, speaking raw bytes: tests assert on exactly what the server sent.
 final class RawClient {
-    let fd: Int32
+    /// -1 once `reset()` closed it.
+    private(set) var fd: Int32
     private var buffer: [UInt8] = []
     private var chunk = [UInt8](repeating: 0, count: 256 * 1024)
     private(set) var eof = false
@@ -58,7 +59,17 @@ final class RawClient {
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Closes with a reset (SO_LINGER 0) instead of a FIN: the server's next write fails at once. The descriptor is
+    /// closed exactly once (a second close could hit a number another test's socket has taken since).
+    func reset() {
+        guard fd >= 0 else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(fd)
+        fd = -1
+    }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
@@ -71,17 +82,24 @@ final class RawClient {
         }
     }
 
-    /// Reads more bytes; false on EOF or timeout/error.
+    /// Reads more bytes; false on EOF or timeout/error (`lastError` says which).
     @discardableResult
     func fill() -> Bool {
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-        if n > 0 {
-            buffer.append(contentsOf: chunk[0..<n])
-            return true
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n > 0 {
+                buffer.append(contentsOf: chunk[0..<n])
+                return true
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n == 0 { eof = true }
+            lastError = n == 0 ? "EOF" : "errno \(errno)"
+            return false
         }
-        if n == 0 { eof = true }
-        return false
     }
+
+    /// Why the last `fill()` returned false.
+    private(set) var lastError = ""
 
     /// Reads one response. `headRequest`: the response has no body whatever its Content-Length says.
     func readResponse(headRequest: Bool = false) throws -> WireResponse {
@@ -112,7 +130,7 @@ final class RawClient {
         } else if !noBody {
             if let lengthText = response.header("Content-Length"), let length = Int(lengthText) {
                 while buffer.count < length {
-                    guard fill() else { throw TestFailure("body ended after \(buffer.count) of \(length) bytes") }
+                    guard fill() else { throw TestFailure("body ended after \(buffer.count) of \(length) bytes (\(lastError))") }
                 }
                 response.body = Array(buffer[0..<length])
                 buffer.removeFirst(length)
