@@ -36,8 +36,6 @@ struct ConnectionSlot {
     var peerClosed: Bool
     /// EPOLLOUT is in the registration (added the first time a write came up short).
     var watchingWritable: Bool
-    /// TCP_CORK is on while a large file segment is being sent (see `corkAbove`).
-    var corked: Bool
     /// The connection used its turn (`EventLoop.fileBytesPerTurn`) with the socket still writable and is in the
     /// loop's `yielded` list, to go on after the other ready connections had theirs.
     var yielded: Bool
@@ -63,14 +61,6 @@ struct ConnectionSlot {
     /// Who is on the other end, from `accept4`.
     var peer: PeerAddress
 }
-
-/// A file segment longer than this is sent under TCP_CORK, with the bytes before it. `sendfile` hands the file to
-/// TCP in pieces of at most 64 KiB (it splices through a pipe of 16 pages) and drops the socket lock between
-/// them; an ACK processed in that gap pushed out the partial segment MSG_MORE was holding. A 100 KB response
-/// then left as 65,483 + 351 + 36,864 bytes on loopback in about half the responses (tcpdump), a third packet
-/// for the client to take in. Cork holds partial segments across calls (nginx's `tcp_nopush` does the same);
-/// it costs two `setsockopt` per such response, nothing for smaller ones.
-let corkAbove = 64 * 1024
 
 /// Connections to resume, posted from other threads (workers that finished off-loop work), drained by the loop
 /// after an eventfd wake-up. One lock and one eventfd write per resume.
@@ -395,7 +385,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             let generation = slot.pointee.generation &+ 1 == 0 ? 1 : slot.pointee.generation &+ 1
             slot.initialize(to: Slot(
                 generation: generation, phase: .open, timer: .header, readPaused: false, closeAfterFlush: false,
-                lingerAfterFlush: false, peerClosed: false, watchingWritable: false, corked: false, yielded: false,
+                lingerAfterFlush: false, peerClosed: false, watchingWritable: false, yielded: false,
                 midMessage: false,
                 suspended: false, workExpired: false, inputLength: 0, input: nil, output: nil,
                 deadline: now + headerTimeoutMS, workDeadline: 0, lingered: 0, peer: PeerAddress(address)))
@@ -668,25 +658,17 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         }
     }
 
-    /// Turns TCP_CORK on or off for a connection (see `corkAbove`). Uncorking pushes whatever partial segment is
-    /// held. A failure only loses the optimisation, so it is not checked.
-    @inline(__always)
-    private func setCork(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ on: Bool) {
-        var value: Int32 = on ? 1 : 0
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
-        slot.pointee.corked = on
-    }
-
-    /// Corks the connection if `segment` is a file segment over `corkAbove`: called for the segment about to be sent
-    /// and for the file segment behind a run of bytes, so its head waits under the cork too.
-    @inline(__always)
-    private func corkIfLarge(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ segment: OutputSegment) {
-        if segment.isFile && segment.length > corkAbove && !slot.pointee.corked { setCork(fd, slot, true) }
-    }
-
     /// Writes queued output until it is all sent or the socket is full. On drain it returns the buffer to the
-    /// pool and performs a pending close. Cost per call in the common case: one `writev`; a file segment over
-    /// `corkAbove` adds a `setsockopt` before and after it.
+    /// pool and performs a pending close. Cost per call in the common case: one `writev`, or a `sendmsg` and a
+    /// `sendfile` for a file body.
+    ///
+    /// No TCP_CORK: `sendfile` hands a file to TCP in pieces of at most 64 KiB (a pipe of 16 pages) and an ACK
+    /// processed between two pieces can push out a partial segment, so on loopback a 100 KB body sometimes left
+    /// as three packets instead of two (65,483 + 351 + 36,864 bytes, tcpdump). Corking around large files (nginx's
+    /// `tcp_nopush`) prevented that for two `setsockopt` per response, saving the client a packet with the
+    /// server's CPU; without it 100 KB identity responses at 35% of a core were ×1.02–1.11 faster
+    /// (docs/PERFORMANCE.md). Over a real network a body is cut into ~1.4 KB segments anyway: one partial one
+    /// more in about seventy.
     private func flush(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
         guard let out = slot.pointee.output else { return finishDrained(fd, slot) }
         var progressed = false
@@ -704,7 +686,6 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     result = .pending
                     break outer
                 }
-                corkIfLarge(fd, slot, first)
                 var offset = off_t(first.offset)
                 let n = sendfile(fd, first.fd, &offset, min(first.length, turnLeft))
                 if n > 0 {
@@ -717,7 +698,6 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     if segment.pointee.length == 0 {
                         segment.pointee.release()
                         out.pointee.head += 1
-                        if slot.pointee.corked { setCork(fd, slot, false) }
                         continue
                     }
                     // All that was asked went out: the socket may take more (the turn decides, above). Less than
@@ -757,7 +737,6 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             // onto the same segment (tcp_send_fin) — one packet for the client to receive and ACK instead of two.
             // The close follows in finishDrained as soon as this write completes.
             let moreFollows = index < out.pointee.tail || slot.pointee.closeAfterFlush
-            if index < out.pointee.tail { corkIfLarge(fd, slot, out.pointee.segments[index]) }
             let n: Int
             if moreFollows {
                 var message = msghdr()

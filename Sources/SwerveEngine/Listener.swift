@@ -57,7 +57,7 @@ enum Listener {
         if reusePort {
             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size))
         }
-        // Responses are written whole (header and body in one writev, or corked with MSG_MORE before a sendfile),
+        // Responses are written whole (header and body in one writev, or the header with MSG_MORE before a sendfile),
         // so Nagle's algorithm would only delay the last segment of each response by an ACK round trip.
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
         if unsentLowWatermark > 0 {

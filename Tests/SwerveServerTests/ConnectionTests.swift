@@ -55,10 +55,10 @@ struct ConnectionTests {
         }
     }
 
-    @Test("§9.3 a body sent under TCP_CORK leaves the connection uncorked: the next small response is not held back")
-    func corkReleasedAfterLargeBody() throws {
-        // Bodies over 64 KiB go out under TCP_CORK; a cork left on would hold the next small response (a partial
-        // segment) until the kernel's 200 ms cork timer fires.
+    @Test("§9.3 after a large sendfile body the next small response is not held back")
+    func smallResponseAfterLargeBody() throws {
+        // A head written with MSG_MORE, or a cork left on, would hold the next small response (a partial segment)
+        // until the kernel's 200 ms timer fires.
         let big = pseudoRandomBytes(300_000)
         let server = try TestServer(files: ["big.bin": big, "a.txt": Array("alpha\n".utf8)])
         defer { server.shutdown() }
@@ -72,8 +72,8 @@ struct ConnectionTests {
             #expect(try client.readResponse().bodyText == "alpha\n")
             fastest = min(fastest, (monotonicSeconds() - start) * 1000)
         }
-        // The fastest of three, so a busy machine cannot fail it; a stuck cork delays every one by ~200 ms.
-        #expect(fastest < 100, "small response after a corked body took \(Int(fastest)) ms")
+        // The fastest of three, so a busy machine cannot fail it; a held segment delays every one by ~200 ms.
+        #expect(fastest < 100, "small response after a large body took \(Int(fastest)) ms")
     }
 
     @Test("§9.6 Connection: close gets Connection: close and the server closes after the response")

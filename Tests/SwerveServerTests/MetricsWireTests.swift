@@ -51,7 +51,10 @@ struct MetricsWireTests {
         let miss = try fetch(port, "GET /app.js HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n")
         let hit = try fetch(port, "GET /app.js HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n")
         #expect(hit.header("Content-Encoding") == "gzip")
-        let (response, page) = try Self.scrape(metricsPort) { $0["swerve_http_request_duration_seconds_count"] == "8" }
+        // Every client has closed; the server sees each FIN a moment later, so wait for that too.
+        let (response, page) = try Self.scrape(metricsPort) {
+            $0["swerve_http_request_duration_seconds_count"] == "8" && $0["swerve_connections_active"] == "0"
+        }
         #expect(response.status == 200)
         #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         #expect(response.header("Cache-Control") == "no-store")
@@ -77,7 +80,7 @@ struct MetricsWireTests {
         #expect(page["swerve_cache_evictions_total"] == "0")
         #expect((Int(page["process_resident_memory_bytes"] ?? "") ?? 0) > 1 << 20)
         #expect((Int(page["process_open_fds"] ?? "") ?? 0) > 3)
-        // The scrape's own connection is open while it is answered.
+        // The scrape's own connection is the metrics listener's, not counted with the site's.
         #expect(page["swerve_connections_active"] == "0")
         // Buckets are cumulative and never decrease.
         let buckets = page.filter { $0.key.hasPrefix("swerve_http_request_duration_seconds_bucket") }.count
