@@ -769,7 +769,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             }
             if n < total { result = .pending; break outer }
         }
-        if out.pointee.hasReachedMark { reachMarks(fd, out) }
+        if out.pointee.hasReachedMark { reportMarks(fd, out, closing: false) }
         if result == .pending {
             if !slot.pointee.watchingWritable {
                 // First short write on this connection: from now on EPOLLOUT edges matter. Registering it only now
@@ -794,12 +794,14 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         return finishDrained(fd, slot)
     }
 
-    /// Reports the marks whose bytes have all been written (`ConnectionHandler.outputMarkReached`).
-    private func reachMarks(_ fd: Int32, _ out: UnsafeMutablePointer<OutputBuffer>) {
-        while out.pointee.hasReachedMark {
+    /// Reports marks to the handler (`ConnectionHandler.outputMarkReached`): those whose bytes have all been written,
+    /// or, for a connection `closing`, every one left, each with how much of what came before it never left.
+    private func reportMarks(_ fd: Int32, _ out: UnsafeMutablePointer<OutputBuffer>, closing: Bool) {
+        while out.pointee.markHead < out.pointee.markTail && (closing || out.pointee.hasReachedMark) {
             let mark = out.pointee.marks[out.pointee.markHead]
             out.pointee.markHead += 1
-            handler.outputMarkReached(mark.value, unsentBytes: 0, id: fd, state: &state(fd).pointee)
+            handler.outputMarkReached(
+                mark.value, unsentBytes: max(0, mark.position - out.pointee.sentBytes), id: fd, state: &state(fd).pointee)
         }
     }
 
@@ -868,15 +870,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private func close(_ fd: Int32) {
         let slot = slots + Int(fd)
         guard slot.pointee.phase != .free else { return }
-        if let out = slot.pointee.output {
-            // Responses still queued: the handler learns how much of each never left.
-            while out.pointee.markHead < out.pointee.markTail {
-                let mark = out.pointee.marks[out.pointee.markHead]
-                out.pointee.markHead += 1
-                handler.outputMarkReached(
-                    mark.value, unsentBytes: max(0, mark.position - out.pointee.sentBytes), id: fd, state: &state(fd).pointee)
-            }
-        }
+        // Responses still queued: the handler learns how much of each never left.
+        if let out = slot.pointee.output { reportMarks(fd, out, closing: true) }
         releaseOutput(slot)
         slot.pointee.inputLength = 0
         releaseInputIfEmpty(slot)
