@@ -204,7 +204,7 @@ public struct AccessLogLine {
             w.append(",\"size\":")
             w.append(decimal: bodyBytes)
             w.append(",\"duration_ms\":")
-            Self.appendMilliseconds(nanoseconds: durationNanoseconds, into: &w)
+            w.append(milliseconds: UInt64(max(0, durationNanoseconds)))
             w.append(",\"user_agent\":\"")
             if let userAgent { Self.appendEscaped(userAgent, json: true, into: &w) }
             w.append("\",\"referer\":\"")
@@ -319,17 +319,6 @@ public struct AccessLogLine {
         w.append(byte: 0x30 + UInt8(n / 100))
         w.append(byte: 0x30 + UInt8(n / 10 % 10))
         w.append(byte: 0x30 + UInt8(n % 10))
-    }
-
-    /// Milliseconds with three decimals (microsecond resolution), integer arithmetic only: `0.042`.
-    public static func appendMilliseconds(nanoseconds: Int, into w: inout ByteWriter) {
-        let micros = max(0, nanoseconds) / 1000
-        w.append(decimal: micros / 1000)
-        w.append(byte: 0x2E)
-        let fraction = micros % 1000
-        w.append(byte: 0x30 + UInt8(fraction / 100))
-        w.append(byte: 0x30 + UInt8(fraction / 10 % 10))
-        w.append(byte: 0x30 + UInt8(fraction % 10))
     }
 
     private static func appendClock(_ secondOfDay: Int, into w: inout ByteWriter) {

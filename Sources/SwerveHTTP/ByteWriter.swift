@@ -47,6 +47,18 @@ public struct ByteWriter: ~Copyable {
         appendDigits(UInt64(max(0, value)), radix: 10)
     }
 
+    /// Nanoseconds as milliseconds with three decimals (microsecond steps), integer arithmetic only: `0.042`,
+    /// `12.345`. Server-Timing's `dur` and the access log's `duration_ms`.
+    public mutating func append(milliseconds nanoseconds: UInt64) {
+        let micros = nanoseconds / 1000
+        append(decimal: Int(clamping: micros / 1000))
+        append(byte: 0x2E)
+        let fraction = micros % 1000
+        append(byte: 0x30 + UInt8(fraction / 100))
+        append(byte: 0x30 + UInt8(fraction / 10 % 10))
+        append(byte: 0x30 + UInt8(fraction % 10))
+    }
+
     /// Lowercase hexadecimal.
     @inline(__always) public mutating func append(hex value: UInt64) {
         appendDigits(value, radix: 16)

@@ -225,14 +225,7 @@ public enum ServerTiming: Sendable, Equatable {
         case .hit: w.append("\"hit\"")
         case .miss(let nanoseconds):
             w.append("\"miss\";dur=")
-            // Milliseconds with three decimals, integer arithmetic only.
-            let micros = Int(nanoseconds / 1000)
-            w.append(decimal: micros / 1000)
-            w.append(byte: 0x2E)
-            let fraction = micros % 1000
-            if fraction < 100 { w.append(byte: 0x30) }
-            if fraction < 10 { w.append(byte: 0x30) }
-            w.append(decimal: fraction)
+            w.append(milliseconds: nanoseconds)
         case .precompressed: w.append("\"precompressed\"")
         case .stream: w.append("\"stream\"")
         }
