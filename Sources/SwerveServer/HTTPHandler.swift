@@ -285,7 +285,7 @@ final class HTTPHandler: ConnectionHandler {
                 || output.freeMarks < 2 {
                 return .outputFull(consumed: consumed)
             }
-            if observer != nil && state.requestStarted == 0 { state.requestStarted = ResponseObserver.monotonicNanoseconds() }
+            if observer != nil && state.requestStarted == 0 { state.requestStarted = ResponseObserver.now() }
             let request = UnsafeRawBufferPointer(rebasing: input[consumed...])
             // The parser re-reads a partial head from its start on every call; a client trickling a byte at a
             // time would make that quadratic (up to 24 KiB scanned per byte). A head can only complete with an

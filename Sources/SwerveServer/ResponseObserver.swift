@@ -1,4 +1,3 @@
-import Glibc
 import SwerveEngine
 import SwerveHTTP
 
@@ -23,18 +22,14 @@ final class ResponseObserver {
         self.log = log
     }
 
-    /// Monotonic nanoseconds (CLOCK_MONOTONIC, a vDSO read: ~20 ns here). The loop's own clock is coarse (4 ms),
-    /// too coarse for request durations of tens of microseconds.
-    @inline(__always) static func monotonicNanoseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    /// Monotonic nanoseconds for request durations (CLOCK_MONOTONIC, a vDSO read: ~20 ns here). The loop's own
+    /// clock is coarse (4 ms), too coarse for durations of tens of microseconds.
+    @inline(__always) static func now() -> Int64 { Int64(monotonicNanoseconds()) }
 
     /// The response's last byte left (or the connection closed): log it and count it.
     func finish(_ index: UInt32, bodyBytes: Int) {
         let record = records[index]
-        let end = Self.monotonicNanoseconds()
+        let end = Self.now()
         let duration = Int(max(0, end - record.started))
         // Saved only when the whole compressed body left.
         let saved = bodyBytes == record.queuedBytes - record.headBytes ? record.savedBytes : 0
@@ -58,18 +53,14 @@ final class ResponseObserver {
         max(0, record.queuedBytes - unsentBytes - record.headBytes)
     }
 
-    /// Now, with the local time zone's offset, read once per second (`localtime_r`: the zone can change with a
-    /// daylight-saving transition).
+    /// Now, with the local time zone's offset read once per second (it can change with a daylight-saving transition).
     private func wallTime() -> AccessLogTime {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let seconds = Int(ts.tv_sec)
-        if seconds != zoneSecond {
-            var t = time_t(seconds)
-            var parts = tm()
-            zoneOffset = localtime_r(&t, &parts) != nil ? Int(parts.tm_gmtoff) : 0
-            zoneSecond = seconds
+        AccessLogTime.now { seconds in
+            if seconds != zoneSecond {
+                zoneOffset = AccessLogTime.localOffset(at: seconds)
+                zoneSecond = seconds
+            }
+            return zoneOffset
         }
-        return AccessLogTime(seconds: seconds, milliseconds: Int(ts.tv_nsec / 1_000_000), utcOffsetSeconds: zoneOffset)
     }
 }

@@ -1,4 +1,3 @@
-import Glibc
 import Logging
 import SwerveHTTP
 
@@ -27,16 +26,7 @@ public struct ServerLogHandler: LogHandler {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
-        writer.event(Array(Self.line(level: event.level, message: "\(event.message)", metadata: fields, json: json, time: Self.now()).utf8))
-    }
-
-    static func now() -> AccessLogTime {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
-        var parts = tm()
-        let offset = localtime_r(&t, &parts) != nil ? Int(parts.tm_gmtoff) : 0
-        return AccessLogTime(seconds: Int(ts.tv_sec), milliseconds: Int(ts.tv_nsec / 1_000_000), utcOffsetSeconds: offset)
+        writer.event(Array(Self.line(level: event.level, message: "\(event.message)", metadata: fields, json: json, time: AccessLogTime.now()).utf8))
     }
 
     /// One line, LF included. Metadata keys in sorted order, so a line is the same from run to run.
