@@ -160,6 +160,14 @@ public struct RequestHead: Sendable, Equatable {
     /// The request-target was in absolute-form (`http://...`).
     public var isAbsoluteForm: Bool
 
+    /// `path` without its query: `/a` of `/a?b`, as sent (not decoded). What names a fixed endpoint (a health check,
+    /// `/metrics`) that is matched byte for byte.
+    public func pathWithoutQuery(in buffer: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let whole = path.bytes(in: buffer)
+        let end = whole.firstIndex(of: UInt8(ascii: "?")) ?? whole.count
+        return UnsafeRawBufferPointer(rebasing: whole[0..<end])
+    }
+
     @inlinable
     public init(
         method: HTTPMethod, versionMinor: UInt8, path: FieldValue, keepAlive: Bool, contentLength: Int,

@@ -401,7 +401,7 @@ final class HTTPHandler: ConnectionHandler {
         responseSavedBytes = 0
         lastHead = (0, 0, .identity)
         if let health = site.health, head.method == .get || head.method == .head,
-           health.matches(UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])) {
+           health.matches(head.pathWithoutQuery(in: request)) {
             writeHealth(health, isHead: isHead, connection: connection, output: &output, context: context)
             return .done
         }

@@ -23,11 +23,8 @@ final class HealthCheck: Sendable {
         self.path = bytes
     }
 
-    /// Whether the request-target's path (before any `?`) is the health path.
-    func matches(_ target: UnsafeRawBufferPointer) -> Bool {
-        var end = 0
-        while end < target.count && target[end] != UInt8(ascii: "?") { end += 1 }
-        guard end == path.count else { return false }
-        return path.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: target[0..<end]).elementsEqual($0) }
+    /// Whether a request's path without its query (`RequestHead.pathWithoutQuery`) is the health path.
+    func matches(_ requestPath: UnsafeRawBufferPointer) -> Bool {
+        path.withUnsafeBytes { requestPath.elementsEqual($0) }
     }
 }

@@ -49,10 +49,8 @@ final class MetricsHandler: ConnectionHandler {
                 // A scraper sends no body; one that does is answered and closed rather than its body parsed.
                 let keepAlive = head.keepAlive && !context.draining && head.contentLength == 0 && !head.chunked
                 let connection: ResponseHead.ConnectionField = !keepAlive ? .close : (head.versionMinor == 0 ? .keepAlive : .none)
-                let path = head.path.bytes(in: request)
-                var end = 0
-                while end < path.count && path[end] != UInt8(ascii: "?") { end += 1 }
-                let isMetrics = Self.path.withUTF8Buffer { UnsafeRawBufferPointer(rebasing: path[0..<end]).elementsEqual($0) }
+                let path = head.pathWithoutQuery(in: request)
+                let isMetrics = Self.path.withUTF8Buffer { path.elementsEqual($0) }
                 if head.method != .get && head.method != .head {
                     var response = ResponseHead(status: .methodNotAllowed, contentLength: 0)
                     response.allow = true
