@@ -1,5 +1,6 @@
 import CSwerveSys
 import Glibc
+import SwerveFiles
 import Synchronization
 
 /// Immutable compressed bytes, shared by the `BodyCache` and by responses still being written.
@@ -155,14 +156,10 @@ public final class CompressedBody: @unchecked Sendable {
     /// The mapping is MAP_PRIVATE and PROT_READ, so it reads the memfd's own shmem pages (no second copy: a private
     /// mapping copies a page only on a write, which PROT_READ rules out) and is allowed on a write-sealed file.
     private static func makeSealedMemfd(copying source: UnsafeRawBufferPointer) -> (UnsafeRawBufferPointer, Int32)? {
-        guard let base = source.baseAddress, source.count > 0 else { return nil }
+        guard source.baseAddress != nil, source.count > 0 else { return nil }
         let fd = memfd_create("swerve-body", SWERVE_MFD_CLOEXEC | SWERVE_MFD_ALLOW_SEALING)
         guard fd >= 0 else { return nil }
-        var done = 0
-        while done < source.count {
-            let n = Glibc.write(fd, base + done, source.count - done)
-            if n > 0 { done += n; continue }
-            if n < 0 && errno == EINTR { continue }
+        guard writeFully(fd, source) == 0 else {
             Glibc.close(fd)
             return nil
         }

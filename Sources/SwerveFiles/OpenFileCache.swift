@@ -297,6 +297,25 @@ public final class OpenFileCache {
     }
 }
 
+/// Writes all of `bytes` to `fd`, retrying short writes and EINTR, and waiting out EAGAIN (a non-blocking descriptor,
+/// such as an inherited standard output) with `poll`: for threads that may block, never an event loop. Returns 0,
+/// or the errno of the write that failed.
+public func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+    var done = 0
+    while done < bytes.count {
+        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+        if n > 0 { done += n; continue }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&ready, 1, 1000)
+            continue
+        }
+        return n < 0 ? errno : EIO
+    }
+    return 0
+}
+
 /// `pread`s exactly `buffer.count` bytes from `offset`, retrying short reads and EINTR. False if the file ended
 /// first or the read failed (the caller treats that as "the file changed under us").
 public func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {

@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import SwerveHTTP
+import SwerveFiles
 import Synchronization
 
 /// Where the access log goes (`--access-log PATH|-`): a file opened for appending, or standard output. Its
@@ -57,7 +58,7 @@ public final class AccessLogSink: @unchecked Sendable {
             if droppedBefore > 0 {
                 logger.warning("access log: lines dropped, the log sink was slower than the traffic", metadata: ["dropped": "\(droppedBefore)"])
             }
-            let error = LogWriter.writeAll(fd, UnsafeRawBufferPointer(start: batch, count: count))
+            let error = writeFully(fd, UnsafeRawBufferPointer(start: batch, count: count))
             if error != 0 && !failing {
                 logger.error("access log: cannot write, lines are lost until it works again", metadata: [
                     "sink": "\(path ?? "stdout")", "error": "\(String(cString: strerror(error)))",

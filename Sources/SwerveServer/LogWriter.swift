@@ -1,5 +1,6 @@
 import CSwerveSys
 import Glibc
+import SwerveFiles
 import Synchronization
 
 /// The one thread that writes Swerve's logs, so no event loop ever waits on a log sink: a slow disk, a full pipe, a
@@ -37,7 +38,7 @@ public final class LogWriter: Sendable {
         }
         let fd = eventFD
         thread.submit { [self] in
-            line.withUnsafeBytes { _ = Self.writeAll(fd, $0) }
+            line.withUnsafeBytes { _ = writeFully(fd, $0) }
             queuedEvents.subtract(1, ordering: .relaxed)
         }
     }
@@ -45,27 +46,5 @@ public final class LogWriter: Sendable {
     /// Writes everything queued, then stops the thread. Call once, after the loops stopped.
     public func finish() {
         thread.shutdown()
-    }
-
-    /// Writes all of `bytes` to `fd`, retrying short writes and EINTR, and waiting out EAGAIN (a non-blocking
-    /// descriptor inherited as standard output): this thread may block, the loops never do. Returns errno on
-    /// failure, 0 on success.
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n > 0 {
-                offset += n
-                continue
-            }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                _ = poll(&ready, 1, 1000)
-                continue
-            }
-            return n < 0 ? errno : EIO
-        }
-        return 0
     }
 }
