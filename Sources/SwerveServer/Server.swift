@@ -31,8 +31,9 @@ public final class Server: Sendable {
     private let accessLog: AccessLogSink?
     private let logWriter: LogWriter
     private let health: HealthCheck?
-    /// The `--metrics` listener.
+    /// The `--metrics` listener, and its address as the startup line shows it (`127.0.0.1`, `[::1]`).
     private let metricsEngine: Engine<MetricsHandler>?
+    private let metricsHostText: String?
 
     /// Loads the MIME table, opens the root and the access log, binds the listeners. Nothing is served until
     /// `start()`. `logWriter`: the thread that writes the logs (the CLI shares it with its `ServerLogHandler`);
@@ -118,20 +119,21 @@ public final class Server: Sendable {
         guard configuration.accessLogFlushInterval > 0 && configuration.accessLogFlushInterval.isFinite else {
             throw ServerError("the access log's flush interval must be a positive number of seconds", usage: true)
         }
-        var metricsAddress: (ListenAddress, UInt16)?
+        var metricsAddress: (address: ListenAddress, port: UInt16, hostText: String)?
         if let text = configuration.metrics {
             guard let parsed = Server.parseListenAddress(text) else {
                 throw ServerError("invalid --metrics '\(text)': expected ADDR:PORT, such as 127.0.0.1:9100, [::1]:9100 or :9100", usage: true)
             }
             metricsAddress = parsed
         }
+        metricsHostText = metricsAddress?.hostText
         let logWriter = logWriter ?? LogWriter()
         self.logWriter = logWriter
-        let accessLog: AccessLogSink?
-        switch configuration.accessLog {
-        case .off: accessLog = nil
-        case .standardOutput: accessLog = try AccessLogSink(path: nil, format: configuration.accessLogFormat, writer: logWriter, logger: logger)
-        case .file(let path): accessLog = try AccessLogSink(path: path, format: configuration.accessLogFormat, writer: logWriter, logger: logger)
+        var accessLog: AccessLogSink?
+        if configuration.accessLog != .off {
+            var path: String?
+            if case .file(let file) = configuration.accessLog { path = file }
+            accessLog = try AccessLogSink(path: path, format: configuration.accessLogFormat, writer: logWriter, logger: logger)
         }
         self.accessLog = accessLog
         let startupResolver = PathResolver(
@@ -197,7 +199,7 @@ public final class Server: Sendable {
         }
         let accessLogBuffers = handlers.compactMap { $0.observer?.log }
         self.accessLogBuffers = accessLogBuffers
-        if let (metricsHost, metricsPort) = metricsAddress {
+        if let (metricsHost, metricsPort, _) = metricsAddress {
             let loops = handlers.compactMap { $0.observer?.metrics }
             let buffers = accessLogBuffers
             let engine = self.engine
@@ -220,14 +222,14 @@ public final class Server: Sendable {
         }
     }
 
-    /// `ADDR:PORT`, `[V6]:PORT` or `:PORT` (every IPv4 interface).
-    static func parseListenAddress(_ text: String) -> (ListenAddress, UInt16)? {
+    /// `ADDR:PORT`, `[V6]:PORT` or `:PORT` (every IPv4 interface). `hostText`: the address as a URL writes it.
+    static func parseListenAddress(_ text: String) -> (address: ListenAddress, port: UInt16, hostText: String)? {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.isEmpty { host = "0.0.0.0" }
+        var hostText = String(text[..<colon])
+        if hostText.isEmpty { hostText = "0.0.0.0" }
+        let host = hostText.hasPrefix("[") && hostText.hasSuffix("]") ? String(hostText.dropFirst().dropLast()) : hostText
         guard let address = ListenAddress(host) else { return nil }
-        return (address, port)
+        return (address, port, hostText)
     }
 
     /// The `--metrics` listener's port (the kernel's choice for port 0), nil without one.
@@ -243,10 +245,7 @@ public final class Server: Sendable {
             "cache": "\(configuration.cacheSize / (1024 * 1024)) MiB",
             "access_log": "\(accessLog?.description ?? "off")",
         ]
-        if let port = metricsPort, let text = configuration.metrics, let colon = text.lastIndex(of: ":") {
-            let host = text[..<colon].isEmpty ? "0.0.0.0" : String(text[..<colon])
-            fields["metrics"] = "http://\(host):\(port)/metrics"
-        }
+        if let port = metricsPort, let host = metricsHostText { fields["metrics"] = "http://\(host):\(port)/metrics" }
         if let health = configuration.health { fields["health"] = "\(health)" }
         return fields
     }
