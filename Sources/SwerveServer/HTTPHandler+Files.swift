@@ -562,23 +562,25 @@ extension HTTPHandler {
                 return 2
             }
         }
-        if stream.finished {
+        let finished = stream.finished
+        if finished {
             output.append(UnsafeRawBufferPointer(start: Self.lastChunk.utf8Start, count: Self.lastChunk.utf8CodeUnitCount))
             streams[context.connectionID] = nil
             state.streaming = false
-            if state.hasStreamRecord, let observer {
-                observer.records[state.streamRecord].queuedBytes += output.queuedBytes - queuedBefore
-            }
-            endStreamRecord(state: &state, output: &output)
-            return .finished
         }
-        if state.hasStreamRecord, let observer, output.freeMarks > 0 {
-            // The piece's own mark: when it is out, the record knows how much of the body the client got, should
-            // the connection end before the stream does.
+        if state.hasStreamRecord, let observer {
             let record = observer.records[state.streamRecord]
             record.queuedBytes += output.queuedBytes - queuedBefore
-            record.queuedAtPiece = record.queuedBytes
-            output.appendMark(state.streamRecord | ResponseObserver.progressBit)
+            if !finished && output.freeMarks > 0 {
+                // The piece's own mark: when it is out, the record knows how much of the body the client got,
+                // should the connection end before the stream does.
+                record.queuedAtPiece = record.queuedBytes
+                output.appendMark(state.streamRecord | ResponseObserver.progressBit)
+            }
+        }
+        if finished {
+            endStreamRecord(state: &state, output: &output)
+            return .finished
         }
         // One piece in memory at a time: send it, then compress the next (the socket buffer keeps the wire busy).
         return .outputFull
