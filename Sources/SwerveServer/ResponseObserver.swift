@@ -39,9 +39,7 @@ final class ResponseObserver {
         if let log {
             let time = wallTime()
             let text = timeText.text(time, json: log.sink.format == .json)
-            record.withLine(bodyBytes: bodyBytes, durationNanoseconds: duration, time: time) { line in
-                var line = line
-                line.timeText = text
+            record.withLine(bodyBytes: bodyBytes, durationNanoseconds: duration, time: time, timeText: text) { line in
                 log.append(line, now: end / 1_000_000)
             }
         }

@@ -64,21 +64,25 @@ final class ResponseRecord {
         return start..<count
     }
 
-    /// The log line for this record, its client bytes viewed in `bytes` (valid inside `body` only).
+    /// The log line for this record, its client bytes viewed in `bytes` (valid inside `body` only). `timeText`: the
+    /// time as `AccessLogTimeText` renders it for the line's format.
     func withLine<R>(
-        bodyBytes: Int, durationNanoseconds: Int, time: AccessLogTime, _ body: (AccessLogLine) -> R
+        bodyBytes: Int, durationNanoseconds: Int, time: AccessLogTime, timeText: UnsafeRawBufferPointer?,
+        _ body: (AccessLogLine) -> R
     ) -> R {
         var address: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &address) { addressArea in
             let addressLength = peer.write(into: addressArea)
             let raw = UnsafeRawBufferPointer(bytes)
             func view(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
-            return body(AccessLogLine(
+            var line = AccessLogLine(
                 remoteAddress: UnsafeRawBufferPointer(rebasing: addressArea[0..<addressLength]),
                 remotePort: Int(peer.port), method: view(method), target: view(target), version: view(version),
                 targetCut: targetCut, host: host.map(view), userAgent: userAgent.map(view), referer: referer.map(view),
                 status: status, bodyBytes: bodyBytes, durationNanoseconds: durationNanoseconds,
-                encoding: encoding, cache: cache, time: time))
+                encoding: encoding, cache: cache, time: time)
+            line.timeText = timeText
+            return body(line)
         }
     }
 }
