@@ -4,24 +4,33 @@
 # order, ROUNDS rounds of DURATION seconds, medians of per-round ratios against the best peer of each row.
 #
 #   sudo Benchmarks/capped.sh                 # CAP=35 ROUNDS=3 DURATION=5; SCENARIOS="1k gzip identity 10m 404 close"
+#   CEILING=0 Benchmarks/capped.sh            # without the do-nothing responder
 #
-# Needs root, wrk, and the Debian packages nginx, h2o, lighttpd. BIN defaults to a fresh release build.
+# Beside the four servers runs lib/responder.c under the same cap (CEILING=1, the default): per row, a process that
+# parses nothing and answers every request with Swerve's exact bytes for it, sent as Swerve sends them. What it
+# reaches is what the kernel's share of the row allows any server: where even it is not 1.05x the best peer, no
+# server's own work could be.
+#
+# Needs root, wrk, gcc, and the Debian packages nginx, h2o, lighttpd. BIN defaults to a fresh release build.
 # Why capped: ../shared/notes/capped-benchmark.md and docs/PERFORMANCE.md ("Method").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/lib/cap.sh
 source Benchmarks/lib/peers.sh
-CAP=${CAP:-35} ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5}
+CAP=${CAP:-35} ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5} CEILING=${CEILING:-1}
 read -r -a scenarios <<<"${SCENARIOS:-1k gzip identity 10m 404 close}"
 servers=(swerve nginx h2o lighttpd)
+[[ $CEILING == 1 ]] && servers+=(responder)
 if [[ -z "${BIN:-}" ]]; then
     swift build -c release --product swerve >/dev/null
     BIN=.build/release/swerve
 fi
 WORK=$(mktemp -d /tmp/swerve-capped-XXXXXX)
-declare -A pid port
+declare -A pid port responder_port
+responder_pids=()
 cleanup() {
     for s in "${servers[@]}"; do [[ -n "${pid[$s]:-}" ]] && kill "${pid[$s]}" 2>/dev/null || true; done
+    for p in "${responder_pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     for s in "${servers[@]}"; do cap_remove "capped-$s"; done
     rm -rf "$WORK"
@@ -32,7 +41,7 @@ gzip -9 -k -n "$WORK/site/app.js"
 cp "$WORK/site/app.js" "$WORK/site/app2.js"
 
 next_port=18800
-for s in "${servers[@]}"; do
+for s in swerve nginx h2o lighttpd; do
     port[$s]=$next_port
     next_port=$((next_port + 1))
     if [[ $s == swerve ]]; then
@@ -51,10 +60,60 @@ for s in "${servers[@]}"; do
         curl -s -o /dev/null -H 'Accept-Encoding: gzip' "http://127.0.0.1:${port[$s]}$(peer_url_path "$s" "$scenario")"
     done
 done
+# Swerve compresses app2.js with zlib on the first request, then recompresses it with zopfli on an idle-priority
+# thread of its own process, inside its cap: wait until that is done (the ETag names it), or it would be measured.
+for _ in $(seq 300); do
+    curl -s -o /dev/null -D - -H 'Accept-Encoding: gzip' "http://127.0.0.1:${port[swerve]}/app2.js" | grep -qi '^etag: ".*-zopfli"' && break
+    sleep 0.1
+done
 
-cpu_ticks() {  # PID: utime + stime of the process tree (ticks)
+# The do-nothing responder: one process per row, answering with Swerve's bytes for that row's request.
+if [[ $CEILING == 1 ]]; then
+    gcc -O2 -Wall -o "$WORK/responder" Benchmarks/lib/responder.c
+    cap_create capped-responder "$CAP"
+    for scenario in "${scenarios[@]}"; do
+        dir="$WORK/responder-$scenario"
+        mkdir -p "$dir"
+        # The request wrk sends in this row, and how Swerve sends that answer's body.
+        request=()
+        options=()
+        case "$scenario" in
+            close) request=(-H 'Connection: close'); options=(close) ;;
+            gzip) request=(-H 'Accept-Encoding: gzip'); options=(memfd) ;;   # from its cache: a memfd
+        esac
+        curl -s -D "$dir/head" -o "$dir/body" ${request[@]+"${request[@]}"} "http://127.0.0.1:${port[swerve]}$(peer_url_path swerve "$scenario")"
+        body="$dir/body"
+        if (( $(stat -c %s "$body") <= 16384 )); then
+            # Swerve writes a small body with its head in one writev: so does the responder (an empty BODYFILE).
+            cat "$dir/head" "$body" >"$dir/answer"
+            mv "$dir/answer" "$dir/head"
+            : >"$dir/empty"
+            body="$dir/empty"
+        fi
+        responder_port[$scenario]=$next_port
+        next_port=$((next_port + 1))
+        taskset -c 0 "$WORK/responder" "${responder_port[$scenario]}" "$dir/head" "$body" ${options[@]+"${options[@]}"} \
+            >"$dir/log" 2>&1 &
+        responder_pids+=($!)
+        cap_add capped-responder $!
+        for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:${responder_port[$scenario]}/" && break; sleep 0.05; done
+    done
+fi
+
+url_of() {  # SERVER SCENARIO
+    if [[ $1 == responder ]]; then
+        echo "http://127.0.0.1:${responder_port[$2]}/"
+    else
+        echo "http://127.0.0.1:${port[$1]}$(peer_url_path "$1" "$2")"
+    fi
+}
+
+cpu_ticks() {  # PID...: utime + stime of these processes (ticks)
     local total=0 p
-    for p in $(peer_pids "$1"); do total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+    for p in "$@"; do
+        t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue   # a helper that has exited
+        total=$((total + t))
+    done
     echo "$total"
 }
 
@@ -72,37 +131,56 @@ for round in $(seq 1 "$ROUNDS"); do
         esac
         for k in "${!servers[@]}"; do
             s=${servers[$(( (round + k) % ${#servers[@]} ))]}
-            before=$(cpu_ticks "${pid[$s]}")
-            out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "${extra[@]}" \
-                "http://127.0.0.1:${port[$s]}$(peer_url_path "$s" "$scenario")" 2>&1)
-            after=$(cpu_ticks "${pid[$s]}")
+            if [[ $s == responder ]]; then tree=("${responder_pids[@]}"); else mapfile -t tree < <(peer_pids "${pid[$s]}"); fi
+            before=$(cpu_ticks "${tree[@]}")
+            # wrk's own CPU (user + system seconds, from bash's `time`): near 100% of its core, the client set the pace.
+            out=$( { TIMEFORMAT='wrkcpu %U %S'; time taskset -c 1 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "${extra[@]}" \
+                "$(url_of "$s" "$scenario")"; } 2>&1)
+            after=$(cpu_ticks "${tree[@]}")
             requests=$(awk '/requests in/ {print $1}' <<<"$out")
             rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
             p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+            seconds=$(awk '/requests in/ {sub(/s,$/, "", $4); print $4}' <<<"$out")
+            wrk_busy=$(awk -v s="$seconds" '/^wrkcpu/ {printf "%.0f", ($2 + $3) / s * 100}' <<<"$out")
+            server_busy=$(awk -v t="$((after - before))" -v s="$seconds" 'BEGIN {printf "%.0f", t / 100 / s * 100}')
             errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$s" "$rps" "$requests" "$(( (after - before) * 10000 ))" "$p99" >>"$results"
-            printf 'round %d %-9s %-9s %10s req/s  p99 %-9s %s\n' "$round" "$scenario" "$s" "$rps" "$p99" "$errors"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$s" "$rps" "$requests" "$(( (after - before) * 10000 ))" \
+                "$p99" "$server_busy" "$wrk_busy" >>"$results"
+            printf 'round %d %-9s %-9s %10s req/s  p99 %-9s server %3s%%  wrk %3s%%  %s\n' "$round" "$scenario" "$s" "$rps" "$p99" \
+                "$server_busy" "$wrk_busy" "$errors"
         done
     done
 done
-python3 - "$results" <<'PY'
+python3 - "$results" "$CAP" <<'PY'
 import collections, statistics, sys
 rows = collections.defaultdict(lambda: collections.defaultdict(dict))
 order = []
 for line in open(sys.argv[1]):
-    r, scenario, server, rps, n, cpu_us, p99 = line.rstrip("\n").split("\t")
-    rows[scenario][r][server] = (float(rps), int(n), int(cpu_us), p99)
+    r, scenario, server, rps, n, cpu_us, p99, server_busy, wrk_busy = line.rstrip("\n").split("\t")
+    rows[scenario][r][server] = (float(rps), int(n), int(cpu_us), p99, float(server_busy), float(wrk_busy))
     if scenario not in order: order.append(scenario)
+ceiling = any("responder" in v for rounds in rows.values() for v in rounds.values())
+servers = ("swerve", "nginx", "h2o", "lighttpd") + (("responder",) if ceiling else ())
 print()
-print("| scenario | Swerve req/s | nginx | h2o | lighttpd | best peer | Swerve / best (per-round) | server µs/req (Swerve, nginx, h2o, lighttpd) |")
-print("|---|---|---|---|---|---|---|---|")
+print(f"Server CPU % is utime + stime over the run in % of one core (the cap is {sys.argv[2]}%; softirq work is not")
+print("charged to it); wrk CPU % near 100 means the client, not that server, set the pace in that row.")
+print()
+print("| scenario | Swerve req/s | nginx | h2o | lighttpd | best peer | Swerve / best (per-round) | "
+      + ("responder req/s | responder / best | " if ceiling else "")
+      + "server µs/req (" + ", ".join(servers) + ") | server CPU % (same order) | wrk CPU % (same order) |")
+print("|---|---|---|---|---|---|---|" + ("---|---|" if ceiling else "") + "---|---|---|")
 for scenario in order:
     rounds = rows[scenario]
-    med = {s: statistics.median(v[s][0] for v in rounds.values()) for s in ("swerve", "nginx", "h2o", "lighttpd")}
+    med = {s: statistics.median(v[s][0] for v in rounds.values()) for s in servers}
     us = {s: statistics.median(v[s][2] / max(1, v[s][1]) for v in rounds.values()) for s in med}
     best = max(("nginx", "h2o", "lighttpd"), key=lambda s: med[s])
-    ratios = [v["swerve"][0] / v[best][0] for v in rounds.values()]
+    def against_best(server):
+        ratios = [v[server][0] / v[best][0] for v in rounds.values()]
+        return f"**{statistics.median(ratios):.2f}** ({' '.join(f'{x:.2f}' for x in ratios)})"
     print(f"| {scenario} | {med['swerve']:.0f} | {med['nginx']:.0f} | {med['h2o']:.0f} | {med['lighttpd']:.0f} | {best} | "
-          f"**{statistics.median(ratios):.2f}** ({' '.join(f'{x:.2f}' for x in ratios)}) | "
-          f"{us['swerve']:.1f}, {us['nginx']:.1f}, {us['h2o']:.1f}, {us['lighttpd']:.1f} |")
+          f"{against_best('swerve')} | "
+          + (f"{med['responder']:.0f} | {against_best('responder')} | " if ceiling else "")
+          + ", ".join(f"{us[s]:.1f}" for s in servers) + " | "
+          + ", ".join(f"{statistics.median(v[s][4] for v in rounds.values()):.0f}" for s in servers) + " | "
+          + ", ".join(f"{statistics.median(v[s][5] for v in rounds.values()):.0f}" for s in servers) + " |")
 PY

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Swerve against nginx, h2o and lighttpd on this machine. First per CPU: Benchmarks/capped.sh holds every server to
-# CAP% of one core (default 35; CAP=0 skips it) and prints each row against the best peer. Then uncapped, Swerve vs
-# nginx: throughput, p99 latency, server CPU per request, memory, the 10,000-connection row, syscalls per request.
+# CAP% of one core (default 35; CAP=0 skips it) and prints each row against the best peer. Then uncapped, all four
+# side by side: throughput, p99 latency, server CPU per request, memory, the 10,000-connection row, syscalls per
+# request, each row against the best peer.
 #
-#   Benchmarks/compare.sh                      # full run: the capped table (~7 min), then 3 rounds of 10 s (~12 min)
+#   Benchmarks/compare.sh                      # full run: the capped table (~8 min), then 3 rounds of 10 s (~25 min)
 #   DURATION=5 Benchmarks/compare.sh           # shorter runs
 #   QUICK=1 Benchmarks/compare.sh              # CI smoke: 3 s runs, one round
+#   CAPPED_ROUNDS=5 Benchmarks/compare.sh      # more rounds for the capped table (default: ROUNDS), CAPPED_DURATION s each
 #   SWERVE_SCRATCH=.build-bench Benchmarks/compare.sh   # build Swerve in its own scratch directory
 #   RESULTS_DIR=/tmp/bench Benchmarks/compare.sh        # also keep the raw TSVs and wrk outputs there
 #
@@ -41,7 +43,8 @@ STRACE_SCENARIOS=(1k 10m js-gzip js-gzip-cache 404)
 WORK=""               # temp dir: the site, configs, logs, results
 SITE=""
 SWERVE_BIN=""
-SWERVE_PID="" ; SWERVE_PORT=""
+SERVERS=(swerve nginx h2o lighttpd)   # Swerve first; the others are its peers (lib/peers.sh)
+SWERVE_PID="" ; SWERVE_PORT=""        # the same as PID[swerve] / PORT[swerve], for ceiling.sh
 NGINX_PID=""  ; NGINX_PORT=""
 HELPER_PIDS=()        # strace / connection holders we started
 CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
@@ -72,11 +75,10 @@ stop_pid() {   # TERM, up to 3 s grace, then KILL; reaps the child
 }
 
 cleanup() {
-    local status=$? pid
+    local status=$? pid name
     trap - EXIT INT TERM
     for pid in "${HELPER_PIDS[@]}"; do stop_pid "$pid"; done
-    stop_pid "$SWERVE_PID"
-    stop_pid "$NGINX_PID"     # TERM to the nginx master stops its worker too
+    for name in "${!PID[@]}"; do stop_pid "${PID[$name]}"; done   # TERM to the nginx master stops its worker too
     if [[ -n "$WORK" && -d "$WORK" ]]; then
         if [[ -n "$RESULTS_DIR" ]]; then
             mkdir -p "$RESULTS_DIR"
@@ -120,15 +122,15 @@ install_dependencies() {   # [COMMAND=PACKAGE ...]: more tools a caller needs (c
 # Step 2: where and what we run on.
 # ---------------------------------------------------------------------------------------------------------------
 print_environment() {
-    echo "## Swerve vs nginx — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "## Swerve vs nginx, h2o and lighttpd — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo
     echo "- host: $(uname -srm), nproc $(nproc), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
     echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)  (uptime: $(uptime))"
-    echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')"
+    echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), h2o: $(h2o --version | head -1 | awk '{print $3}'), lighttpd: $(lighttpd -v | awk '{print $1}' | sed 's/^lighttpd\///')"
     echo "- wrk: $( (wrk -v 2>&1 || true) | head -1 | awk '{print $1, $2}')"
     echo "- swift: $(swift --version 2>&1 | head -1)"
     echo "- Swerve: $(cd "$REPO_DIR" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO_DIR" && git diff --quiet HEAD -- Sources 2>/dev/null || echo ' (+ uncommitted changes in Sources/)')"
-    echo "- servers pinned to CPU $SERVER_CPU, wrk -t1 pinned to CPU $CLIENT_CPU; $ROUNDS round(s) of ${DURATION}s per server and scenario, servers alternating; fd limit $(ulimit -n)"
+    echo "- servers pinned to CPU $SERVER_CPU, wrk -t1 pinned to CPU $CLIENT_CPU; $ROUNDS round(s) of ${DURATION}s per server and scenario, order rotated every round; fd limit $(ulimit -n)"
     echo
 }
 
@@ -156,7 +158,10 @@ build_swerve() {
 
 # ---------------------------------------------------------------------------------------------------------------
 # Servers: start, wait until listening, stop. Each is pinned to SERVER_CPU; its pids are what we measure.
+# Swerve is started here; nginx, h2o and lighttpd by lib/peers.sh, configured as capped.sh runs them.
 # ---------------------------------------------------------------------------------------------------------------
+declare -A PID=() PORT=()
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -177,48 +182,56 @@ wait_listening() {   # PORT PID NAME LOGFILE
     die "$3 is not listening on port $1 after 10 s"
 }
 
-write_nginx_conf() {   # PORT -> $WORK/nginx/nginx.conf (the same tuned single-worker config capped.sh uses)
-    peer_conf_nginx "$WORK/nginx" "$SITE" "$1"
+start_server() {   # NAME
+    local name="$1" port log
+    port="$(free_port)"
+    if [[ "$name" == swerve ]]; then
+        # The peers run with access logs off; so does Swerve (its log's cost is measured by Benchmarks/access-log.sh).
+        log="$WORK/swerve.log"
+        taskset -c "$SERVER_CPU" "$SWERVE_BIN" --root "$SITE" --host 127.0.0.1 --port "$port" --workers 1 \
+            --access-log off >>"$log" 2>&1 &
+        PID[$name]=$!
+    else
+        log="$WORK/$name/error.log"
+        peer_start "$name" "$WORK/$name" "$SITE" "$port"
+        PID[$name]=$PEER_PID
+    fi
+    PORT[$name]=$port
+    wait_listening "$port" "${PID[$name]}" "$name" "$log"
+    # nginx's master binds, then forks the worker: wait for the worker too.
+    if [[ "$name" == nginx ]]; then
+        for _ in $(seq 1 50); do
+            [[ -n "$(nginx_worker)" ]] && break
+            sleep 0.1
+        done
+        [[ -n "$(nginx_worker)" ]] || die "nginx worker did not start"
+    fi
+    # ceiling.sh reads these two.
+    [[ "$name" == swerve ]] && SWERVE_PID="${PID[swerve]}" SWERVE_PORT="$port"
+    [[ "$name" == nginx ]] && NGINX_PID="${PID[nginx]}" NGINX_PORT="$port"
+    return 0
 }
 
-start_swerve() {
-    SWERVE_PORT="$(free_port)"
-    # nginx runs with access_log off; so does Swerve (its log's cost is measured by Benchmarks/access-log.sh).
-    taskset -c "$SERVER_CPU" "$SWERVE_BIN" --root "$SITE" --host 127.0.0.1 --port "$SWERVE_PORT" --workers 1 \
-        --access-log off >>"$WORK/swerve.log" 2>&1 &
-    SWERVE_PID=$!
-    wait_listening "$SWERVE_PORT" "$SWERVE_PID" swerve "$WORK/swerve.log"
+stop_server() {   # NAME (TERM to the nginx master stops its worker too)
+    stop_pid "${PID[$1]:-}"
+    PID[$1]=""
+    [[ "$1" == swerve ]] && SWERVE_PID=""
+    [[ "$1" == nginx ]] && NGINX_PID=""
+    return 0
 }
 
-start_nginx() {
-    NGINX_PORT="$(free_port)"
-    write_nginx_conf "$NGINX_PORT"
-    taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" \
-        -g 'daemon off;' >>"$WORK/nginx.log" 2>&1 &
-    NGINX_PID=$!
-    wait_listening "$NGINX_PORT" "$NGINX_PID" nginx "$WORK/nginx/error.log"
-    # The master binds, then forks the worker: wait for the worker too.
-    for _ in $(seq 1 50); do
-        [[ -n "$(nginx_worker)" ]] && return 0
-        sleep 0.1
-    done
-    die "nginx worker did not start"
-}
+start_swerve() { start_server swerve; }
+start_nginx()  { start_server nginx; }
 
-stop_swerve() { stop_pid "$SWERVE_PID"; SWERVE_PID=""; }
-stop_nginx()  { stop_pid "$NGINX_PID"; NGINX_PID=""; }
+nginx_worker() { pgrep -P "${PID[nginx]}" | head -1 || true; }
 
-nginx_worker() { pgrep -P "$NGINX_PID" | head -1 || true; }
+port_of() { echo "${PORT[$1]}"; }
 
-port_of() { if [[ "$1" == swerve ]]; then echo "$SWERVE_PORT"; else echo "$NGINX_PORT"; fi; }
+# Every process whose CPU time counts for SERVER (nginx: master + worker; h2o: itself and its idle helper).
+pids_of() { peer_pids "${PID[$1]}" | tr '\n' ' '; }
 
-# Every process whose CPU time counts for SERVER (nginx: master + worker).
-pids_of() {
-    if [[ "$1" == swerve ]]; then echo "$SWERVE_PID"; else echo "$NGINX_PID $(nginx_worker)"; fi
-}
-
-# The process that holds the connections (for RSS).
-conn_pid_of() { if [[ "$1" == swerve ]]; then echo "$SWERVE_PID"; else nginx_worker; fi; }
+# The process that holds the connections (for RSS): nginx's worker, the only process of the others.
+conn_pid_of() { if [[ "$1" == nginx ]]; then nginx_worker; else echo "${PID[$1]}"; fi; }
 
 # ---------------------------------------------------------------------------------------------------------------
 # /proc readers
@@ -268,7 +281,7 @@ check_row() {   # SERVER PATH GZIP(0/1)
 # idle-priority thread: ask until the answer is zopfli's body from the cache (ETag ends in -zopfli).
 warm_up() {
     local server port path
-    for server in swerve nginx; do
+    for server in "${SERVERS[@]}"; do
         port="$(port_of "$server")"
         for path in /index.html /app.js /app2.js /big.bin /missing; do
             curl -s -o /dev/null "http://127.0.0.1:$port$path" || true
@@ -290,7 +303,7 @@ sanity_check() {
     echo "| server | path | Accept-Encoding | status | Content-Encoding | Content-Length | Server-Timing | body = file |"
     echo "|---|---|---|--:|---|--:|---|---|"
     local server
-    for server in swerve nginx; do
+    for server in "${SERVERS[@]}"; do
         check_row "$server" /index.html 0
         check_row "$server" /app.js 1
         check_row "$server" /app2.js 1
@@ -307,9 +320,11 @@ sanity_check() {
 record_memory() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$WORK/results/memory.tsv"; }
 
 measure_idle_rss() {
-    record_memory swerve idle_rss_kb "$(status_kb "$SWERVE_PID" VmRSS)"
-    record_memory nginx idle_rss_kb "$(status_kb "$(nginx_worker)" VmRSS)"
-    record_memory nginx master_rss_kb "$(status_kb "$NGINX_PID" VmRSS)"
+    local server
+    for server in "${SERVERS[@]}"; do
+        record_memory "$server" idle_rss_kb "$(status_kb "$(conn_pid_of "$server")" VmRSS)"
+    done
+    record_memory nginx master_rss_kb "$(status_kb "${PID[nginx]}" VmRSS)"
 }
 
 measure_conn_rss() {   # SERVER
@@ -353,8 +368,8 @@ scenario_setup() {   # SCENARIO SERVER
     case "$1" in
         1k)            PATH_=/index.html ;;
         js-gzip)       PATH_=/app.js; WRK_ARGS=(-H 'Accept-Encoding: gzip') ;;           # Swerve: sidecar
-        js-gzip-cache) WRK_ARGS=(-H 'Accept-Encoding: gzip')                             # Swerve: memory cache
-                       if [[ "$2" == swerve ]]; then PATH_=/app2.js; else PATH_=/app.js; fi ;;
+        js-gzip-cache) WRK_ARGS=(-H 'Accept-Encoding: gzip')     # Swerve: memory cache; lighttpd: its cache dir
+                       PATH_="$(peer_url_path "$2" gzip)" ;;        # nginx and h2o: the sidecar app.js.gz
         js-identity)   PATH_=/app.js ;;
         10m)           PATH_=/big.bin; CONNS=8 ;;
         404)           PATH_=/missing ;;
@@ -381,7 +396,8 @@ run_one() {   # ROUND SCENARIO SERVER
     scenario_setup "$scenario" "$server"
     if [[ "$scenario" == c10k ]]; then
         # A fresh server, so VmHWM is this scenario's peak.
-        if [[ "$server" == swerve ]]; then stop_swerve; start_swerve; else stop_nginx; start_nginx; fi
+        stop_server "$server"
+        start_server "$server"
         warm_up >/dev/null
     fi
     local port pids out t0 t1 requests seconds rps p99 socket non2xx transfer ticks cpu busy wrk_busy wrk_cpu peak="-"
@@ -429,12 +445,11 @@ run_benchmarks() {
     echo "$RUN_HEADER" >"$WORK/results/runs.tsv"
     local round scenario server order
     for round in $(seq 1 "$ROUNDS"); do
-        # Alternate which server goes first, so a drift in machine speed does not always favour the same one.
-        order=(swerve nginx)
-        ((round % 2 == 0)) && order=(nginx swerve)
+        # Rotate which server goes first, so a drift in machine speed does not always favour the same one.
+        local count=${#SERVERS[@]} k
         for scenario in "${SCENARIOS[@]}"; do
-            for server in "${order[@]}"; do
-                run_one "$round" "$scenario" "$server"
+            for k in $(seq 0 $((count - 1))); do
+                run_one "$round" "$scenario" "${SERVERS[$(( (round - 1 + k) % count ))]}"
             done
         done
     done
@@ -472,7 +487,7 @@ run_syscalls() {
     warm_up >/dev/null
     local scenario server
     for scenario in "${STRACE_SCENARIOS[@]}"; do
-        for server in swerve nginx; do
+        for server in "${SERVERS[@]}"; do
             trace_one "$scenario" "$server"
         done
     done
@@ -491,17 +506,17 @@ main() {
     build_swerve
     if [[ "${CAP:-35}" != 0 ]]; then
         # Per CPU, against the best of the three peers: the numbers that decide (see capped.sh and docs/PERFORMANCE.md).
-        BIN="$SWERVE_BIN" CAP="${CAP:-35}" ROUNDS="$ROUNDS" DURATION="${CAPPED_DURATION:-5}" "$BENCH_DIR/capped.sh"
+        BIN="$SWERVE_BIN" CAP="${CAP:-35}" ROUNDS="${CAPPED_ROUNDS:-$ROUNDS}" DURATION="${CAPPED_DURATION:-5}" \
+            "$BENCH_DIR/capped.sh"
         echo
     fi
 
-    start_swerve
-    start_nginx
+    local server
+    for server in "${SERVERS[@]}"; do start_server "$server"; done
     measure_idle_rss               # before any request
     warm_up
     sanity_check
-    measure_conn_rss swerve
-    measure_conn_rss nginx
+    for server in "${SERVERS[@]}"; do measure_conn_rss "$server"; done
 
     run_benchmarks
     run_syscalls

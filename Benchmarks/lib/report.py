@@ -9,9 +9,9 @@ Reads (all tab-separated, first line a header):
   memory.tsv  server key value   (idle_rss_kb, master_rss_kb, conn_base_kb, conn_loaded_kb, conn_count)
   strace.tsv  server scenario requests syscall calls errors
 
-Every figure in the summary is the median over the rounds of that scenario. The ratios are the median of the
-per-round Swerve / nginx ratios: the two servers of a round ran seconds apart, so pairing them cancels most of the
-machine's drift between rounds.
+Every figure is the median over the rounds of that scenario. Swerve is compared with the best peer of each row
+(the peer with the highest median req/s there): the ratios are the medians of the per-round Swerve / best-peer
+ratios. The servers of a round ran seconds apart, so pairing them cancels most of the machine's drift between rounds.
 """
 import csv
 import statistics
@@ -19,7 +19,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-SERVERS = ("swerve", "nginx")
+SWERVE = "swerve"
+PEER_ORDER = ("nginx", "h2o", "lighttpd")
 
 
 def read_tsv(path: Path) -> list[dict]:
@@ -56,15 +57,24 @@ def metric(run: dict, key: str) -> float | None:
     return value
 
 
-def paired_ratio(swerve_runs: list[dict], nginx_runs: list[dict], key: str) -> str:
-    """Median over rounds of Swerve / nginx for the same round."""
-    nginx_by_round = {r["round"]: metric(r, key) for r in nginx_runs}
+def peers_in(servers) -> list[str]:
+    present = [s for s in PEER_ORDER if s in servers]
+    return present + sorted(s for s in servers if s != SWERVE and s not in present)
+
+
+def paired_ratio(swerve_runs: list[dict], peer_runs: list[dict], key: str) -> float | None:
+    """Median over rounds of Swerve / peer for the same round."""
+    peer_by_round = {r["round"]: metric(r, key) for r in peer_runs}
     ratios = []
     for run in swerve_runs:
-        s, n = metric(run, key), nginx_by_round.get(run["round"])
-        if s is not None and n:
-            ratios.append(s / n)
-    return f"{statistics.median(ratios):.2f}" if ratios else "–"
+        s, p = metric(run, key), peer_by_round.get(run["round"])
+        if s is not None and p:
+            ratios.append(s / p)
+    return statistics.median(ratios) if ratios else None
+
+
+def ratio_text(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "–"
 
 
 def summary(runs: list[dict]) -> None:
@@ -75,46 +85,51 @@ def summary(runs: list[dict]) -> None:
             order.append(run["scenario"])
         by[run["scenario"]][run["server"]].append(run)
     rounds = max((int(r["round"]) for r in runs), default=0)
+    peers = peers_in({r["server"] for r in runs})
+    servers = [SWERVE] + peers
 
-    print(f"### Throughput, latency and server CPU per request (median of {rounds} round{'s' if rounds != 1 else ''})")
+    print(f"### Uncapped: throughput, latency and server CPU per request (median of {rounds} round{'s' if rounds != 1 else ''})")
     print()
-    print("Ratios are Swerve / nginx, the median of the per-round ratios (each round ran both servers seconds "
-          "apart): req/s above 1 means Swerve is faster; CPU/req and p99 below 1 mean Swerve is "
-          "cheaper / quicker. `errors` sums wrk's socket errors (connect/read/write/timeout) and non-2xx/3xx "
-          "responses over all rounds, Swerve / nginx (the 404 scenario's 404s are not counted). `busy` is CPU time / "
-          "wall time in % of one core, for the server (all its processes) and for wrk: a server well below 100% "
-          "while wrk is near 100% means wrk (or the noisy machine), not the server, set the req/s — then compare "
-          "CPU µs/req. `wrk µs/req` is the load generator's own CPU per response: when wrk is saturated, req/s is "
-          "1 / this, so a server can only raise req/s by changing what wrk has to do per response.")
+    print("`best` is the peer with the highest median req/s in the row; `S / best` is the median of the per-round "
+          "ratios (each round ran every server seconds apart): req/s above 1 means Swerve is faster, p99 and CPU/req "
+          "below 1 mean Swerve is quicker / cheaper. `lowest p99` is the lowest peer p99 in the row. `errors` sums "
+          "wrk's socket errors (connect/read/write/timeout) and non-2xx/3xx responses over all rounds (the 404 "
+          "scenario's 404s are not counted). `busy` is the server's CPU time / wall time in % of one core: a server "
+          "well below 100% while wrk is near 100% means wrk, not the server, set the req/s — the capped table above "
+          "is the per-CPU comparison.")
     print()
-    print("| scenario | Swerve path | Swerve req/s | nginx req/s | req/s ratio | Swerve CPU µs/req | nginx CPU µs/req "
-          "| CPU/req ratio | Swerve p99 ms | nginx p99 ms | p99 ratio | server busy % S / N | wrk busy % S / N "
-          "| wrk µs/req S / N | errors S / N |")
-    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    head = "| scenario | " + " | ".join(f"{s} req/s" for s in servers)
+    head += " | best | req/s S / best | " + " | ".join(f"{s} p99 ms" for s in servers)
+    head += " | p99 S / best | lowest p99 | " + " | ".join(f"{s} µs/req" for s in servers)
+    head += " | CPU/req S / best | busy % " + " / ".join(s[0].upper() for s in servers) + " | errors " + " / ".join(s[0].upper() for s in servers) + " |"
+    print(head)
+    print("|---|" + "--:|" * len(servers) + "---|--:|" + "--:|" * len(servers) + "--:|--:|" + "--:|" * len(servers) + "--:|--:|---|")
     for scenario in order:
-        med = {}
-        errors = {}
-        for server in SERVERS:
+        med, errors = {}, {}
+        for server in servers:
             rs = by[scenario][server]
             med[server] = {
                 key: median([v for v in (metric(r, key) for r in rs) if v is not None])
-                for key in ("rps", "cpu_us_per_req", "p99_ms", "server_busy_pct", "wrk_busy_pct", "wrk_us_per_req")
+                for key in ("rps", "cpu_us_per_req", "p99_ms", "server_busy_pct")
             }
             sock = sum(sum(int(x) for x in r["socket_errors"].split("/")) for r in rs)
             # Every answer in the 404 scenario is a 404 by design: not an error there.
             non2xx = 0 if scenario == "404" else sum(int(r["non2xx"]) for r in rs)
             errors[server] = f"{sock}" + (f"+{non2xx} non-2xx" if non2xx else "")
-        path = by[scenario]["swerve"][0]["path"] if by[scenario]["swerve"] else "–"
-        s, n = med["swerve"], med["nginx"]
-        sr, nr = by[scenario]["swerve"], by[scenario]["nginx"]
-        print(f"| {scenario} | `{path}` | {fmt(s['rps'], 0)} | {fmt(n['rps'], 0)} | {paired_ratio(sr, nr, 'rps')} "
-              f"| {fmt(s['cpu_us_per_req'])} | {fmt(n['cpu_us_per_req'])} "
-              f"| {paired_ratio(sr, nr, 'cpu_us_per_req')} "
-              f"| {fmt(s['p99_ms'], 2)} | {fmt(n['p99_ms'], 2)} | {paired_ratio(sr, nr, 'p99_ms')} "
-              f"| {fmt(s['server_busy_pct'], 0)} / {fmt(n['server_busy_pct'], 0)} "
-              f"| {fmt(s['wrk_busy_pct'], 0)} / {fmt(n['wrk_busy_pct'], 0)} "
-              f"| {fmt(s['wrk_us_per_req'])} / {fmt(n['wrk_us_per_req'])} "
-              f"| {errors['swerve']} / {errors['nginx']} |")
+        with_rps = [p for p in peers if med[p]["rps"] is not None]
+        best = max(with_rps, key=lambda p: med[p]["rps"]) if with_rps else None
+        p99s = [med[p]["p99_ms"] for p in peers if med[p]["p99_ms"] is not None]
+        sr = by[scenario][SWERVE]
+        br = by[scenario][best] if best else []
+        row = f"| {scenario} | " + " | ".join(fmt(med[s]["rps"], 0) for s in servers)
+        row += f" | {best or '–'} | **{ratio_text(paired_ratio(sr, br, 'rps'))}** | "
+        row += " | ".join(fmt(med[s]["p99_ms"], 2) for s in servers)
+        row += f" | {ratio_text(paired_ratio(sr, br, 'p99_ms'))} | {fmt(min(p99s), 2) if p99s else '–'} | "
+        row += " | ".join(fmt(med[s]["cpu_us_per_req"]) for s in servers)
+        row += f" | {ratio_text(paired_ratio(sr, br, 'cpu_us_per_req'))} | "
+        row += " / ".join(fmt(med[s]["server_busy_pct"], 0) for s in servers)
+        row += " | " + " / ".join(errors[s] for s in servers) + " |"
+        print(row)
     print()
 
 
@@ -138,20 +153,25 @@ def memory(rows: list[dict], runs: list[dict]) -> None:
     for row in rows:
         mem[row["server"]][row["key"]] = float(row["value"])
     peaks = defaultdict(list)
+    c10k = defaultdict(list)
     for r in runs:
-        if r["scenario"] == "c10k" and as_float(r["peak_rss_kb"]):
-            peaks[r["server"]].append(float(r["peak_rss_kb"]))
+        if r["scenario"] == "c10k":
+            c10k[r["server"]].append(r)
+            if as_float(r["peak_rss_kb"]):
+                peaks[r["server"]].append(float(r["peak_rss_kb"]))
+    servers = [SWERVE] + peers_in(set(mem) | set(peaks))
 
     print("### Memory")
     print()
-    print("RSS is VmRSS from /proc/PID/status of the process that holds the connections (Swerve's only process; "
-          "nginx's worker — the nginx master's own RSS is shown in brackets). Per connection = (VmRSS with "
-          "N idle keep-alive connections open − VmRSS just before) / N.")
+    print("RSS is VmRSS from /proc/PID/status of the process that holds the connections (nginx's worker — the "
+          "nginx master's own RSS is shown in brackets; the only process of the others). Per connection = (VmRSS "
+          "with N idle keep-alive connections open − VmRSS just before) / N. The c10k peak is VmHWM of a server "
+          "started fresh for that run.")
     print()
     print("| server | idle RSS MiB (just started) | RSS before holding MiB | RSS holding conns MiB "
           "| idle keep-alive conns | RSS per idle conn KiB | c10k peak RSS MiB (VmHWM, median) |")
     print("|---|--:|--:|--:|--:|--:|--:|")
-    for server in SERVERS:
+    for server in servers:
         m = mem.get(server, {})
         idle = fmt(m["idle_rss_kb"] / 1024, 1) if "idle_rss_kb" in m else "–"
         if "master_rss_kb" in m:
@@ -162,6 +182,13 @@ def memory(rows: list[dict], runs: list[dict]) -> None:
         print(f"| {server} | {idle} | {fmt(base / 1024 if base else None)} | {fmt(loaded / 1024 if loaded else None)} "
               f"| {fmt(count, 0) if count else '–'} | {fmt(per, 2)} | {fmt(peak / 1024 if peak else None)} |")
     print()
+    if c10k and peaks:
+        peer_peaks = {p: median(peaks[p]) for p in servers[1:] if peaks[p]}
+        if peer_peaks and peaks[SWERVE]:
+            smallest = min(peer_peaks, key=peer_peaks.get)
+            print(f"c10k peak RSS: Swerve {median(peaks[SWERVE]) / 1024:.1f} MiB, smallest peer {smallest} "
+                  f"{peer_peaks[smallest] / 1024:.1f} MiB (Swerve / smallest {median(peaks[SWERVE]) / peer_peaks[smallest]:.2f}).")
+            print()
 
 
 def syscalls(rows: list[dict]) -> None:
@@ -179,33 +206,34 @@ def syscalls(rows: list[dict]) -> None:
         reqs[row["scenario"]][row["server"]] = int(row["requests"])
         per[row["scenario"]][row["server"]][row["syscall"]] = int(row["calls"]) / n
         errs[row["scenario"]][row["server"]][row["syscall"]] = int(row["errors"] or 0) / n
+    servers = [SWERVE] + peers_in({row["server"] for row in rows})
 
     print("### System calls per request (strace -c -f on the serving process, wrk -c 8 for 2 s)")
     print()
     print("Calls of each system call divided by the requests wrk completed while strace was attached (all threads; "
           "strace slows the servers down, so only the counts mean anything). `(e N)` = of which failed, per "
-          "request (EAGAIN and the like). Calls below 0.005 per request for both servers are left out.")
+          "request (EAGAIN and the like). Calls below 0.005 per request for every server are left out.")
     print()
     for scenario in order:
-        s, n = per[scenario]["swerve"], per[scenario]["nginx"]
-        names = sorted(set(s) | set(n), key=lambda k: (-(s.get(k, 0) + n.get(k, 0)), k))
-        print(f"**{scenario}** — requests under strace: Swerve {reqs[scenario].get('swerve', 0):,}, "
-              f"nginx {reqs[scenario].get('nginx', 0):,}")
+        maps = {s: per[scenario][s] for s in servers}
+        names = sorted(set().union(*maps.values()), key=lambda k: (-sum(m.get(k, 0) for m in maps.values()), k))
+        print(f"**{scenario}** — requests under strace: "
+              + ", ".join(f"{s} {reqs[scenario].get(s, 0):,}" for s in servers))
         print()
-        print("| syscall | Swerve / req | nginx / req |")
-        print("|---|--:|--:|")
+        print("| syscall | " + " | ".join(f"{s} / req" for s in servers) + " |")
+        print("|---|" + "--:|" * len(servers))
 
-        def cell(server_map: dict, server: str, name: str) -> str:
-            if name not in server_map:
+        def cell(server: str, name: str) -> str:
+            if name not in maps[server]:
                 return "–"
             e = errs[scenario][server].get(name, 0)
-            return f"{server_map[name]:.2f}" + (f" (e {e:.2f})" if e >= 0.005 else "")
+            return f"{maps[server][name]:.2f}" + (f" (e {e:.2f})" if e >= 0.005 else "")
 
         for name in names:
-            if s.get(name, 0) < 0.005 and n.get(name, 0) < 0.005:
+            if all(m.get(name, 0) < 0.005 for m in maps.values()):
                 continue
-            print(f"| {name} | {cell(s, 'swerve', name)} | {cell(n, 'nginx', name)} |")
-        print(f"| **total** | **{sum(s.values()):.2f}** | **{sum(n.values()):.2f}** |")
+            print(f"| {name} | " + " | ".join(cell(s, name) for s in servers) + " |")
+        print("| **total** | " + " | ".join(f"**{sum(maps[s].values()):.2f}**" for s in servers) + " |")
         print()
 
 
