@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Swerve against nginx, h2o and lighttpd per CPU: every server held to CAP% of core 0 (cgroup quota, 10 ms period,
-# lib/cap.sh), wrk -t1 on core 1 with headroom, so requests/s measures each server's own cost per request. Rotated
-# order, ROUNDS rounds of DURATION seconds, medians of per-round ratios against the best peer of each row.
+# lib/cap.sh), wrk -t1 on core 1 with headroom, so requests/s measures each server's own cost per request. ROUNDS
+# rounds; in each, every row runs the servers in a rotated order and then in the reverse order, DURATION seconds each
+# time (A B C D E E D C B A: a drift of the machine's speed across the round weighs on every server alike), and a
+# server's figure for the round is the mean of its two runs. Medians of per-round ratios against the best peer of
+# each row.
 #
-#   sudo Benchmarks/capped.sh                 # CAP=35 ROUNDS=3 DURATION=5; SCENARIOS="1k gzip identity 10m 404 close"
+#   sudo Benchmarks/capped.sh                 # CAP=35 ROUNDS=4 DURATION=3; SCENARIOS="1k gzip identity 10m 404 close"
 #   CEILING=0 Benchmarks/capped.sh            # without the do-nothing responder
 #
 # Beside the four servers runs lib/responder.c under the same cap (CEILING=1, the default): per row, a process that
@@ -17,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/lib/cap.sh
 source Benchmarks/lib/peers.sh
-CAP=${CAP:-35} ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5} CEILING=${CEILING:-1}
+CAP=${CAP:-35} ROUNDS=${ROUNDS:-4} DURATION=${DURATION:-3} CEILING=${CEILING:-1}
 read -r -a scenarios <<<"${SCENARIOS:-1k gzip identity 10m 404 close}"
 servers=(swerve nginx h2o lighttpd)
 [[ $CEILING == 1 ]] && servers+=(responder)
@@ -118,7 +121,7 @@ cpu_ticks() {  # PID...: utime + stime of these processes (ticks)
 }
 
 results="$WORK/results.tsv"
-echo "## capped at ${CAP}% of core 0, wrk -t1 on core 1, $ROUNDS rounds of ${DURATION}s, $(date -u '+%F %T UTC'); uptime: $(uptime)"
+echo "## capped at ${CAP}% of core 0, wrk -t1 on core 1, $ROUNDS rounds of 2 x ${DURATION}s per server and row (rotated, then reversed), $(date -u '+%F %T UTC'); uptime: $(uptime)"
 echo "## versions: swerve $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*: //'), h2o $(h2o --version | head -1 | awk '{print $3}'), $(lighttpd -v | awk '{print $1}')"
 for round in $(seq 1 "$ROUNDS"); do
     for scenario in "${scenarios[@]}"; do
@@ -129,8 +132,10 @@ for round in $(seq 1 "$ROUNDS"); do
             gzip) extra=(-H 'Accept-Encoding: gzip') ;;
             close) extra=(-H 'Connection: close') ;;
         esac
-        for k in "${!servers[@]}"; do
-            s=${servers[$(( (round + k) % ${#servers[@]} ))]}
+        order=()
+        for k in "${!servers[@]}"; do order+=("${servers[$(( (round + k) % ${#servers[@]} ))]}"); done
+        for ((k = ${#servers[@]} - 1; k >= 0; k--)); do order+=("${order[$k]}"); done
+        for s in "${order[@]}"; do
             if [[ $s == responder ]]; then tree=("${responder_pids[@]}"); else mapfile -t tree < <(peer_pids "${pid[$s]}"); fi
             before=$(cpu_ticks "${tree[@]}")
             # wrk's own CPU (user + system seconds, from bash's `time`): near 100% of its core, the client set the pace.
@@ -157,8 +162,14 @@ rows = collections.defaultdict(lambda: collections.defaultdict(dict))
 order = []
 for line in open(sys.argv[1]):
     r, scenario, server, rps, n, cpu_us, p99, server_busy, wrk_busy = line.rstrip("\n").split("\t")
-    rows[scenario][r][server] = (float(rps), int(n), int(cpu_us), p99, float(server_busy), float(wrk_busy))
+    rows[scenario][r].setdefault(server, []).append((float(rps), int(n), int(cpu_us), float(server_busy), float(wrk_busy)))
     if scenario not in order: order.append(scenario)
+# A server's figures for a round: the mean of its two runs (req/s, CPU %), the sum of requests and CPU time.
+for rounds in rows.values():
+    for runs in rounds.values():
+        for server, legs in runs.items():
+            runs[server] = (statistics.mean(x[0] for x in legs), sum(x[1] for x in legs), sum(x[2] for x in legs), None,
+                            statistics.mean(x[3] for x in legs), statistics.mean(x[4] for x in legs))
 ceiling = any("responder" in v for rounds in rows.values() for v in rounds.values())
 servers = ("swerve", "nginx", "h2o", "lighttpd") + (("responder",) if ceiling else ())
 print()

@@ -7,7 +7,7 @@
 #   Benchmarks/compare.sh                      # full run: the capped table (~8 min), then 3 rounds of 10 s (~25 min)
 #   DURATION=5 Benchmarks/compare.sh           # shorter runs
 #   QUICK=1 Benchmarks/compare.sh              # CI smoke: 3 s runs, one round
-#   CAPPED_ROUNDS=5 Benchmarks/compare.sh      # more rounds for the capped table (default: ROUNDS), CAPPED_DURATION s each
+#   CAPPED_ROUNDS=6 Benchmarks/compare.sh      # rounds of the capped table (default 4, each 2 x CAPPED_DURATION=3 s per server)
 #   SWERVE_SCRATCH=.build-bench Benchmarks/compare.sh   # build Swerve in its own scratch directory
 #   RESULTS_DIR=/tmp/bench Benchmarks/compare.sh        # also keep the raw TSVs and wrk outputs there
 #
@@ -506,7 +506,7 @@ main() {
     build_swerve
     if [[ "${CAP:-35}" != 0 ]]; then
         # Per CPU, against the best of the three peers: the numbers that decide (see capped.sh and docs/PERFORMANCE.md).
-        BIN="$SWERVE_BIN" CAP="${CAP:-35}" ROUNDS="${CAPPED_ROUNDS:-$ROUNDS}" DURATION="${CAPPED_DURATION:-5}" \
+        BIN="$SWERVE_BIN" CAP="${CAP:-35}" ROUNDS="${CAPPED_ROUNDS:-4}" DURATION="${CAPPED_DURATION:-3}" \
             "$BENCH_DIR/capped.sh"
         echo
     fi
