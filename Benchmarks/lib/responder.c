@@ -6,7 +6,7 @@
 // CRLF CRLF) and then BODYFILE. It parses nothing: a request is counted at each CRLF CRLF. Per request it does what
 // Swerve does at best: one read, the head with MSG_MORE, the body with sendfile, from BODYFILE itself (page cache) or,
 // with `memfd`, from a sealed memfd holding a copy (as Swerve's gzip cache does). Its sockets are set up like Swerve's
-// (TCP_NODELAY, TCP_NOTSENT_LOWAT 128 KiB, EPOLLOUT registered only after a short write, no TCP_CORK), so the only
+// (TCP_NODELAY, no TCP_NOTSENT_LOWAT, EPOLLOUT registered only after a short write, no TCP_CORK), so the only
 // differences left are the server's own work, the head's bytes and where the body's pages come from. With `spin` it
 // never sleeps while a client is connected (`epoll_wait` with a zero timeout), so a request never has to wake it: what
 // a server could gain on the client's side by answering without a wake-up latency, at the price of a whole core.
@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { MAX_FD = 65536, UNSENT_LOWAT = 128 * 1024 };
+enum { MAX_FD = 65536 };
 
 static char *head;
 static size_t headLength, bodyLength;
@@ -104,10 +104,9 @@ int main(int argc, char **argv) {
     }
     free(body);
 
-    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1, lowat = UNSENT_LOWAT;
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    setsockopt(listener, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);             // accepted sockets inherit both
-    setsockopt(listener, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+    setsockopt(listener, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);             // accepted sockets inherit it
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(listener, (struct sockaddr *)&address, sizeof address) || listen(listener, 4096)) fail("bind");

@@ -171,9 +171,10 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     /// File bytes one connection sends per turn: then the other ready connections get theirs. Without a bound one
     /// `sendfile` took what the socket would take, several megabytes on a fast path (2.2 ms per call for a 10 MB
     /// file on loopback, strace), while every other connection of the loop waited: p99 0.4–1.0 s with 8 clients.
-    /// 256 KiB is about lighttpd's piece (it made ~240 KB calls in the same run) and a few hundred microseconds of
-    /// copying on this machine.
-    static var fileBytesPerTurn: Int { 256 * 1024 }
+    /// 1 MiB is about 0.4 ms of `sendfile` here (nginx's `sendfile_max_chunk` defaults to 2 MiB); against 256 KiB it
+    /// cut the server's CPU per 10 MiB response by ~10% (724–773 against 805–856 µs, no `TCP_NOTSENT_LOWAT`) with
+    /// the same p99 for 8 clients (docs/PERFORMANCE.md).
+    static var fileBytesPerTurn: Int { 1024 * 1024 }
     /// How often deadlines are scanned. Scanning is a pass over this loop's rows up to its highest fd: ~20k rows is
     /// tens of microseconds, four times a second.
     private static var tickMS: Int64 { 250 }

@@ -27,7 +27,7 @@ struct EngineTests {
 
     @Test("large files to several clients of one loop, in turns: every body whole, a pipelined small answer after its file")
     func largeFilesTakeTurns() throws {
-        let big = pseudoRandomBytes(2 * 1024 * 1024, seed: 43)
+        let big = pseudoRandomBytes(4 * 1024 * 1024, seed: 43)
         let server = try TestServer(files: ["big.bin": big, "small.txt": Array("small".utf8)]) { $0.workers = 1 }
         defer { server.shutdown() }
         // Four clients on the one loop: each gets its file a turn (EventLoop.fileBytesPerTurn) at a time.
