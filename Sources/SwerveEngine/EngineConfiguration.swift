@@ -34,9 +34,10 @@ public struct EngineConfiguration: Sendable {
     /// `TCP_NOTSENT_LOWAT` for client sockets: the kernel holds at most this many not-yet-transmitted bytes per
     /// connection, and reports it writable only below that. 0 (the default) leaves the kernel's default, no limit,
     /// as nginx, h2o and lighttpd do. A limit makes the server refill each socket in small steps: 128 KiB cost
-    /// ~1.5x the server's CPU per 10 MiB response on loopback (1,161–1,213 µs against 724–773 µs with none, and
-    /// 8–27 `sendfile` calls and as many wake-ups per response), to save the *receiving* client ~30% of its CPU —
-    /// client CPU bought with server CPU, which real, remote clients never repay (docs/PERFORMANCE.md).
+    /// ~1.4x the server's CPU per 10 MiB response on loopback (1,161–1,213 µs against 805–856 µs with none, both
+    /// with 256 KiB file turns; 8–27 `sendfile` calls and as many wake-ups per response), to save the *receiving*
+    /// client ~30% of its CPU: client CPU bought with server CPU, which real, remote clients never repay
+    /// (docs/PERFORMANCE.md).
     public var unsentLowWatermark: Int
 
     public init(
