@@ -13,6 +13,9 @@ import PackageDescription
 //   CZlib        – the system zlib (zlib1g-dev).
 //   CZopfli      – the system zopfli (libzopfli-dev): recompresses cached gzip bodies smaller, in the background.
 //   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies (large ones in sealed memfds).
+//   COpenSSL     – the system OpenSSL 3 (libssl-dev): TLS for HTTPS and HTTP/2 (issue 17), the library nginx, h2o,
+//                  curl and Apache use; not a Swift TLS stack.
+//   SwerveTLS    – Swerve's TLS context: certificate and key loading, protocol versions, ciphers, ALPN.
 //   SwerveServer – glues the HTTP pipeline onto the engine; the configuration a user sets.
 //   SwerveCLI    – the command-line options: one table that both parses the flags and writes `--help`.
 //   swerve       – the thin command-line executable.
@@ -48,6 +51,8 @@ let package = Package(
             name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP", "SwerveFiles", "CSwerveSys"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libzopfli.a"])]
         ),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "SwerveTLS", dependencies: ["COpenSSL"]),
         .target(
             name: "SwerveServer",
             dependencies: [
@@ -74,6 +79,7 @@ let package = Package(
         .testTarget(name: "SwerveFilesTests", dependencies: ["SwerveFiles", "SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "CZlib", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
+        .testTarget(name: "SwerveTLSTests", dependencies: ["SwerveTLS", "COpenSSL"]),
         .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "CZlib", "CSwerveSys"]),
     ]
 )
