@@ -25,6 +25,28 @@ public enum ALPN {
         return nil
     }
 
+    /// A preference list packed into one word (two bits per protocol, first preference lowest, 0 ends it), so the
+    /// TLS callback can carry it in its `void *` argument: an `SSL` may outlive the Swift object that made its
+    /// `SSL_CTX` (a reload swaps contexts while connections stay open), so the callback must not point at one.
+    static func pack(_ preference: [ApplicationProtocol]) -> UInt {
+        var word: UInt = 0
+        for (position, wanted) in preference.prefix(UInt.bitWidth / 2).enumerated() {
+            let code = UInt(ApplicationProtocol.allCases.firstIndex(of: wanted)! + 1)
+            word |= code << (2 * position)
+        }
+        return word
+    }
+
+    static func unpack(_ word: UInt) -> [ApplicationProtocol] {
+        var preference: [ApplicationProtocol] = []
+        var rest = word
+        while rest & 3 != 0 {
+            preference.append(ApplicationProtocol.allCases[Int(rest & 3) - 1])
+            rest >>= 2
+        }
+        return preference
+    }
+
     /// The byte ranges of the names in a protocol_name_list, or nil if it is empty, holds an empty name or ends
     /// inside one.
     static func names(in list: UnsafeRawBufferPointer) -> [Range<Int>]? {

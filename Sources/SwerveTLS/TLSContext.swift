@@ -68,19 +68,20 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSConfigurationError(
                 description: "the TLS private key \(privateKeyFile) does not match the certificate \(certificateChainFile)")
         }
+        // The preference travels packed in the callback's argument, not as a pointer to this object: an `SSL` keeps
+        // its `SSL_CTX` alive after this object is gone (ALPN.pack).
         SSL_CTX_set_alpn_select_cb(context, { _, out, outLength, offered, offeredLength, argument in
-            // `argument` is this context (unretained: the SSL_CTX, and so this callback, lives no longer than it).
-            guard let argument, let out, let outLength, let offered else { return SSL_TLSEXT_ERR_ALERT_FATAL }
-            let owner = Unmanaged<TLSContext>.fromOpaque(argument).takeUnretainedValue()
+            guard let out, let outLength, let offered else { return SSL_TLSEXT_ERR_ALERT_FATAL }
+            let preference = ALPN.unpack(UInt(bitPattern: argument))
             let list = UnsafeRawBufferPointer(start: offered, count: Int(offeredLength))
-            guard let chosen = ALPN.select(offered: list, preference: owner.protocols) else {
+            guard let chosen = ALPN.select(offered: list, preference: preference) else {
                 return SSL_TLSEXT_ERR_ALERT_FATAL
             }
             // OpenSSL keeps the pointer for the handshake: it points into the client's own list, which outlives it.
             out.pointee = offered + chosen.lowerBound
             outLength.pointee = UInt8(chosen.count)
             return SSL_TLSEXT_ERR_OK
-        }, Unmanaged.passUnretained(self).toOpaque())
+        }, UnsafeMutableRawPointer(bitPattern: ALPN.pack(protocols)))
     }
 
     deinit {

@@ -33,6 +33,13 @@ struct ALPNTests {
         #expect(choose(Self.list(["h", "http/1.10", "H2"])) == nil)
     }
 
+    @Test("a preference list survives being packed into the TLS callback's argument, order kept")
+    func packing() {
+        for preference: [ALPN.ApplicationProtocol] in [[.http2, .http11], [.http11, .http2], [.http2], [.http11], []] {
+            #expect(ALPN.unpack(ALPN.pack(preference)) == preference)
+        }
+    }
+
     @Test("§3.1: an empty list, an empty name or a name cut short is malformed: no choice")
     func malformed() {
         #expect(choose([]) == nil)
