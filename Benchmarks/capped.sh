@@ -20,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/lib/cap.sh
 source Benchmarks/lib/peers.sh
+source Benchmarks/lib/responder.sh
 CAP=${CAP:-35} ROUNDS=${ROUNDS:-4} DURATION=${DURATION:-3} CEILING=${CEILING:-1}
 read -r -a scenarios <<<"${SCENARIOS:-1k gzip identity 10m 404 close}"
 servers=(swerve nginx h2o lighttpd)
@@ -72,7 +73,7 @@ done
 
 # The do-nothing responder: one process per row, answering with Swerve's bytes for that row's request.
 if [[ $CEILING == 1 ]]; then
-    gcc -O2 -Wall -o "$WORK/responder" Benchmarks/lib/responder.c
+    build_responder "$WORK/responder"
     cap_create capped-responder "$CAP"
     for scenario in "${scenarios[@]}"; do
         dir="$WORK/responder-$scenario"
@@ -86,7 +87,7 @@ if [[ $CEILING == 1 ]]; then
         esac
         curl -s -D "$dir/head" -o "$dir/body" ${request[@]+"${request[@]}"} "http://127.0.0.1:${port[swerve]}$(peer_url_path swerve "$scenario")"
         body="$dir/body"
-        if (( $(stat -c %s "$body") <= 16384 )); then
+        if sends_inline "$(stat -c %s "$body")"; then
             # Swerve writes a small body with its head in one writev: so does the responder (an empty BODYFILE).
             cat "$dir/head" "$body" >"$dir/answer"
             mv "$dir/answer" "$dir/head"
@@ -162,14 +163,15 @@ rows = collections.defaultdict(lambda: collections.defaultdict(dict))
 order = []
 for line in open(sys.argv[1]):
     r, scenario, server, rps, n, cpu_us, p99, server_busy, wrk_busy = line.rstrip("\n").split("\t")
-    rows[scenario][r].setdefault(server, []).append((float(rps), int(n), int(cpu_us), float(server_busy), float(wrk_busy)))
+    rows[scenario][r].setdefault(server, []).append(
+        {"rps": float(rps), "requests": int(n), "cpu_us": int(cpu_us), "server_busy": float(server_busy), "wrk_busy": float(wrk_busy)})
     if scenario not in order: order.append(scenario)
 # A server's figures for a round: the mean of its two runs (req/s, CPU %), the sum of requests and CPU time.
 for rounds in rows.values():
     for runs in rounds.values():
         for server, legs in runs.items():
-            runs[server] = (statistics.mean(x[0] for x in legs), sum(x[1] for x in legs), sum(x[2] for x in legs), None,
-                            statistics.mean(x[3] for x in legs), statistics.mean(x[4] for x in legs))
+            runs[server] = {key: (sum if key in ("requests", "cpu_us") else statistics.mean)(leg[key] for leg in legs)
+                            for key in legs[0]}
 ceiling = any("responder" in v for rounds in rows.values() for v in rounds.values())
 servers = ("swerve", "nginx", "h2o", "lighttpd") + (("responder",) if ceiling else ())
 print()
@@ -182,16 +184,16 @@ print("| scenario | Swerve req/s | nginx | h2o | lighttpd | best peer | Swerve /
 print("|---|---|---|---|---|---|---|" + ("---|---|" if ceiling else "") + "---|---|---|")
 for scenario in order:
     rounds = rows[scenario]
-    med = {s: statistics.median(v[s][0] for v in rounds.values()) for s in servers}
-    us = {s: statistics.median(v[s][2] / max(1, v[s][1]) for v in rounds.values()) for s in med}
+    med = {s: statistics.median(v[s]["rps"] for v in rounds.values()) for s in servers}
+    us = {s: statistics.median(v[s]["cpu_us"] / max(1, v[s]["requests"]) for v in rounds.values()) for s in med}
     best = max(("nginx", "h2o", "lighttpd"), key=lambda s: med[s])
     def against_best(server):
-        ratios = [v[server][0] / v[best][0] for v in rounds.values()]
+        ratios = [v[server]["rps"] / v[best]["rps"] for v in rounds.values()]
         return f"**{statistics.median(ratios):.2f}** ({' '.join(f'{x:.2f}' for x in ratios)})"
     print(f"| {scenario} | {med['swerve']:.0f} | {med['nginx']:.0f} | {med['h2o']:.0f} | {med['lighttpd']:.0f} | {best} | "
           f"{against_best('swerve')} | "
           + (f"{med['responder']:.0f} | {against_best('responder')} | " if ceiling else "")
           + ", ".join(f"{us[s]:.1f}" for s in servers) + " | "
-          + ", ".join(f"{statistics.median(v[s][4] for v in rounds.values()):.0f}" for s in servers) + " | "
-          + ", ".join(f"{statistics.median(v[s][5] for v in rounds.values()):.0f}" for s in servers) + " |")
+          + ", ".join(f"{statistics.median(v[s]['server_busy'] for v in rounds.values()):.0f}" for s in servers) + " | "
+          + ", ".join(f"{statistics.median(v[s]['wrk_busy'] for v in rounds.values()):.0f}" for s in servers) + " |")
 PY

@@ -26,6 +26,7 @@ AB_SECONDS="${SECONDS_PER_RUN:-2}"
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=compare.sh
 source "$BENCH_DIR/compare.sh"      # the site, the build, starting and stopping servers, cleanup
+source "$BENCH_DIR/lib/responder.sh"
 
 RESPONDER_PORT=""
 start_responder() {   # HEADFILE BODYFILE [memfd] [spin] -> RESPONDER_PORT (not a $(...) call: cleanup must see the pid)
@@ -58,7 +59,7 @@ measure() {   # SCENARIO NGINX_PATH SWERVE_PATH GZIP(0/1) BODYFILE
     local name specs=("nginx=http://127.0.0.1:$NGINX_PORT$2" "swerve=http://127.0.0.1:$SWERVE_PORT$3")
     # What Swerve sends as it sends it: a small file's head and body in one writev, the gzip cache's body from a memfd.
     local like_swerve=swerve
-    if ((length <= 16384)); then
+    if sends_inline "$length"; then
         like_swerve=swerve-inline
         cat "$dir/swerve.head" "$body" >"$dir/swerve-inline.answer"
         : >"$dir/empty"
@@ -99,7 +100,7 @@ ceiling_main() {
     WORK="$(mktemp -d /tmp/swerve-ceiling.XXXXXX)"
     trap cleanup EXIT INT TERM
     mkdir -p "$WORK/results"
-    gcc -O2 -Wall -o "$WORK/responder" "$BENCH_DIR/lib/responder.c"
+    build_responder "$WORK/responder"
     make_site
     build_swerve
     start_swerve

@@ -6,7 +6,7 @@
 #
 #   Benchmarks/compare.sh                      # full run: the capped table (~8 min), then 3 rounds of 10 s (~25 min)
 #   DURATION=5 Benchmarks/compare.sh           # shorter runs
-#   QUICK=1 Benchmarks/compare.sh              # CI smoke: 3 s runs, one round
+#   QUICK=1 Benchmarks/compare.sh              # CI smoke: 3 s runs, one round (capped and uncapped)
 #   CAPPED_ROUNDS=6 Benchmarks/compare.sh      # rounds of the capped table (default 4, each 2 x CAPPED_DURATION=3 s per server)
 #   SWERVE_SCRATCH=.build-bench Benchmarks/compare.sh   # build Swerve in its own scratch directory
 #   RESULTS_DIR=/tmp/bench Benchmarks/compare.sh        # also keep the raw TSVs and wrk outputs there
@@ -23,9 +23,11 @@ QUICK="${QUICK:-0}"
 if [[ "$QUICK" == 1 ]]; then
     DURATION="${DURATION:-3}"
     ROUNDS="${ROUNDS:-1}"
+    CAPPED_ROUNDS="${CAPPED_ROUNDS:-1}"
 else
     DURATION="${DURATION:-10}"
     ROUNDS="${ROUNDS:-3}"
+    CAPPED_ROUNDS="${CAPPED_ROUNDS:-4}"
 fi
 RESULTS_DIR="${RESULTS_DIR:-}"
 
@@ -506,7 +508,7 @@ main() {
     build_swerve
     if [[ "${CAP:-35}" != 0 ]]; then
         # Per CPU, against the best of the three peers: the numbers that decide (see capped.sh and docs/PERFORMANCE.md).
-        BIN="$SWERVE_BIN" CAP="${CAP:-35}" ROUNDS="${CAPPED_ROUNDS:-4}" DURATION="${CAPPED_DURATION:-3}" \
+        BIN="$SWERVE_BIN" CAP="${CAP:-35}" ROUNDS="$CAPPED_ROUNDS" DURATION="${CAPPED_DURATION:-3}" \
             "$BENCH_DIR/capped.sh"
         echo
     fi

@@ -53,21 +53,19 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSConfigurationError(
                 description: "the TLS certificate \(certificateChainFile) is not a PEM certificate chain: \(Self.openSSLError())")
         }
+        let mismatch = TLSConfigurationError(
+            description: "the TLS private key \(privateKeyFile) does not match the certificate \(certificateChainFile)")
         // OpenSSL checks the key against the certificate as it loads it.
         let keyLoaded = SSL_CTX_use_PrivateKey_file(context, privateKeyFile, SSL_FILETYPE_PEM) == 1
         if !keyLoaded && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH {
             ERR_clear_error()
-            throw TLSConfigurationError(
-                description: "the TLS private key \(privateKeyFile) does not match the certificate \(certificateChainFile)")
+            throw mismatch
         }
         guard keyLoaded else {
             throw TLSConfigurationError(
                 description: "the TLS private key \(privateKeyFile) is not a PEM private key: \(Self.openSSLError())")
         }
-        guard SSL_CTX_check_private_key(context) == 1 else {
-            throw TLSConfigurationError(
-                description: "the TLS private key \(privateKeyFile) does not match the certificate \(certificateChainFile)")
-        }
+        guard SSL_CTX_check_private_key(context) == 1 else { throw mismatch }
         // The preference travels packed in the callback's argument, not as a pointer to this object: an `SSL` keeps
         // its `SSL_CTX` alive after this object is gone (ALPN.pack).
         SSL_CTX_set_alpn_select_cb(context, { _, out, outLength, offered, offeredLength, argument in
