@@ -283,7 +283,7 @@ check_row() {   # SERVER PATH GZIP(0/1)
 # idle-priority thread: ask until the answer is zopfli's body from the cache (ETag ends in -zopfli).
 warm_up() {
     local server port path
-    for server in "${SERVERS[@]}"; do
+    for server in "${!PORT[@]}"; do   # the servers started (ceiling.sh starts only Swerve and nginx)
         port="$(port_of "$server")"
         for path in /index.html /app.js /app2.js /big.bin /missing; do
             curl -s -o /dev/null "http://127.0.0.1:$port$path" || true
