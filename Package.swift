@@ -4,7 +4,7 @@ import PackageDescription
 // One module per layer (SwiftNIO style):
 //   CSwerveSys   – the few Linux declarations Swift's Glibc module does not import (epoll, accept4, openat2, sendfile,
 //                  memfd_create and file seals).
-//   SwerveEngine – the epoll connection engine. Knows nothing about HTTP.
+//   SwerveEngine – the epoll connection engine, TLS included (through SwerveTLS). Knows nothing about HTTP.
 //   SwerveHTTP   – pure HTTP: parser, MIME table, negotiation, preconditions, ranges, serialisation. No system
 //                  calls and no clock: it is given facts and returns decisions.
 //   SwerveFiles  – everything that touches the disk: file identity, the document root and its re-resolution, the
@@ -40,7 +40,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSwerveSys"),
-        .target(name: "SwerveEngine", dependencies: ["CSwerveSys"], swiftSettings: hotPathSettings),
+        .target(name: "SwerveEngine", dependencies: ["CSwerveSys", "SwerveTLS"], swiftSettings: hotPathSettings),
         .target(name: "SwerveHTTP", swiftSettings: hotPathSettings),
         .target(name: "SwerveFiles", dependencies: ["CSwerveSys", "SwerveHTTP"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "SwerveServer",
             dependencies: [
-                "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "CSwerveSys",
+                "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "SwerveTLS", "CSwerveSys",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPathSettings
@@ -73,13 +73,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Helpers shared by the test targets (seeded generator); not part of any product.
+        // Helpers shared by the test targets (seeded generator, throwaway TLS certificates); not part of any product.
         .target(name: "SwerveTestSupport", path: "Tests/SwerveTestSupport"),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "SwerveTestSupport"]),
         .testTarget(name: "SwerveFilesTests", dependencies: ["SwerveFiles", "SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "CZlib", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
-        .testTarget(name: "SwerveTLSTests", dependencies: ["SwerveTLS", "COpenSSL"]),
-        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "CZlib", "CSwerveSys"]),
+        .testTarget(name: "SwerveTLSTests", dependencies: ["SwerveTLS", "COpenSSL", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "SwerveTLS", "CZlib", "CSwerveSys", "COpenSSL", "SwerveTestSupport"]),
     ]
 )

@@ -77,6 +77,7 @@ static void swerve_signal_set(sigset_t *set) {
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGHUP);
 }
 
 int swerve_block_signals(void) {

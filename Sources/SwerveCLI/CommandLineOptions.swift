@@ -298,6 +298,17 @@ extension CommandLineOptions {
                 configuration.accessLogFormat = try OptionValue.choice(
                     text, ["combined": AccessLogFormat.combined, "common": .common, "json": .json], for: option)
             },
+            .value("tls-cert", "FILE", default: nil,
+                   "Serve HTTPS: the certificate chain (PEM, leaf first), with --tls-key. SIGHUP reloads both.") {
+                configuration, text, option throws(UsageError) in
+                guard !text.isEmpty else { throw UsageError("\(option) needs a file") }
+                configuration.tlsCertificate = text
+            },
+            .value("tls-key", "FILE", default: nil, "The private key (PEM) of --tls-cert.") {
+                configuration, text, option throws(UsageError) in
+                guard !text.isEmpty else { throw UsageError("\(option) needs a file") }
+                configuration.tlsKey = text
+            },
             .value("metrics", "ADDR:PORT", default: nil, "Serve Prometheus metrics at /metrics on a separate listener (e.g. 127.0.0.1:9100).") {
                 configuration, text, _ in configuration.metrics = text
             },

@@ -89,6 +89,16 @@ public final class Engine<Handler: ConnectionHandler>: @unchecked Sendable {
         loops.reduce(0) { $0 + $1.counters.accepted.load(ordering: .relaxed) }
     }
 
+    /// TLS handshakes completed since start, summed over the loops.
+    public var tlsHandshakes: Int { loops.reduce(0) { $0 + $1.counters.handshakes.load(ordering: .relaxed) } }
+
+    /// Of `tlsHandshakes`, the connections whose output the kernel encrypts (kTLS: file bodies with `SSL_sendfile`);
+    /// the others encrypt in user space (`pread` + `SSL_write`).
+    public var kernelTLSHandshakes: Int { loops.reduce(0) { $0 + $1.counters.kernelTLSHandshakes.load(ordering: .relaxed) } }
+
+    /// TLS handshakes that failed (plain HTTP sent to a TLS port, a refused certificate, no shared protocol).
+    public var tlsHandshakeFailures: Int { loops.reduce(0) { $0 + $1.counters.handshakeFailures.load(ordering: .relaxed) } }
+
     /// Client connections open now, across the loops.
     public var connectionsOpen: Int { connectionCount.value.load(ordering: .relaxed) }
 

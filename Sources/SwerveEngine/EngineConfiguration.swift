@@ -1,3 +1,5 @@
+import SwerveTLS
+
 /// Engine settings. Immutable once the engine starts; every default lives here.
 public struct EngineConfiguration: Sendable {
     public var host: ListenAddress
@@ -39,6 +41,18 @@ public struct EngineConfiguration: Sendable {
     /// client ~30% of its CPU: client CPU bought with server CPU, which real, remote clients never repay
     /// (docs/PERFORMANCE.md).
     public var unsentLowWatermark: Int
+    /// TLS on every connection of these listeners, with the store's current certificate (read once per accept, so a
+    /// reload reaches new connections only). nil: plain TCP.
+    public var tls: TLSCertificateStore?
+    /// A TLS handshake must complete within this many seconds of the accept (then the header timeout starts):
+    /// a client that opens connections and never finishes its handshake holds a slot and an `SSL` for at most this
+    /// long. 10 s, as nginx's `ssl_handshake_timeout` default (60 s) is far above what a real client needs.
+    public var handshakeTimeout: Double
+    /// The bytes sent, unencrypted, to a client that spoke plain HTTP to a TLS listener (OpenSSL recognises the
+    /// request's first bytes), before the connection closes, given the wall clock's seconds: the protocol layer's
+    /// answer, such as a 400 that says to use https (nginx's "The plain HTTP request was sent to HTTPS port").
+    /// nil: just close.
+    public var plaintextReply: (@Sendable (_ wallClockSeconds: Int) -> [UInt8])?
 
     public init(
         host: ListenAddress = ListenAddress("0.0.0.0")!,
@@ -54,7 +68,10 @@ public struct EngineConfiguration: Sendable {
         inputBufferSize: Int = 32 * 1024,
         outputBufferSize: Int = 32 * 1024,
         outputSegments: Int = 64,
-        unsentLowWatermark: Int = 0
+        unsentLowWatermark: Int = 0,
+        tls: TLSCertificateStore? = nil,
+        handshakeTimeout: Double = 10,
+        plaintextReply: (@Sendable (_ wallClockSeconds: Int) -> [UInt8])? = nil
     ) {
         self.host = host
         self.port = port
@@ -70,6 +87,9 @@ public struct EngineConfiguration: Sendable {
         self.outputBufferSize = outputBufferSize
         self.outputSegments = outputSegments
         self.unsentLowWatermark = unsentLowWatermark
+        self.tls = tls
+        self.handshakeTimeout = handshakeTimeout
+        self.plaintextReply = plaintextReply
     }
 
     /// Online CPUs (sysconf), at least 1.

@@ -1,6 +1,7 @@
 import CSwerveSys
 import Glibc
 import Synchronization
+import SwerveTLS
 
 /// Where a connection is in its life.
 enum ConnectionPhase: UInt8 {
@@ -14,7 +15,8 @@ enum ConnectionPhase: UInt8 {
 /// Which deadline a connection's `deadline` field currently means.
 enum TimerKind: UInt8 {
     /// `work`: suspended with nothing to send; only the work deadline (`ConnectionSlot.workDeadline`) runs.
-    case idle = 0, header, send, linger, work
+    /// `handshake`: a TLS connection whose handshake is not complete (`EngineConfiguration.handshakeTimeout`).
+    case idle = 0, header, send, linger, work, handshake
 }
 
 /// One row of the fd-indexed connection table. Plain data, so a zero-filled page is a table of free rows.
@@ -60,6 +62,18 @@ struct ConnectionSlot {
     var lingered: Int32
     /// Who is on the other end, from `accept4`.
     var peer: PeerAddress
+    /// The connection's TLS state on a TLS listener (freed by `close`); nil for plain TCP. See EventLoop+TLS.swift.
+    var tls: TLSConnection? = nil
+    /// The TLS handshake is still running: events go to `continueHandshake`, not to the handler.
+    var tlsHandshaking = false
+    /// A TLS read stopped because OpenSSL must write first (`wantWrite`): the next writable event reads again.
+    var tlsReadWantsWrite = false
+    /// A TLS write stopped because OpenSSL must read first (`wantRead`): the next readable event flushes again.
+    var tlsWriteWantsRead = false
+    /// OpenSSL reported a fatal error: no close_notify is sent (OpenSSL forbids `SSL_shutdown` after one).
+    var tlsFailed = false
+    /// The kernel encrypts this connection's output (kTLS): file bodies go out with `SSL_sendfile`.
+    var kernelTLS = false
 }
 
 /// Connections to resume, posted from other threads (workers that finished off-loop work), drained by the loop
@@ -92,9 +106,22 @@ final class ConnectionCounter: Sendable {
 /// read-modify-write, so no locked instruction); read by anyone with a relaxed load.
 final class LoopCounters: Sendable {
     let accepted = Atomic<Int>(0)
+    /// TLS handshakes completed, of which the kernel took over the send side (kTLS), and handshakes that failed.
+    let handshakes = Atomic<Int>(0)
+    let kernelTLSHandshakes = Atomic<Int>(0)
+    let handshakeFailures = Atomic<Int>(0)
 
-    @inline(__always) func countAccepted() {
-        accepted.store(accepted.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    @inline(__always) func countAccepted() { Self.bump(accepted) }
+
+    func countHandshake(kernelTLS: Bool) {
+        Self.bump(handshakes)
+        if kernelTLS { Self.bump(kernelTLSHandshakes) }
+    }
+
+    func countHandshakeFailure() { Self.bump(handshakeFailures) }
+
+    @inline(__always) private static func bump(_ counter: borrowing Atomic<Int>) {
+        counter.store(counter.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     }
 }
 
@@ -121,20 +148,20 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
 
     let configuration: EngineConfiguration
     let handler: Handler
-    private let selector: EpollSelector
+    let selector: EpollSelector
     private let listenFD: Int32
     private let wakeFD: Int32
     let mailbox: LoopMailbox
     private var resumeList: [SelectorToken] = []
     /// Connections that stopped sending a file at the end of their turn, socket still writable (`Slot.yielded`):
     /// run again after this wake-up's events, before the loop waits (with a zero timeout while any are left).
-    private var yielded: [SelectorToken] = []
+    var yielded: [SelectorToken] = []
     private var yieldedSpare: [SelectorToken] = []
     private let stopRequested = Atomic<Bool>(false)
     /// Open connections across all loops, for the `maxConnections` cap.
     private let connectionCount: ConnectionCounter
     let counters = LoopCounters()
-    private let slots: UnsafeMutablePointer<Slot>
+    let slots: UnsafeMutablePointer<Slot>
     private let slotsBytes: Int
     /// The handler's state per fd, beside `slots` (see `ConnectionSlot`): raw memory addressed with a stride taken
     /// once, so reaching a connection's state needs no type metadata on the hot path.
@@ -142,13 +169,13 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     private let statesBytes: Int
     private let stateStride: Int
     private let tableCapacity: Int32
-    private var inputPool: FreeList<UnsafeMutableRawPointer>
+    var inputPool: FreeList<UnsafeMutableRawPointer>
     private var outputPool: FreeList<UnsafeMutablePointer<OutputBuffer>>
-    private let scratch: UnsafeMutableRawPointer
-    private static var scratchSize: Int { 16 * 1024 }
+    let scratch: UnsafeMutableRawPointer
+    static var scratchSize: Int { 16 * 1024 }
 
-    private var now: Int64 = monotonicMilliseconds()
-    private var wallClock: Int = 0
+    var now: Int64 = monotonicMilliseconds()
+    var wallClock: Int = 0
     private var wallClockNanoseconds: Int32 = 0
     /// Returns from `epoll_wait` so far (`ProcessContext.wakeup`).
     private var wakeups: UInt64 = 0
@@ -163,11 +190,12 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     /// every accept and every close, so state a connection left behind is ticked at least once.
     private var handlerWantsTicks = false
 
-    private let headerTimeoutMS: Int64
+    let headerTimeoutMS: Int64
     private let keepAliveTimeoutMS: Int64
     private let sendTimeoutMS: Int64
     private let suspendTimeoutMS: Int64
     private let lingerTimeoutMS: Int64
+    let handshakeTimeoutMS: Int64
     /// File bytes one connection sends per turn: then the other ready connections get theirs. Without a bound one
     /// `sendfile` took what the socket would take, several megabytes on a fast path (2.2 ms per call for a 10 MB
     /// file on loopback, strace), while every other connection of the loop waited: p99 0.4–1.0 s with 8 clients.
@@ -223,6 +251,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         sendTimeoutMS = Int64(configuration.sendTimeout * 1000)
         suspendTimeoutMS = Int64(configuration.suspendTimeout * 1000)
         lingerTimeoutMS = Int64(configuration.lingerTimeout * 1000)
+        handshakeTimeoutMS = Int64(configuration.handshakeTimeout * 1000)
 
         try selector.register(fd: listenFD, events: .readable, token: Self.listenerToken)
         try selector.register(fd: wakeFD, events: .readable, token: Self.wakeToken)
@@ -337,6 +366,10 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 close(fd)
                 return
             }
+            if slot.pointee.tlsHandshaking {
+                continueHandshake(fd, slot)
+                return
+            }
             if events.contains(.writable) || events.contains(.hangup) {
                 onWritable(fd, slot)
                 guard slot.pointee.phase != .free, slot.pointee.generation == token.generation else { return }
@@ -391,12 +424,27 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 suspended: false, workExpired: false, inputLength: 0, input: nil, output: nil,
                 deadline: now + headerTimeoutMS, workDeadline: 0, lingered: 0, peer: PeerAddress(address)))
             state(fd).initialize(to: handler.makeConnectionState())
+            if let store = configuration.tls {
+                // The handshake runs on the connection's first events (the ClientHello is usually in already:
+                // registering reports it at once); until it completes, only its own deadline runs.
+                guard let tls = TLSConnection(context: store.current, fd: fd) else {
+                    slot.pointee.phase = .free
+                    Glibc.close(fd)
+                    continue
+                }
+                slot.pointee.tls = tls
+                slot.pointee.tlsHandshaking = true
+                slot.pointee.timer = .handshake
+                slot.pointee.deadline = now + handshakeTimeoutMS
+            }
             do {
                 try selector.register(
                     fd: fd, events: [.readable, .readHangup, .edgeTriggered],
                     token: SelectorToken(fd: fd, generation: generation))
             } catch {
                 slot.pointee.phase = .free
+                slot.pointee.tls?.free()
+                slot.pointee.tls = nil
                 Glibc.close(fd)
                 continue
             }
@@ -431,12 +479,16 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     /// at that moment, so the next arrival raises a new edge – unless the peer has closed (`hangup`: EPOLLRDHUP came
     /// with the data): then no further edge will come, and the loop reads on to the EOF, so a client that sent its
     /// request and FIN in one packet is closed after its response instead of at the keep-alive timeout.
-    private func onReadable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, hangup: Bool = false) {
+    func onReadable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, hangup: Bool = false) {
         if slot.pointee.phase == .lingering {
             drainLingering(fd, slot)
             return
         }
         guard !slot.pointee.readPaused, !slot.pointee.suspended, !slot.pointee.peerClosed, !slot.pointee.closeAfterFlush else { return }
+        if let tls = slot.pointee.tls {
+            readTLS(fd, slot, tls)
+            return
+        }
         let bufferSize = configuration.inputBufferSize
         while true {
             if slot.pointee.input == nil {
@@ -481,7 +533,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
 
     /// Lets the handler consume buffered input and flushes what it wrote. Returns false when the connection was
     /// closed or must not be read further for now.
-    private func runHandler(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> Bool {
+    func runHandler(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> Bool {
         while true {
             if slot.pointee.output == nil {
                 slot.pointee.output = outputPool.pop() ?? makeOutputBuffer()
@@ -572,7 +624,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func releaseInputIfEmpty(_ slot: UnsafeMutablePointer<Slot>) {
+    func releaseInputIfEmpty(_ slot: UnsafeMutablePointer<Slot>) {
         guard slot.pointee.inputLength == 0, let input = slot.pointee.input else { return }
         slot.pointee.input = nil
         if !inputPool.push(input) { input.deallocate() }
@@ -645,6 +697,13 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     }
 
     private func onWritable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        if slot.pointee.tlsReadWantsWrite {
+            // OpenSSL needed to write before it could read on: it can now.
+            slot.pointee.tlsReadWantsWrite = false
+            let generation = slot.pointee.generation
+            onReadable(fd, slot)
+            guard slot.pointee.phase != .free, slot.pointee.generation == generation else { return }
+        }
         guard slot.pointee.phase == .open, slot.pointee.output != nil else { return }
         let wasPaused = slot.pointee.readPaused
         guard flush(fd, slot) == .drained else { return }
@@ -659,9 +718,33 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         }
     }
 
-    /// Writes queued output until it is all sent or the socket is full. On drain it returns the buffer to the
-    /// pool and performs a pending close. Cost per call in the common case: one `writev`, or a `sendmsg` and a
-    /// `sendfile` for a file body.
+    /// Writes queued output until it is all sent or the socket is full (`writePlain`, or `writeTLS` on a TLS
+    /// connection). On drain it returns the buffer to the pool and performs a pending close.
+    func flush(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
+        guard let out = slot.pointee.output else { return finishDrained(fd, slot) }
+        var progressed = false
+        let result: FlushResult
+        if let tls = slot.pointee.tls {
+            result = writeTLS(fd, slot, out, tls, progressed: &progressed)
+        } else {
+            result = writePlain(fd, slot, out, progressed: &progressed)
+        }
+        if result == .closed { return .closed }
+        if out.pointee.hasReachedMark { reportMarks(fd, out, closing: false) }
+        if result == .pending {
+            guard watchWritable(fd, slot) else { return .closed }
+            if progressed || slot.pointee.timer != .send {
+                slot.pointee.timer = .send
+                slot.pointee.deadline = now + sendTimeoutMS
+            }
+            return .pending
+        }
+        return finishDrained(fd, slot)
+    }
+
+    /// Writes queued output to a plain TCP socket until it is all sent (`.drained`), the socket is full or the turn
+    /// is used (`.pending`), or the connection failed and was closed (`.closed`). Cost per call in the common case:
+    /// one `writev`, or a `sendmsg` and a `sendfile` for a file body.
     ///
     /// No TCP_CORK: `sendfile` hands a file to TCP in pieces of at most 64 KiB (a pipe of 16 pages) and an ACK
     /// processed between two pieces can push out a partial segment, so on loopback a 100 KB body sometimes left
@@ -670,12 +753,11 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     /// server's CPU; without it 100 KB identity responses at 35% of a core were ×1.02–1.11 faster
     /// (docs/PERFORMANCE.md). Over a real network a body is cut into ~1.4 KB segments anyway: one partial one
     /// more in about seventy.
-    private func flush(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
-        guard let out = slot.pointee.output else { return finishDrained(fd, slot) }
-        var progressed = false
-        var result = FlushResult.drained
+    private func writePlain(
+        _ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ out: UnsafeMutablePointer<OutputBuffer>, progressed: inout Bool
+    ) -> FlushResult {
         var turnLeft = Self.fileBytesPerTurn
-        outer: while out.pointee.head < out.pointee.tail {
+        while out.pointee.head < out.pointee.tail {
             let first = out.pointee.segments[out.pointee.head]
             if first.isFile {
                 if turnLeft == 0 {
@@ -684,8 +766,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                         slot.pointee.yielded = true
                         yielded.append(SelectorToken(fd: fd, generation: slot.pointee.generation))
                     }
-                    result = .pending
-                    break outer
+                    return .pending
                 }
                 var offset = off_t(first.offset)
                 let n = sendfile(fd, first.fd, &offset, min(first.length, turnLeft))
@@ -704,8 +785,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     // All that was asked went out: the socket may take more (the turn decides, above). Less than
                     // asked: it is full, and EPOLLOUT says when it drains.
                     if turnLeft == 0 { continue }
-                    result = .pending
-                    break outer
+                    return .pending
                 }
                 if n == 0 {
                     // The file shrank under us: the promised Content-Length cannot be delivered. Closing is the
@@ -713,7 +793,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     close(fd)
                     return .closed
                 }
-                if errno == EAGAIN || errno == EWOULDBLOCK { result = .pending; break outer }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return .pending }
                 if errno == EINTR { continue }
                 close(fd)
                 return .closed
@@ -748,51 +828,35 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 n = swerve_writev(fd, iovecs, Int32(count))
             }
             if n < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK { result = .pending; break outer }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return .pending }
                 if errno == EINTR { continue }
                 close(fd)
                 return .closed
             }
             progressed = true
             out.pointee.sentBytes += n
-            var remaining = n
-            while remaining > 0 {
-                let segment = out.pointee.segments + out.pointee.head
-                if remaining >= segment.pointee.length {
-                    remaining -= segment.pointee.length
-                    segment.pointee.release()
-                    out.pointee.head += 1
-                } else {
-                    segment.pointee.offset += remaining
-                    segment.pointee.length -= remaining
-                    remaining = 0
-                }
-            }
-            if n < total { result = .pending; break outer }
+            advance(out, by: n)
+            if n < total { return .pending }
         }
-        if out.pointee.hasReachedMark { reportMarks(fd, out, closing: false) }
-        if result == .pending {
-            if !slot.pointee.watchingWritable {
-                // First short write on this connection: from now on EPOLLOUT edges matter. Registering it only now
-                // spares every small response a writable wake-up (each ACK that frees send-buffer space would
-                // otherwise queue an event). The kernel re-checks readiness on MOD, so an edge is never lost.
-                slot.pointee.watchingWritable = true
-                do {
-                    try selector.reregister(
-                        fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered],
-                        token: SelectorToken(fd: fd, generation: slot.pointee.generation))
-                } catch {
-                    close(fd)
-                    return .closed
-                }
-            }
-            if progressed || slot.pointee.timer != .send {
-                slot.pointee.timer = .send
-                slot.pointee.deadline = now + sendTimeoutMS
-            }
-            return .pending
+        return .drained
+    }
+
+    /// Adds EPOLLOUT to the registration, the first time a write on this connection came up short: from then on
+    /// its edges matter. Registering it only then spares every small response a writable wake-up (each ACK that
+    /// frees send-buffer space would otherwise queue an event). The kernel re-checks readiness on MOD, so an edge
+    /// is never lost. False if the connection had to be closed.
+    func watchWritable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> Bool {
+        guard !slot.pointee.watchingWritable else { return true }
+        slot.pointee.watchingWritable = true
+        do {
+            try selector.reregister(
+                fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered],
+                token: SelectorToken(fd: fd, generation: slot.pointee.generation))
+            return true
+        } catch {
+            close(fd)
+            return false
         }
-        return finishDrained(fd, slot)
     }
 
     /// Reports marks to the handler (`ConnectionHandler.outputMarkReached`): those whose bytes have all been written,
@@ -806,7 +870,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         }
     }
 
-    private func finishDrained(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
+    func finishDrained(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
         releaseOutput(slot)
         if slot.pointee.closeAfterFlush || (draining && !slot.pointee.midMessage) {
             if slot.pointee.lingerAfterFlush && !slot.pointee.peerClosed {
@@ -839,7 +903,10 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     /// Half-closes so the client sees the response and an orderly EOF, then discards its input until it closes
     /// too or the linger timeout passes. Closing with unread input would make the kernel send a reset, which can
     /// destroy the response before the client reads it.
-    private func startLingering(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+    func startLingering(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        // Under TLS the close_notify goes first, then the FIN; what the client still sends is discarded unread,
+        // undecrypted, so the TLS state is no longer needed.
+        releaseTLS(slot)
         shutdown(fd, Int32(SHUT_WR))
         slot.pointee.phase = .lingering
         slot.pointee.timer = .linger
@@ -868,7 +935,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     }
 
     /// Closes a connection and returns its buffers. Closing the fd also removes it from epoll.
-    private func close(_ fd: Int32) {
+    func close(_ fd: Int32) {
         let slot = slots + Int(fd)
         guard slot.pointee.phase != .free else { return }
         // Responses still queued: the handler learns how much of each never left.
@@ -878,6 +945,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         releaseInputIfEmpty(slot)
         slot.pointee.phase = .free
         handler.connectionClosed(id: fd, state: &state(fd).pointee)
+        releaseTLS(slot)
         Glibc.close(fd)
         liveConnections -= 1
         // What the connection left behind (files it opened, log lines of its responses) is ticked at least once more,

@@ -14,6 +14,8 @@ struct MetricsPage {
         var cache: BodyCacheStatistics
         var compressions: Int
         var accessLogDropped: Int
+        /// With `--tls-cert`: handshakes completed, of which with kernel TLS, and failed; nil without TLS.
+        var tlsHandshakes: (completed: Int, kernelTLS: Int, failed: Int)? = nil
     }
 
     static func render(_ snapshot: Snapshot) -> [UInt8] {
@@ -55,6 +57,14 @@ struct MetricsPage {
         text += "swerve_connections_active \(snapshot.connectionsOpen)\n"
         family("swerve_connections_accepted_total", "counter", "Client connections accepted.")
         text += "swerve_connections_accepted_total \(snapshot.connectionsAccepted)\n"
+        if let tls = snapshot.tlsHandshakes {
+            family("swerve_tls_handshakes_total", "counter", "TLS handshakes, by result.")
+            text += "swerve_tls_handshakes_total{result=\"completed\"} \(tls.completed)\n"
+            text += "swerve_tls_handshakes_total{result=\"failed\"} \(tls.failed)\n"
+            family("swerve_tls_kernel_connections_total", "counter",
+                   "TLS connections whose output the kernel encrypts (kTLS: file bodies with SSL_sendfile); the others encrypt in user space.")
+            text += "swerve_tls_kernel_connections_total \(tls.kernelTLS)\n"
+        }
 
         let cache = snapshot.cache
         family("swerve_cache_hits_total", "counter", "Compressed bodies served from the in-memory cache.")

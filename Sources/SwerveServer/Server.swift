@@ -5,6 +5,7 @@ import SwerveCompression
 import SwerveEngine
 import SwerveFiles
 import SwerveHTTP
+import SwerveTLS
 
 /// A startup failure, phrased for the person who ran the command.
 public struct ServerError: Error, CustomStringConvertible, Sendable {
@@ -34,6 +35,10 @@ public final class Server: Sendable {
     /// The `--metrics` listener, and its address as the startup line shows it (`127.0.0.1`, `[::1]`).
     private let metricsEngine: Engine<MetricsHandler>?
     private let metricsHostText: String?
+    /// HTTPS: the certificate and key every connection is made with, reloaded on SIGHUP; nil for plain HTTP.
+    private let tls: TLSCertificateStore?
+    /// Whether this kernel can encrypt TLS output itself (kTLS), probed once at start for the startup line.
+    private let kernelTLS: KernelTLS.Availability?
 
     /// Loads the MIME table, opens the root and the access log, binds the listeners. Nothing is served until
     /// `start()`. `logWriter`: the thread that writes the logs (the CLI shares it with its `ServerLogHandler`);
@@ -127,6 +132,25 @@ public final class Server: Sendable {
             metricsAddress = parsed
         }
         metricsHostText = metricsAddress?.hostText
+        let tls: TLSCertificateStore?
+        switch (configuration.tlsCertificate, configuration.tlsKey) {
+        case (nil, nil):
+            tls = nil
+        case (let certificate?, let key?):
+            do {
+                // HTTP/1.1 only until Swerve speaks HTTP/2: a client must never be told `h2` by ALPN and then
+                // receive HTTP/1.1.
+                tls = try TLSCertificateStore(certificateChainFile: certificate, privateKeyFile: key, protocols: [.http11])
+            } catch {
+                throw ServerError(error.description)
+            }
+        case (nil, _?):
+            throw ServerError("--tls-key needs --tls-cert (the certificate chain it belongs to)", usage: true)
+        case (_?, nil):
+            throw ServerError("--tls-cert needs --tls-key (the certificate's private key)", usage: true)
+        }
+        self.tls = tls
+        kernelTLS = tls == nil ? nil : KernelTLS.probe()
         let logWriter = logWriter ?? LogWriter()
         self.logWriter = logWriter
         var accessLog: AccessLogSink?
@@ -174,7 +198,8 @@ public final class Server: Sendable {
             maxConnections: configuration.maxConnections, headerTimeout: configuration.headerTimeout,
             keepAliveTimeout: configuration.keepAliveTimeout, sendTimeout: configuration.sendTimeout,
             suspendTimeout: configuration.suspendTimeout,
-            shutdownGrace: configuration.shutdownGrace)
+            shutdownGrace: configuration.shutdownGrace, tls: tls, handshakeTimeout: configuration.handshakeTimeout,
+            plaintextReply: Server.plainHTTPOnTLSPort)
         /// A listener that could not be bound: the threads started so far stop, and the error names what failed.
         func listenFailure(_ error: SystemError, _ what: String, _ host: ListenAddress, _ port: UInt16) -> ServerError {
             workers.shutdown()
@@ -208,7 +233,8 @@ public final class Server: Sendable {
                 return MetricsPage.render(MetricsPage.Snapshot(
                     loops: loops, connectionsOpen: engine.connectionsOpen, connectionsAccepted: engine.connectionsAccepted,
                     cache: cache, compressions: compression.compressions,
-                    accessLogDropped: buffers.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) }))
+                    accessLogDropped: buffers.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) },
+                    tlsHandshakes: tls == nil ? nil : (engine.tlsHandshakes, engine.kernelTLSHandshakes, engine.tlsHandshakeFailures)))
             }
             do {
                 metricsEngine = try Engine(configuration: EngineConfiguration(
@@ -220,6 +246,16 @@ public final class Server: Sendable {
         } else {
             metricsEngine = nil
         }
+    }
+
+    /// The answer to a plain HTTP request sent to the HTTPS port, before the connection closes: a 400 that says why
+    /// (RFC 9110 §15.5.1: the server "cannot or will not process the request due to something that is perceived to
+    /// be a client error"), as nginx does. Its own bytes, not the handler's: the connection never got as far as HTTP.
+    @Sendable static func plainHTTPOnTLSPort(_ now: Int) -> [UInt8] {
+        let body = "This port speaks HTTPS: use an https:// URL.\n"
+        return Array(("HTTP/1.1 400 Bad Request\r\nServer: swerve\r\nDate: \(HTTPDate.string(now))\r\n"
+            + "Content-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+            + body).utf8)
     }
 
     /// `ADDR:PORT`, `[V6]:PORT` or `:PORT` (every IPv4 interface). `hostText`: the address as a URL writes it.
@@ -247,6 +283,13 @@ public final class Server: Sendable {
         ]
         if let port = metricsPort, let host = metricsHostText { fields["metrics"] = "http://\(host):\(port)/metrics" }
         if let health = configuration.health { fields["health"] = "\(health)" }
+        if tls != nil {
+            switch kernelTLS {
+            case .available: fields["tls"] = "TLSv1.2-1.3 http/1.1, kernel TLS (SSL_sendfile)"
+            case .unavailable(let reason): fields["tls"] = "TLSv1.2-1.3 http/1.1, no kernel TLS: \(reason)"
+            case nil: break
+            }
+        }
         return fields
     }
 
@@ -266,6 +309,27 @@ public final class Server: Sendable {
         accessLog.reopen(done: done)
     }
 
+    /// SIGHUP: reads `--tls-cert` and `--tls-key` again. New connections get the new pair and open ones keep theirs;
+    /// a pair that does not load is one error line, and the current pair stays. Without TLS, a notice that there is
+    /// nothing to reload.
+    public func reloadTLS() {
+        guard let tls else {
+            logger.notice("SIGHUP: nothing to reload (no --tls-cert)")
+            return
+        }
+        do {
+            try tls.reload()
+            logger.notice("TLS certificate reloaded", metadata: ["cert": "\(tls.certificateChainFile)", "key": "\(tls.privateKeyFile)"])
+        } catch {
+            logger.error("TLS reload failed, still serving the previous certificate: \(error.description)")
+        }
+    }
+
+    /// TLS handshakes completed, of which with kernel TLS (`SSL_sendfile` for file bodies), and failed, since start.
+    public var tlsHandshakes: (completed: Int, kernelTLS: Int, failed: Int) {
+        (engine.tlsHandshakes, engine.kernelTLSHandshakes, engine.tlsHandshakeFailures)
+    }
+
     /// The bound port (the kernel's choice when configured with port 0).
     public var port: UInt16 { engine.port }
 
@@ -277,7 +341,7 @@ public final class Server: Sendable {
         case "::", "[::]": host = "[::1]"
         default: host = configuration.host.contains(":") && !configuration.host.hasPrefix("[") ? "[\(configuration.host)]" : configuration.host
         }
-        return "http://\(host):\(port)/"
+        return "\(tls == nil ? "http" : "https")://\(host):\(port)/"
     }
 
     public func start() throws(ServerError) {

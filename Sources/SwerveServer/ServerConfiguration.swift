@@ -79,6 +79,12 @@ public struct ServerConfiguration: Sendable {
     /// After SIGTERM, how long the health check answers 503 while everything else is still served, before the
     /// listener closes; nil: 5 s with `--health` (two probe intervals of a typical load balancer), 0 without.
     public var drainDelay: Double?
+    /// HTTPS: the certificate chain (PEM, leaf first) and its private key (PEM). Both or neither; `SIGHUP` reads
+    /// them again (`Server.reloadTLS`).
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// A TLS handshake must complete within this many seconds of the connection (`EngineConfiguration`).
+    public var handshakeTimeout: Double = 10
 
     public init() {}
 }

@@ -21,7 +21,7 @@ func fail(_ message: String) -> Never {
 
 func run(_ configuration: ServerConfiguration) -> Never {
     // Block the signals before any thread exists, so every thread inherits the mask and only the waits below ever
-    // see SIGINT, SIGTERM and SIGUSR1.
+    // see SIGINT, SIGTERM, SIGUSR1 and SIGHUP.
     swerve_block_signals()
     // The server's own messages go to stderr in the access log's style, through the thread that writes the logs.
     let writer = LogWriter()
@@ -47,6 +47,11 @@ func run(_ configuration: ServerConfiguration) -> Never {
             server.reopenLogs()
             continue
         }
+        if signal == SIGHUP {
+            // A renewed certificate (certbot's deploy hook): new connections get it, open ones keep theirs.
+            server.reloadTLS()
+            continue
+        }
         logger.notice("shutting down", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "\(signal)")"])
         // SIGTERM is what an orchestrator sends: fail the health check first, so load balancers move traffic away
         // before the listener closes. Ctrl-C (SIGINT) at a terminal stops at once; so does a second signal.
@@ -59,6 +64,8 @@ func run(_ configuration: ServerConfiguration) -> Never {
                 let next = swerve_wait_signal_timeout(Int32(clamping: remaining))
                 if next == SIGUSR1 {
                     server.reopenLogs()
+                } else if next == SIGHUP {
+                    server.reloadTLS()
                 } else if next != 0 {
                     break
                 }

@@ -73,6 +73,8 @@ private let valueRows: [ValueRow] = [
     ValueRow("access-log-format", "common", "common") { $0.accessLogFormat.rawValue },
     ValueRow("metrics", "127.0.0.1:9100", "127.0.0.1:9100") { $0.metrics ?? "nil" },
     ValueRow("health", "/healthz", "/healthz") { $0.health ?? "nil" },
+    ValueRow("tls-cert", "/etc/ssl/site.pem", "/etc/ssl/site.pem") { $0.tlsCertificate ?? "nil" },
+    ValueRow("tls-key", "/etc/ssl/site.key", "/etc/ssl/site.key") { $0.tlsKey ?? "nil" },
     ValueRow("drain-delay", "0", "Optional(0.0)") { "\(String(describing: $0.drainDelay))" },
     ValueRow("drain-delay", "2.5", "Optional(2.5)") { "\(String(describing: $0.drainDelay))" },
 ]
@@ -181,6 +183,8 @@ private let errorRows: [ErrorRow] = [
     ErrorRow(["--zopfli", "1"], "--zopfli: '1' is not on or off"),
     ErrorRow(["--etag", "strong"], "--etag: 'strong' is not metadata or content"),
     ErrorRow(["--access-log", ""], "--access-log needs a path, - or off"),
+    ErrorRow(["--tls-cert", ""], "--tls-cert needs a file"),
+    ErrorRow(["--tls-key="], "--tls-key needs a file"),
     ErrorRow(["--access-log-format", "apache"], "--access-log-format: 'apache' is not combined, common or json"),
     ErrorRow(["--drain-delay", "-1"], "--drain-delay: '-1' is not a number of seconds (0 or more)"),
     ErrorRow(["--drain-delay", "inf"], "--drain-delay: 'inf' is not a number of seconds (0 or more)"),
@@ -215,6 +219,8 @@ struct CommandLineOptionsTests {
         #expect(c.metrics == nil)
         #expect(c.health == nil)
         #expect(c.drainDelay == nil)
+        #expect(c.tlsCertificate == nil)
+        #expect(c.tlsKey == nil)
     }
 
     @Test("Each value option lands in its field, as --name value", arguments: valueRows)

@@ -1,9 +1,10 @@
 import Foundation
 import Glibc
+import SwerveTestSupport
 import Testing
 
 /// The `swerve` executable itself (built by `swift test` beside the test bundle), driven with real signals: what
-/// `main.swift` does with SIGUSR1 and SIGTERM, which no in-process test reaches.
+/// `main.swift` does with SIGUSR1, SIGHUP and SIGTERM, which no in-process test reaches.
 @Suite("The swerve process and its signals", .serialized)
 struct ProcessSignalTests {
     /// A running `swerve` with its stdout and stderr in files of a temporary directory.
@@ -39,8 +40,8 @@ struct ProcessSignalTests {
             guard waitForStartup else { return }
             // The startup line names the URL, with the port the kernel chose.
             let line = try waitFor("stderr") { $0.contains(" serving ") }
-            guard let range = line.range(of: #"url=http://127\.0\.0\.1:\d+/"#, options: .regularExpression),
-                  let port = UInt16(line[range].dropFirst("url=http://127.0.0.1:".count).dropLast()) else {
+            guard let range = line.range(of: #"url=https?://127\.0\.0\.1:\d+/"#, options: .regularExpression),
+                  let port = UInt16(line[range].drop(while: { $0 != ":" }).dropFirst().drop(while: { $0 != ":" }).dropFirst().dropLast()) else {
                 throw TestFailure("no URL in the startup line: \(line)")
             }
             self.port = port
@@ -127,12 +128,54 @@ struct ProcessSignalTests {
         #expect(log.contains("info: stopped"))
     }
 
-    @Test("a bad --health, --metrics or access-log path: one clear line, exit 64 for usage and 1 for the environment")
+    @Test("SIGHUP reloads --tls-cert and --tls-key: new connections get the renewed pair; a bad pair is one error line and the old one stays")
+    func sighupReloadsTLS() throws {
+        let certificates = try TestCertificates()
+        let process = try Process(files: ["a.txt": "hello"]) { _ in
+            ["--tls-cert", certificates.certificate, "--tls-key", certificates.key, "--access-log", "off"]
+        }
+        #expect(process.text("stderr").contains("url=https://127.0.0.1:\(process.port)/"))
+        let first = try RawClient(port: process.port, tls: true)
+        let before = try #require(first.peerCertificateSerial)
+        try certificates.makePair(commonName: "renewed.example")
+        #expect(kill(process.pid, SIGHUP) == 0)
+        try process.waitFor("stderr") { $0.contains("TLS certificate reloaded") }
+        let renewed = try RawClient(port: process.port, tls: true)
+        let after = try #require(renewed.peerCertificateSerial)
+        #expect(after != before)
+        try renewed.send("GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try renewed.readResponse().bodyText == "hello")
+        // The connection made before the reload goes on with its pair.
+        try first.send("GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try first.readResponse().bodyText == "hello")
+        try Data("not a key\n".utf8).write(to: URL(fileURLWithPath: certificates.key))
+        #expect(kill(process.pid, SIGHUP) == 0)
+        let log = try process.waitFor("stderr") { $0.contains("TLS reload failed") }
+        #expect(log.contains("error: TLS reload failed, still serving the previous certificate: the TLS private key \(certificates.key) is not a PEM private key"))
+        #expect(try RawClient(port: process.port, tls: true).peerCertificateSerial == after)
+        #expect(kill(process.pid, SIGTERM) == 0)
+        #expect(try process.exitStatus() == 0)
+    }
+
+    @Test("SIGHUP without TLS is a notice, not the end of the process")
+    func sighupWithoutTLS() throws {
+        let process = try Process(files: ["a.txt": "hello"]) { _ in ["--access-log", "off"] }
+        #expect(kill(process.pid, SIGHUP) == 0)
+        try process.waitFor("stderr") { $0.contains("SIGHUP: nothing to reload (no --tls-cert)") }
+        #expect(try fetch(process.port, "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n").bodyText == "hello")
+        #expect(kill(process.pid, SIGTERM) == 0)
+        #expect(try process.exitStatus() == 0)
+    }
+
+    @Test("a bad --health, --metrics, access-log path or TLS pair: one clear line, exit 64 for usage and 1 for the environment")
     func startupErrors() throws {
         for (arguments, status, message) in [
             (["--health", "healthz"], Int32(64), "invalid --health 'healthz'"),
             (["--metrics", "nowhere"], 64, "invalid --metrics 'nowhere'"),
             (["--access-log", "/nonexistent/dir/access.log"], 1, "cannot open the access log '/nonexistent/dir/access.log'"),
+            (["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"], 1,
+             "cannot read the TLS certificate /nonexistent/cert.pem: No such file or directory"),
+            (["--tls-cert", "/nonexistent/cert.pem"], 64, "--tls-cert needs --tls-key"),
         ] {
             let process = try Process(waitForStartup: false) { _ in arguments }
             #expect(try process.exitStatus() == status, "\(arguments)")

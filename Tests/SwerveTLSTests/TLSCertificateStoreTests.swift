@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveTLS
@@ -17,19 +18,13 @@ struct TLSCertificateStoreTests {
         return String(decoding: text[..<Int(max(length, 0))].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    func makePair(_ dir: String, commonName: String) throws {
-        try TLSContextTests.Files.openssl([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", dir + "/key.pem",
-            "-out", dir + "/cert.pem", "-days", "1", "-subj", "/CN=\(commonName)"])
-    }
-
     @Test("a reload with a new good pair serves it to new connections; a context already handed out keeps the old one")
     func swaps() throws {
-        let files = try TLSContextTests.Files()
+        let files = try TestCertificates()
         let store = try TLSCertificateStore(certificateChainFile: files.dir + "/cert.pem", privateKeyFile: files.dir + "/key.pem")
         let before = store.current
         #expect(try commonName(before) == "localhost")
-        try makePair(files.dir, commonName: "renewed.example")
+        try files.makePair(commonName: "renewed.example")
         try store.reload()
         #expect(try commonName(store.current) == "renewed.example")
         #expect(try commonName(before) == "localhost")
@@ -37,7 +32,7 @@ struct TLSCertificateStoreTests {
 
     @Test("a reload that cannot load the pair keeps the current one and says why")
     func badReloadKeepsOld() throws {
-        let files = try TLSContextTests.Files()
+        let files = try TestCertificates()
         let store = try TLSCertificateStore(certificateChainFile: files.dir + "/cert.pem", privateKeyFile: files.dir + "/key.pem")
         // A renewal that wrote the new key over the old one but not yet its certificate: they no longer match.
         try FileManager.default.removeItem(atPath: files.dir + "/key.pem")

@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveTLS
@@ -8,30 +9,6 @@ import Testing
 /// The certificates are throwaway ones the test makes with the `openssl` command (never committed).
 @Suite("TLS context")
 struct TLSContextTests {
-    /// A temp dir with `cert.pem`/`key.pem` (P-256, self-signed for localhost) and a second, unrelated key.
-    final class Files {
-        let dir: String
-        init() throws {
-            dir = NSTemporaryDirectory() + "swerve-tls-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try Self.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                              "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1", "-subj", "/CN=localhost"])
-            try Self.openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", dir + "/other.pem"])
-        }
-        deinit { try? FileManager.default.removeItem(atPath: dir) }
-
-        static func openssl(_ arguments: [String]) throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["openssl"] + arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "openssl \(arguments.joined(separator: " "))")
-        }
-    }
-
     func loadError(cert: String, key: String) -> String? {
         do {
             _ = try TLSContext(certificateChainFile: cert, privateKeyFile: key)
@@ -43,7 +20,7 @@ struct TLSContextTests {
 
     @Test("a matching PEM pair loads; the context allows TLS 1.2 to 1.3 only and asks for kernel TLS")
     func loads() throws {
-        let files = try Files()
+        let files = try TestCertificates()
         let tls = try TLSContext(certificateChainFile: files.dir + "/cert.pem", privateKeyFile: files.dir + "/key.pem")
         #expect(swerve_ssl_ctx_min_protocol(tls.context) == swerve_tls1_2_version)
         #expect(swerve_ssl_ctx_max_protocol(tls.context) == swerve_tls1_3_version)
@@ -54,7 +31,7 @@ struct TLSContextTests {
 
     @Test("a missing file is named with the system's reason")
     func missingFile() throws {
-        let files = try Files()
+        let files = try TestCertificates()
         let message = loadError(cert: files.dir + "/nope.pem", key: files.dir + "/key.pem")
         #expect(message == "cannot read the TLS certificate \(files.dir)/nope.pem: No such file or directory")
         let keyMessage = loadError(cert: files.dir + "/cert.pem", key: files.dir + "/nokey.pem")
@@ -63,7 +40,7 @@ struct TLSContextTests {
 
     @Test("a file that is not PEM, or a key where the certificate belongs, is refused with OpenSSL's reason")
     func notPEM() throws {
-        let files = try Files()
+        let files = try TestCertificates()
         let garbage = files.dir + "/garbage.pem"
         try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: garbage))
         let message = try #require(loadError(cert: garbage, key: files.dir + "/key.pem"))
@@ -76,7 +53,7 @@ struct TLSContextTests {
 
     @Test("a key that belongs to another certificate is refused")
     func mismatchedKey() throws {
-        let files = try Files()
+        let files = try TestCertificates()
         let message = loadError(cert: files.dir + "/cert.pem", key: files.dir + "/other.pem")
         #expect(message == "the TLS private key \(files.dir)/other.pem does not match the certificate \(files.dir)/cert.pem")
     }

@@ -1,4 +1,5 @@
 import COpenSSL
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveTLS
@@ -56,13 +57,13 @@ struct TLSHandshakeTests {
         return Outcome(completed: clientDone && serverDone, version: SSL_version(serverSide), alpn: protocolName)
     }
 
-    func context(_ files: TLSContextTests.Files, _ protocols: [ALPN.ApplicationProtocol] = [.http2, .http11]) throws -> TLSContext {
+    func context(_ files: TestCertificates, _ protocols: [ALPN.ApplicationProtocol] = [.http2, .http11]) throws -> TLSContext {
         try TLSContext(certificateChainFile: files.dir + "/cert.pem", privateKeyFile: files.dir + "/key.pem", protocols: protocols)
     }
 
     @Test("a current client gets TLS 1.3 and h2, whatever order it lists h2 and http/1.1 in (RFC 7301 §3.2)")
     func tls13WithH2() throws {
-        let files = try TLSContextTests.Files()
+        let files = try TestCertificates()
         let server = try context(files)
         let outcome = try handshake(server, alpn: ["http/1.1", "h2"])
         #expect(outcome.completed)
@@ -72,7 +73,7 @@ struct TLSHandshakeTests {
 
     @Test("a client offering only http/1.1 gets it; one without ALPN gets none (HTTP/1.1 by default)")
     func http11Fallback() throws {
-        let files = try TLSContextTests.Files()
+        let files = try TestCertificates()
         let server = try context(files)
         let offered = try handshake(server, alpn: ["http/1.1"])
         #expect(offered.completed && offered.alpn == "http/1.1")
@@ -82,7 +83,7 @@ struct TLSHandshakeTests {
 
     @Test("RFC 7301 §3.2: a client offering only protocols Swerve does not speak is refused")
     func noCommonProtocol() throws {
-        let files = try TLSContextTests.Files()
+        let files = try TestCertificates()
         let server = try context(files)
         #expect(try handshake(server, alpn: ["spdy/3", "h2c"]).completed == false)
         let onlyHTTP11 = try context(files, [.http11])
@@ -92,7 +93,7 @@ struct TLSHandshakeTests {
 
     @Test("TLS 1.2 is accepted with an ECDHE-AEAD suite; TLS 1.0 and 1.1 are refused (RFC 8996)")
     func versions() throws {
-        let files = try TLSContextTests.Files()
+        let files = try TestCertificates()
         let server = try context(files)
         let tls12 = try handshake(server, alpn: ["h2"], maxVersion: swerve_tls1_2_version)
         #expect(tls12.completed && tls12.version == swerve_tls1_2_version && tls12.alpn == "h2")

@@ -80,7 +80,7 @@ int swerve_statx_path(const char *path, struct swerve_file_status *out);
 
 /// Blocks (in the calling thread, inherited by threads it creates) the signals a server handles itself.
 int swerve_block_signals(void);
-/// Waits for SIGINT, SIGTERM or SIGUSR1; returns the signal number, or -1 on error.
+/// Waits for SIGINT, SIGTERM, SIGUSR1 or SIGHUP; returns the signal number, or -1 on error.
 int swerve_wait_signal(void);
 /// Sends `sig` to this process (used to stop a `sigwait` from another thread).
 int swerve_raise_process(int sig);
@@ -117,7 +117,7 @@ static inline uint64_t swerve_counter_read(const uint64_t *counter) {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-/// Waits up to `milliseconds` for SIGINT, SIGTERM or SIGUSR1 (blocked by `swerve_block_signals`); returns the
+/// Waits up to `milliseconds` for SIGINT, SIGTERM, SIGUSR1 or SIGHUP (blocked by `swerve_block_signals`); returns the
 /// signal number, 0 when the time passed, or -1 on error.
 int swerve_wait_signal_timeout(int milliseconds);
 

@@ -1,3 +1,4 @@
+import COpenSSL
 import Glibc
 
 /// A parsed response as it came off the wire.
@@ -24,14 +25,20 @@ struct WireResponse {
 }
 
 /// A blocking TCP client with a receive timeout, speaking raw bytes: tests assert on exactly what the server sent.
+/// With `tls`, the same over a TLS connection (OpenSSL's client, certificate not verified: the tests' certificates
+/// are throwaway self-signed ones), so one test can send the same bytes both ways and compare the answers.
 final class RawClient {
     /// -1 once `reset()` closed it.
     private(set) var fd: Int32
+    /// The client's `SSL *` on a TLS connection.
+    private var ssl: OpaquePointer?
+    private var sslContext: OpaquePointer?
     private var buffer: [UInt8] = []
     private var chunk = [UInt8](repeating: 0, count: 256 * 1024)
     private(set) var eof = false
 
-    init(port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10) throws {
+    /// `tls`: handshake first, offering `alpn` (protocol names, in order; none: no ALPN extension).
+    init(port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10, tls: Bool = false, alpn: [String] = []) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
@@ -57,9 +64,57 @@ final class RawClient {
             close(fd)
             throw TestFailure("connect to \(host):\(port) failed: errno \(e)")
         }
+        if tls { try handshake(alpn: alpn) }
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit {
+        if let ssl { SSL_free(ssl) }
+        if let sslContext { SSL_CTX_free(sslContext) }
+        if fd >= 0 { close(fd) }
+    }
+
+    private func handshake(alpn: [String]) throws {
+        guard let context = SSL_CTX_new(TLS_client_method()) else { throw TestFailure("SSL_CTX_new failed") }
+        sslContext = context
+        if !alpn.isEmpty {
+            let wire = alpn.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
+            guard SSL_CTX_set_alpn_protos(context, wire, UInt32(wire.count)) == 0 else { throw TestFailure("ALPN list refused") }
+        }
+        guard let ssl = SSL_new(context) else { throw TestFailure("SSL_new failed") }
+        self.ssl = ssl
+        SSL_set_fd(ssl, fd)
+        guard SSL_connect(ssl) == 1 else {
+            ERR_clear_error()
+            throw TestFailure("TLS handshake failed")
+        }
+    }
+
+    /// The protocol the server chose by ALPN, nil if none.
+    var negotiatedProtocol: String? {
+        guard let ssl else { return nil }
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The server certificate's serial number in hex (as `openssl x509 -serial` prints it).
+    var peerCertificateSerial: String? {
+        guard let ssl, let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(certificate) }
+        guard let number = ASN1_INTEGER_to_BN(X509_get_serialNumber(certificate), nil) else { return nil }
+        defer { BN_free(number) }
+        guard let hex = BN_bn2hex(number) else { return nil }
+        defer { CRYPTO_free(hex, #file, #line) }
+        return String(cString: hex)
+    }
+
+    /// The negotiated TLS version (`TLSv1.3`).
+    var tlsVersion: String? { ssl.map { String(cString: SSL_get_version($0)) } }
+
+    /// Whether the server sent close_notify before its EOF (read after `readsEOF()`).
+    var receivedCloseNotify: Bool { ssl.map { SSL_get_shutdown($0) & SSL_RECEIVED_SHUTDOWN != 0 } ?? false }
 
     /// Closes with a reset (SO_LINGER 0) instead of a FIN: the server's next write fails at once. The descriptor is
     /// closed exactly once (a second close could hit a number another test's socket has taken since).
@@ -76,7 +131,12 @@ final class RawClient {
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n: Int
+            if let ssl {
+                n = bytes.withUnsafeBytes { Int(SSL_write(ssl, $0.baseAddress! + offset, Int32(bytes.count - offset))) }
+            } else {
+                n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            }
             guard n > 0 else { throw TestFailure("send failed: errno \(errno)") }
             offset += n
         }
@@ -86,6 +146,19 @@ final class RawClient {
     @discardableResult
     func fill() -> Bool {
         while true {
+            if let ssl {
+                let n = chunk.withUnsafeMutableBytes { Int(SSL_read(ssl, $0.baseAddress!, Int32($0.count))) }
+                if n > 0 {
+                    buffer.append(contentsOf: chunk[0..<n])
+                    return true
+                }
+                let error = SSL_get_error(ssl, Int32(n))
+                ERR_clear_error()
+                // close_notify, or the TCP FIN without one: the server is done.
+                eof = error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && errno == 0)
+                lastError = eof ? "EOF" : "TLS error \(error), errno \(errno)"
+                return false
+            }
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if n > 0 {
                 buffer.append(contentsOf: chunk[0..<n])

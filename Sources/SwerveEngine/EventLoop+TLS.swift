@@ -1,0 +1,208 @@
+import Glibc
+import SwerveTLS
+
+/// TLS on the event loop: the non-blocking handshake, reading and writing through OpenSSL, and the close. The
+/// plain-TCP path is untouched but for one test of `Slot.tls` per read and per flush.
+///
+/// Edge triggering under TLS: OpenSSL reads the socket for the records it needs, so a read that returns fewer bytes
+/// than asked says nothing about the socket (a record may be short). A connection is therefore read until OpenSSL
+/// reports `wantRead` — its socket read hit EAGAIN, so the next arrival raises a new edge — which costs one `read`
+/// more per request than plain TCP. Bytes OpenSSL holds decrypted but undelivered (a record longer than the space
+/// offered) are delivered by the next read, which every path that stops reading (a full output, a suspend) makes
+/// when it resumes, as it does for plain TCP.
+///
+/// Writing: memory segments go out through `SSL_write` (a head and a small body gathered into one record), file
+/// segments either with `SSL_sendfile` when the kernel took over the connection's encryption (kTLS) or through a
+/// bounded `pread` into the loop's scratch buffer and `SSL_write`. A write that returns `wantWrite` leaves its bytes
+/// queued, and the retry passes the same bytes again (OpenSSL requires it; the queue only grows at its tail).
+extension EventLoop {
+    /// Advances a connection's handshake. Once complete, the header timeout starts and whatever request came with
+    /// the client's last flight is read.
+    func continueHandshake(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        guard let tls = slot.pointee.tls else { return }
+        let step = tls.handshake()
+        switch step {
+        case .done:
+            slot.pointee.tlsHandshaking = false
+            slot.pointee.kernelTLS = tls.kernelSends
+            counters.countHandshake(kernelTLS: slot.pointee.kernelTLS)
+            slot.pointee.timer = .header
+            slot.pointee.deadline = now + headerTimeoutMS
+            onReadable(fd, slot)
+        case .wantRead:
+            return
+        case .wantWrite:
+            _ = watchWritable(fd, slot)
+        case .closed:
+            counters.countHandshakeFailure()
+            slot.pointee.tlsFailed = true
+            close(fd)
+        case .failed, .plaintextRequest:
+            // A client that refused the certificate, offered nothing acceptable, or is not speaking TLS at all:
+            // OpenSSL has sent its alert where one applies. The socket closes lingering, so what the client sent
+            // after its first bytes is read and dropped rather than answered with a reset that could destroy the
+            // alert (or the reply below) before the client reads it.
+            counters.countHandshakeFailure()
+            slot.pointee.tlsFailed = true
+            slot.pointee.tlsHandshaking = false
+            if case .plaintextRequest = step, let reply = configuration.plaintextReply?(wallClock) {
+                // Best effort, one write into an empty send buffer (a reply of a few hundred bytes fits whole).
+                _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            startLingering(fd, slot)
+        }
+    }
+
+    /// Reads and decrypts until OpenSSL has no more for now, running the handler after each piece (the plain path's
+    /// `onReadable`, which has checked that reading is allowed).
+    func readTLS(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ tls: TLSConnection) {
+        if slot.pointee.tlsWriteWantsRead {
+            // A write was waiting for this readable event.
+            slot.pointee.tlsWriteWantsRead = false
+            if flush(fd, slot) == .closed { return }
+        }
+        let bufferSize = configuration.inputBufferSize
+        while true {
+            if slot.pointee.input == nil {
+                slot.pointee.input = inputPool.pop() ?? .allocate(byteCount: bufferSize, alignment: 16)
+            }
+            let have = Int(slot.pointee.inputLength)
+            let space = bufferSize - have
+            if space == 0 {
+                // As on plain TCP: the handler let its input fill the buffer without answering.
+                close(fd)
+                return
+            }
+            switch tls.read(into: slot.pointee.input! + have, count: space) {
+            case .done(let n):
+                slot.pointee.inputLength = Int32(have + n)
+                guard runHandler(fd, slot) else { return }
+                continue
+            case .wantRead:
+                break
+            case .wantWrite:
+                slot.pointee.tlsReadWantsWrite = true
+                guard watchWritable(fd, slot) else { return }
+            case .closed:
+                // The client sent close_notify or its FIN: finish queued output, then close (as a plain EOF).
+                slot.pointee.peerClosed = true
+                if slot.pointee.output == nil {
+                    close(fd)
+                } else {
+                    slot.pointee.closeAfterFlush = true
+                }
+                return
+            case .failed, .plaintextRequest:
+                slot.pointee.tlsFailed = true
+                close(fd)
+                return
+            }
+            break
+        }
+        releaseInputIfEmpty(slot)
+    }
+
+    /// Plaintext bytes one TLS write of file data reads with `pread`: one record's worth (TLS's largest record,
+    /// RFC 8446 §5.1: 2^14 bytes), the size of the loop's scratch buffer.
+    static var tlsFileChunk: Int { 16 * 1024 }
+
+    /// `flush` for a TLS connection: the same contract as `writePlain`.
+    func writeTLS(
+        _ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ out: UnsafeMutablePointer<OutputBuffer>, _ tls: TLSConnection,
+        progressed: inout Bool
+    ) -> FlushResult {
+        var turnLeft = Self.fileBytesPerTurn
+        while out.pointee.head < out.pointee.tail {
+            let first = out.pointee.segments[out.pointee.head]
+            let step: TLSConnection.Step
+            if first.isFile {
+                if turnLeft == 0 {
+                    // As on plain TCP: the other ready connections get their turn first.
+                    if !slot.pointee.yielded {
+                        slot.pointee.yielded = true
+                        yielded.append(SelectorToken(fd: fd, generation: slot.pointee.generation))
+                    }
+                    return .pending
+                }
+                if slot.pointee.kernelTLS {
+                    step = tls.sendFile(first.fd, offset: first.offset, count: min(first.length, turnLeft))
+                } else {
+                    let chunk = min(first.length, turnLeft, Self.tlsFileChunk)
+                    let n = pread(first.fd, scratch, chunk, off_t(first.offset))
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else {
+                        // The file shrank under us (or cannot be read): the promised length cannot be delivered.
+                        close(fd)
+                        return .closed
+                    }
+                    step = tls.write(scratch, count: n)
+                }
+            } else if first.length >= Self.scratchSize {
+                // A large body in memory: OpenSSL reads it in place, a record at a time.
+                step = tls.write(memoryBase(out, first) + first.offset, count: first.length)
+            } else {
+                // A head, a small body, or several pipelined responses: gathered into one record.
+                var total = 0
+                var index = out.pointee.head
+                while index < out.pointee.tail && total < Self.scratchSize {
+                    let segment = out.pointee.segments[index]
+                    if segment.isFile { break }
+                    let take = min(segment.length, Self.scratchSize - total)
+                    (scratch + total).copyMemory(from: memoryBase(out, segment) + segment.offset, byteCount: take)
+                    total += take
+                    index += 1
+                }
+                step = tls.write(scratch, count: total)
+            }
+            switch step {
+            case .done(let n):
+                progressed = true
+                if first.isFile { turnLeft -= n }
+                out.pointee.sentBytes += n
+                advance(out, by: n)
+            case .wantWrite:
+                return .pending
+            case .wantRead:
+                slot.pointee.tlsWriteWantsRead = true
+                return .pending
+            case .closed, .failed, .plaintextRequest:
+                slot.pointee.tlsFailed = true
+                close(fd)
+                return .closed
+            }
+        }
+        return .drained
+    }
+
+    /// Where a memory segment's bytes start: the buffer's own area, or the external owner's.
+    @inline(__always)
+    private func memoryBase(_ out: UnsafeMutablePointer<OutputBuffer>, _ segment: OutputSegment) -> UnsafeRawPointer {
+        UnsafeRawPointer(segment.external ?? UnsafeRawPointer(out.pointee.bytes))
+    }
+
+    /// Drops `n` written bytes from the front of the queue, releasing segments that are done.
+    func advance(_ out: UnsafeMutablePointer<OutputBuffer>, by n: Int) {
+        var remaining = n
+        while remaining > 0 {
+            let segment = out.pointee.segments + out.pointee.head
+            if remaining >= segment.pointee.length {
+                remaining -= segment.pointee.length
+                segment.pointee.release()
+                out.pointee.head += 1
+            } else {
+                segment.pointee.offset += remaining
+                segment.pointee.length -= remaining
+                remaining = 0
+            }
+        }
+    }
+
+    /// Sends close_notify (unless OpenSSL failed or the handshake never finished) and frees the connection's TLS
+    /// state. Called once the connection closes or starts lingering; the socket itself is closed by the caller.
+    func releaseTLS(_ slot: UnsafeMutablePointer<Slot>) {
+        guard let tls = slot.pointee.tls else { return }
+        if !slot.pointee.tlsFailed { tls.shutdown() }
+        tls.free()
+        slot.pointee.tls = nil
+    }
+}

@@ -1,0 +1,131 @@
+import COpenSSL
+import Glibc
+
+/// One server-side TLS connection over a non-blocking socket (`SSL *` on the socket's fd): the handshake, reading,
+/// writing and the close, each one step that never blocks. The engine keeps it in the connection's slot and calls
+/// these where it would otherwise `read`, `writev` or `sendfile`.
+///
+/// Plain data (one pointer), so it lives in the engine's fd-indexed table. Ownership: the engine frees it exactly
+/// once, when the connection closes (`free()`); no copy is used after that.
+///
+/// OpenSSL's rules this follows:
+/// - The thread's error queue must be empty before an I/O call, or `SSL_get_error` may report a stale error: every
+///   failing step empties it before returning.
+/// - A write that returned `wantWrite` must be retried with at least the same bytes (`SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER`
+///   lets them come from another address): the engine keeps them queued until a write reports them taken.
+/// - `SSL_shutdown` is not called after a fatal error (`failed`).
+public struct TLSConnection: BitwiseCopyable {
+    /// The `SSL *`.
+    let ssl: OpaquePointer
+
+    /// The outcome of one step.
+    public enum Step: Equatable {
+        /// Bytes moved (for a handshake: 0, and it is complete).
+        case done(Int)
+        /// Call again when the socket is readable.
+        case wantRead
+        /// Call again when the socket is writable.
+        case wantWrite
+        /// The peer closed the connection (close_notify, or its TCP FIN).
+        case closed
+        /// A protocol or system error: drop the connection without a close_notify.
+        case failed
+        /// The handshake failed because the client sent a plain HTTP request (or a proxy's CONNECT) instead of a
+        /// ClientHello: OpenSSL recognises its first bytes (`SSL_R_HTTP_REQUEST`, `SSL_R_HTTPS_PROXY_REQUEST`).
+        /// Otherwise as `failed`.
+        case plaintextRequest
+    }
+
+    /// A server connection on `fd` with `context`'s settings; nil if OpenSSL cannot allocate one. The fd stays the
+    /// caller's to close.
+    public init?(context: TLSContext, fd: Int32) {
+        guard let ssl = SSL_new(context.context) else {
+            ERR_clear_error()
+            return nil
+        }
+        guard SSL_set_fd(ssl, fd) == 1 else {
+            SSL_free(ssl)
+            ERR_clear_error()
+            return nil
+        }
+        SSL_set_accept_state(ssl)
+        swerve_ssl_set_server_modes(ssl)
+        self.ssl = ssl
+    }
+
+    /// Advances the handshake. `.done(0)` once it is complete.
+    public func handshake() -> Step {
+        let rc = SSL_do_handshake(ssl)
+        return rc == 1 ? .done(0) : failure(rc)
+    }
+
+    /// Decrypts up to `count` bytes into `buffer`. Fewer than asked says nothing about the socket (a record may be
+    /// shorter): a reader that must drain it reads until `.wantRead`.
+    @inline(__always)
+    public func read(into buffer: UnsafeMutableRawPointer, count: Int) -> Step {
+        var read = 0
+        let rc = SSL_read_ex(ssl, buffer, count, &read)
+        return rc == 1 ? .done(read) : failure(rc)
+    }
+
+    /// Encrypts and sends up to `count` bytes (one or more records); `.done(n)` may be fewer than `count`.
+    @inline(__always)
+    public func write(_ bytes: UnsafeRawPointer, count: Int) -> Step {
+        var written = 0
+        let rc = SSL_write_ex(ssl, bytes, count, &written)
+        return rc == 1 ? .done(written) : failure(rc)
+    }
+
+    /// Whether the kernel encrypts this connection's output (kTLS, set up by OpenSSL at the end of the handshake
+    /// when the context asked for it and the kernel has the `tls` module): then file bodies go out with
+    /// `sendFile`, without passing through user space.
+    public var kernelSends: Bool { swerve_ssl_kernel_sends(ssl) != 0 }
+
+    /// `count` bytes of `fd` from `offset` through the kernel's TLS (only when `kernelSends`).
+    public func sendFile(_ fd: Int32, offset: Int, count: Int) -> Step {
+        let n = SSL_sendfile(ssl, fd, off_t(offset), count, 0)
+        return n >= 0 ? .done(n) : failure(Int32(-1))
+    }
+
+    /// The protocol ALPN chose (RFC 7301), nil if the client offered none.
+    public var negotiatedProtocol: ALPN.ApplicationProtocol? {
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        let name = UnsafeRawBufferPointer(start: data, count: Int(length))
+        return ALPN.ApplicationProtocol.allCases.first { name.elementsEqual($0.wireName) }
+    }
+
+    /// The negotiated version's name (`TLSv1.3`), for logs.
+    public var versionName: String { String(cString: SSL_get_version(ssl)) }
+
+    /// Sends close_notify once, without waiting for the peer's (RFC 8446 §6.1 lets the closing side close its read
+    /// side at once). Not after a fatal error, and not during a handshake (OpenSSL refuses both).
+    public func shutdown() {
+        guard SSL_is_init_finished(ssl) == 1 else { return }
+        if SSL_shutdown(ssl) < 0 { ERR_clear_error() }
+    }
+
+    /// Releases the connection's OpenSSL state (its buffers, its reference to the context). Last use.
+    public func free() {
+        SSL_free(ssl)
+    }
+
+    /// What a call that returned `rc` means, with the thread's error queue left empty.
+    private func failure(_ rc: Int32) -> Step {
+        let error = SSL_get_error(ssl, rc)
+        switch error {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_ZERO_RETURN:
+            return .closed
+        default:
+            // SSL_ERROR_SYSCALL with an empty queue and errno 0 would be an EOF, but with
+            // SSL_OP_IGNORE_UNEXPECTED_EOF OpenSSL reports that as ZERO_RETURN: anything here is an error.
+            let reason = ERR_GET_REASON(ERR_peek_error())
+            ERR_clear_error()
+            return reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST ? .plaintextRequest : .failed
+        }
+    }
+}
