@@ -2,7 +2,10 @@
 // Swift cannot import are wrapped here as inline functions and constants.
 #ifndef SWERVE_COPENSSL_SHIM_H
 #define SWERVE_COPENSSL_SHIM_H
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -34,5 +37,19 @@ static inline void swerve_ssl_set_server_modes(SSL *ssl) {
 static inline int swerve_ssl_kernel_sends(SSL *ssl) {
     BIO *wbio = SSL_get_wbio(ssl);
     return wbio != NULL && BIO_get_ktls_send(wbio);
+}
+/// Session tickets need no server-side cache (RFC 5077: the state travels with the client), and the cache would
+/// cost a lock and memory per handshake: off.
+static inline void swerve_ssl_ctx_session_cache_off(SSL_CTX *ctx) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+
+/// Keys a ticket's HMAC (SHA-256) with `key` (`keylen` bytes), as OpenSSL 3's ticket callback must.
+static inline int swerve_ticket_mac_init(EVP_MAC_CTX *hctx, unsigned char *key, size_t keylen) {
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key, keylen);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    return EVP_MAC_CTX_set_params(hctx, params);
 }
 #endif

@@ -14,6 +14,7 @@ public struct TLSConfigurationError: Error, Equatable, CustomStringConvertible {
 /// - TLS 1.2 cipher suites: ECDHE with AES-GCM or ChaCha20-Poly1305 only (forward secrecy, AEAD), the server's
 ///   order; TLS 1.3's suites are OpenSSL's defaults, all AEAD.
 /// - No TLS compression, no renegotiation, kernel TLS requested (`SSL_OP_ENABLE_KTLS`).
+/// - Resumption with session tickets sealed by `TLSTicketKeys.shared` (rotated hourly), no server-side cache.
 /// - ALPN: `h2` and `http/1.1` in the order given (RFC 7301); a client that offers only others is refused with
 ///   the `no_application_protocol` alert, as §3.2 requires.
 ///
@@ -49,6 +50,12 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSConfigurationError(description: "cannot configure TLS 1.2–1.3: \(Self.openSSLError())")
         }
         _ = SSL_CTX_set_options(context, swerve_ssl_server_options)
+        // Resumption by session tickets sealed with the process's rotating keys (TLSTicketKeys), none cached here.
+        swerve_ssl_ctx_session_cache_off(context)
+        _ = SSL_CTX_set_timeout(context, Int(TLSTicketKeys.defaultRotationSeconds))
+        guard SSL_CTX_set_tlsext_ticket_key_evp_cb(context, TLSTicketKeys.callback) == 1 else {
+            throw TLSConfigurationError(description: "cannot set up TLS session tickets: \(Self.openSSLError())")
+        }
         guard SSL_CTX_use_certificate_chain_file(context, certificateChainFile) == 1 else {
             throw TLSConfigurationError(
                 description: "the TLS certificate \(certificateChainFile) is not a PEM certificate chain: \(Self.openSSLError())")

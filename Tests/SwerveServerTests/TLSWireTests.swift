@@ -1,5 +1,6 @@
 import Glibc
 import SwerveServer
+import SwerveTLS
 import SwerveTestSupport
 import Testing
 
@@ -202,6 +203,34 @@ struct TLSWireTests {
         defer { clear.shutdown() }
         let (_, clearPage) = try MetricsWireTests.scrape(try #require(clear.server.metricsPort)) { _ in true }
         #expect(clearPage["swerve_tls_kernel_connections_total"] == nil)
+    }
+
+    @Test("RFC 8446 §4.6.1 session tickets: a client resumes; after one key rotation still (and gets a new ticket), after two it does a full handshake; a reload keeps tickets")
+    func sessionTickets() throws {
+        let certificates = try TestCertificates()
+        let server = try Self.server(certificates)
+        defer { server.shutdown() }
+        func connect(_ session: TLSClientSession?) throws -> RawClient {
+            let client = try RawClient(port: server.port, tls: true, session: session)
+            try client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+            return client
+        }
+        let first = try connect(nil)
+        #expect(!first.resumed)
+        let ticket = try #require(first.session)
+        #expect(try connect(ticket).resumed)
+        // A certificate reload makes a new context; the tickets are the process's, so they still open.
+        server.server.reloadTLS()
+        #expect(try connect(ticket).resumed)
+        TLSTicketKeys.shared.rotate()
+        let afterOne = try connect(ticket)
+        #expect(afterOne.resumed)
+        TLSTicketKeys.shared.rotate()
+        #expect(try !connect(ticket).resumed)
+        // The ticket issued after the first rotation was sealed with the key that is now the previous one.
+        let renewed = try #require(afterOne.session)
+        #expect(try connect(renewed).resumed)
     }
 
     @Test("startup: a missing or mismatched pair is one clear error; --tls-cert without --tls-key is a usage error")

@@ -1,6 +1,31 @@
 import COpenSSL
 import Glibc
 
+/// A client's TLS session, kept serialised (`i2d_SSL_SESSION`) as a client stores it between runs: each use makes a
+/// fresh `SSL_SESSION` from the bytes, since OpenSSL's client does not offer a TLS 1.3 session object twice.
+final class TLSClientSession {
+    let der: [UInt8]
+    init?(_ session: OpaquePointer) {
+        defer { SSL_SESSION_free(session) }
+        let length = i2d_SSL_SESSION(session, nil)
+        guard length > 0 else { return nil }
+        var der = [UInt8](repeating: 0, count: Int(length))
+        der.withUnsafeMutableBufferPointer { buffer in
+            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            _ = i2d_SSL_SESSION(session, &cursor)
+        }
+        self.der = der
+    }
+
+    /// A new `SSL_SESSION` from the bytes (the caller frees it).
+    func make() -> OpaquePointer? {
+        der.withUnsafeBufferPointer { buffer in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            return d2i_SSL_SESSION(nil, &cursor, buffer.count)
+        }
+    }
+}
+
 /// A parsed response as it came off the wire.
 struct WireResponse {
     var statusLine: String
@@ -37,8 +62,12 @@ final class RawClient {
     private var chunk = [UInt8](repeating: 0, count: 256 * 1024)
     private(set) var eof = false
 
-    /// `tls`: handshake first, offering `alpn` (protocol names, in order; none: no ALPN extension).
-    init(port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10, tls: Bool = false, alpn: [String] = []) throws {
+    /// `tls`: handshake first, offering `alpn` (protocol names, in order; none: no ALPN extension), and resuming
+    /// `session` when given (`session` of an earlier client).
+    init(
+        port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10, tls: Bool = false, alpn: [String] = [],
+        session: TLSClientSession? = nil
+    ) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
@@ -64,7 +93,7 @@ final class RawClient {
             close(fd)
             throw TestFailure("connect to \(host):\(port) failed: errno \(e)")
         }
-        if tls { try handshake(alpn: alpn) }
+        if tls { try handshake(alpn: alpn, session: session) }
     }
 
     deinit {
@@ -73,7 +102,7 @@ final class RawClient {
         if fd >= 0 { close(fd) }
     }
 
-    private func handshake(alpn: [String]) throws {
+    private func handshake(alpn: [String], session: TLSClientSession?) throws {
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw TestFailure("SSL_CTX_new failed") }
         sslContext = context
         if !alpn.isEmpty {
@@ -83,6 +112,10 @@ final class RawClient {
         guard let ssl = SSL_new(context) else { throw TestFailure("SSL_new failed") }
         self.ssl = ssl
         SSL_set_fd(ssl, fd)
+        if let session, let fresh = session.make() {
+            SSL_set_session(ssl, fresh)
+            SSL_SESSION_free(fresh)
+        }
         guard SSL_connect(ssl) == 1 else {
             ERR_clear_error()
             throw TestFailure("TLS handshake failed")
@@ -109,6 +142,13 @@ final class RawClient {
         defer { CRYPTO_free(hex, #file, #line) }
         return String(cString: hex)
     }
+
+    /// The session to resume on a later connection (a TLS 1.3 ticket arrives after the handshake: read a response
+    /// first).
+    var session: TLSClientSession? { ssl.flatMap { SSL_get1_session($0) }.flatMap(TLSClientSession.init) }
+
+    /// The handshake resumed a session instead of a full one.
+    var resumed: Bool { ssl.map { SSL_session_reused($0) == 1 } ?? false }
 
     /// The negotiated TLS version (`TLSv1.3`).
     var tlsVersion: String? { ssl.map { String(cString: SSL_get_version($0)) } }
