@@ -56,11 +56,6 @@ extension EventLoop {
     /// Reads and decrypts until OpenSSL has no more for now, running the handler after each piece (the plain path's
     /// `onReadable`, which has checked that reading is allowed).
     func readTLS(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ tls: TLSConnection) {
-        if slot.pointee.tlsWriteWantsRead {
-            // A write was waiting for this readable event.
-            slot.pointee.tlsWriteWantsRead = false
-            if flush(fd, slot) == .closed { return }
-        }
         let bufferSize = configuration.inputBufferSize
         while true {
             if slot.pointee.input == nil {

@@ -484,6 +484,11 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             drainLingering(fd, slot)
             return
         }
+        if slot.pointee.tlsWriteWantsRead {
+            // A TLS write was waiting for this readable event (whether or not reading is paused).
+            slot.pointee.tlsWriteWantsRead = false
+            if flush(fd, slot) == .closed { return }
+        }
         guard !slot.pointee.readPaused, !slot.pointee.suspended, !slot.pointee.peerClosed, !slot.pointee.closeAfterFlush else { return }
         if let tls = slot.pointee.tls {
             readTLS(fd, slot, tls)
