@@ -309,6 +309,10 @@ extension CommandLineOptions {
                 guard !text.isEmpty else { throw UsageError("\(option) needs a file") }
                 configuration.tlsKey = text
             },
+            .value("redirect-http", "ADDR:PORT", default: nil,
+                   "With --tls-cert: a plain-HTTP listener answering every request with 308 to its https URL (e.g. :80).") {
+                configuration, text, _ in configuration.redirectHTTP = text
+            },
             .value("metrics", "ADDR:PORT", default: nil, "Serve Prometheus metrics at /metrics on a separate listener (e.g. 127.0.0.1:9100).") {
                 configuration, text, _ in configuration.metrics = text
             },

@@ -30,6 +30,7 @@ public struct HTTPStatus: Equatable, Hashable, Sendable, CustomStringConvertible
     public static let partialContent = HTTPStatus(code: 206, reason: "Partial Content")
     public static let movedPermanently = HTTPStatus(code: 301, reason: "Moved Permanently")
     public static let notModified = HTTPStatus(code: 304, reason: "Not Modified")
+    public static let permanentRedirect = HTTPStatus(code: 308, reason: "Permanent Redirect")
     public static let badRequest = HTTPStatus(code: 400, reason: "Bad Request")
     public static let forbidden = HTTPStatus(code: 403, reason: "Forbidden")
     public static let notFound = HTTPStatus(code: 404, reason: "Not Found")

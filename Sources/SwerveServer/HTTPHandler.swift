@@ -635,14 +635,10 @@ final class HTTPHandler: ConnectionHandler {
         context: ProcessContext
     ) {
         let draining = context.draining || health.draining.load(ordering: .relaxed)
-        let body = draining ? HealthCheck.drainingBody : HealthCheck.okBody
-        var response = ResponseHead(status: draining ? .serviceUnavailable : .ok, contentLength: body.utf8CodeUnitCount)
-        response.contentType = UnsafeRawBufferPointer(start: HealthCheck.contentType.utf8Start, count: HealthCheck.contentType.utf8CodeUnitCount)
-        response.cacheControl = Self.noStore
+        var response = HealthCheck.head(draining: draining, nosniff: site.nosniff)
         response.connection = connection
-        response.nosniff = site.nosniff
         writeHead(response, output: &output, now: context.wallClockSeconds)
-        if !isHead { output.append(UnsafeRawBufferPointer(start: body.utf8Start, count: body.utf8CodeUnitCount)) }
+        if !isHead { output.append(HealthCheck.body(draining: draining)) }
     }
 
     /// An error response with its small HTML page; `fields` adds what a particular status carries besides.
@@ -660,13 +656,7 @@ final class HTTPHandler: ConnectionHandler {
         decorate(&response)
         fields(&response)
         writeHead(response, output: &output, now: now)
-        if !isHead {
-            output.appendBytes(count: ErrorPage.length(status)) { area in
-                var w = ByteWriter(area)
-                ErrorPage.render(status, into: &w)
-                return w.count
-            }
-        }
+        if !isHead { output.appendErrorPage(status) }
     }
 
     func writeHead(_ response: borrowing ResponseHead, output: inout OutputWriter, now: Int) {

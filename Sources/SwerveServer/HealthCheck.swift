@@ -1,3 +1,4 @@
+import SwerveHTTP
 import Synchronization
 
 /// `--health PATH`: a path answered before any file lookup, `200 ok` while the server takes traffic and `503` once
@@ -21,6 +22,22 @@ final class HealthCheck: Sendable {
             throw ServerError("invalid --health '\(path)': expected an absolute path such as /healthz (no query, no spaces)", usage: true)
         }
         self.path = bytes
+    }
+
+    /// The answer's head: `200` with `ok`, or `503` with `draining`; `text/plain`, never stored. The caller sets
+    /// the connection field and appends `body(draining:)` unless the request was HEAD.
+    static func head(draining: Bool, nosniff: Bool) -> ResponseHead {
+        let body = draining ? drainingBody : okBody
+        var response = ResponseHead(status: draining ? .serviceUnavailable : .ok, contentLength: body.utf8CodeUnitCount)
+        response.contentType = UnsafeRawBufferPointer(start: contentType.utf8Start, count: contentType.utf8CodeUnitCount)
+        response.cacheControl = HTTPHandler.noStore
+        response.nosniff = nosniff
+        return response
+    }
+
+    static func body(draining: Bool) -> UnsafeRawBufferPointer {
+        let body = draining ? drainingBody : okBody
+        return UnsafeRawBufferPointer(start: body.utf8Start, count: body.utf8CodeUnitCount)
     }
 
     /// Whether a request's path without its query (`RequestHead.pathWithoutQuery`) is the health path.

@@ -79,11 +79,6 @@ final class MetricsHandler: ConnectionHandler {
     ) {
         var response = response
         response.connection = connection
-        let dateBytes = date.bytes(at: context.wallClockSeconds)
-        output.appendBytes(count: min(response.sizeBound, output.freeBytes)) { area in
-            var w = ByteWriter(area)
-            response.render(into: &w, date: dateBytes, lastModifiedText: nil)
-            return w.count
-        }
+        output.appendHead(response, date: date.bytes(at: context.wallClockSeconds))
     }
 }

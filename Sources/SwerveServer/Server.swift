@@ -35,6 +35,9 @@ public final class Server: Sendable {
     /// The `--metrics` listener, and its address as the startup line shows it (`127.0.0.1`, `[::1]`).
     private let metricsEngine: Engine<MetricsHandler>?
     private let metricsHostText: String?
+    /// The `--redirect-http` listener, and its address as the startup line shows it.
+    private let redirectEngine: Engine<RedirectHandler>?
+    private let redirectHostText: String?
     /// HTTPS: the certificate and key every connection is made with, reloaded on SIGHUP; nil for plain HTTP.
     private let tls: TLSCertificateStore?
     /// Whether this kernel can encrypt TLS output itself (kTLS), probed once at start for the startup line.
@@ -151,6 +154,17 @@ public final class Server: Sendable {
         }
         self.tls = tls
         kernelTLS = tls == nil ? nil : KernelTLS.probe()
+        var redirectAddress: (address: ListenAddress, port: UInt16, hostText: String)?
+        if let text = configuration.redirectHTTP {
+            guard tls != nil else {
+                throw ServerError("--redirect-http needs --tls-cert and --tls-key (it redirects to the HTTPS port)", usage: true)
+            }
+            guard let parsed = Server.parseListenAddress(text) else {
+                throw ServerError("invalid --redirect-http '\(text)': expected ADDR:PORT, such as 0.0.0.0:80, [::]:80 or :80", usage: true)
+            }
+            redirectAddress = parsed
+        }
+        redirectHostText = redirectAddress?.hostText
         let logWriter = logWriter ?? LogWriter()
         self.logWriter = logWriter
         var accessLog: AccessLogSink?
@@ -246,6 +260,22 @@ public final class Server: Sendable {
         } else {
             metricsEngine = nil
         }
+        if let (redirectHost, redirectPort, _) = redirectAddress {
+            let httpsPort = engine.port
+            let nosniff = configuration.nosniff
+            do {
+                redirectEngine = try Engine(configuration: EngineConfiguration(
+                    host: redirectHost, port: redirectPort, workers: 1, maxConnections: configuration.maxConnections,
+                    headerTimeout: configuration.headerTimeout, keepAliveTimeout: configuration.keepAliveTimeout,
+                    shutdownGrace: configuration.shutdownGrace)) { _ in
+                    RedirectHandler(httpsPort: httpsPort, health: health, nosniff: nosniff)
+                }
+            } catch {
+                throw listenFailure(error, "--redirect-http: ", redirectHost, redirectPort)
+            }
+        } else {
+            redirectEngine = nil
+        }
     }
 
     /// The answer to a plain HTTP request sent to the HTTPS port, before the connection closes: a 400 that says why
@@ -271,6 +301,9 @@ public final class Server: Sendable {
     /// The `--metrics` listener's port (the kernel's choice for port 0), nil without one.
     public var metricsPort: UInt16? { metricsEngine?.port }
 
+    /// The `--redirect-http` listener's port (the kernel's choice for port 0), nil without one.
+    public var redirectPort: UInt16? { redirectEngine?.port }
+
     /// How long the health check fails before the listener closes, after SIGTERM (`ServerConfiguration.drainDelay`).
     public var drainDelay: Double { configuration.drainDelay ?? (health == nil ? 0 : 5) }
 
@@ -283,6 +316,7 @@ public final class Server: Sendable {
         ]
         if let port = metricsPort, let host = metricsHostText { fields["metrics"] = "http://\(host):\(port)/metrics" }
         if let health = configuration.health { fields["health"] = "\(health)" }
+        if let port = redirectPort, let host = redirectHostText { fields["redirect"] = "http://\(host):\(port)/ to https" }
         if tls != nil {
             switch kernelTLS {
             case .available: fields["tls"] = "TLSv1.2-1.3 http/1.1, kernel TLS (SSL_sendfile)"
@@ -349,6 +383,7 @@ public final class Server: Sendable {
         do {
             try engine.start()
             try metricsEngine?.start()
+            try redirectEngine?.start()
         } catch {
             throw ServerError("cannot start event loops: \(error)")
         }
@@ -359,6 +394,7 @@ public final class Server: Sendable {
         beginDraining()
         engine.stop()
         metricsEngine?.stop()
+        redirectEngine?.stop()
         // The loops are gone (joined): their last lines are handed over from this thread.
         for buffer in accessLogBuffers { buffer.submit() }
         workers.shutdown()

@@ -83,6 +83,9 @@ public struct ServerConfiguration: Sendable {
     /// them again (`Server.reloadTLS`).
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// `ADDR:PORT` of a plain-HTTP listener that answers every request with a 308 to the https URL
+    /// (`RedirectHandler`); needs `tlsCertificate`. nil: none.
+    public var redirectHTTP: String?
     /// A TLS handshake must complete within this many seconds of the connection (`EngineConfiguration`).
     public var handshakeTimeout: Double = 10
 

@@ -75,6 +75,7 @@ private let valueRows: [ValueRow] = [
     ValueRow("health", "/healthz", "/healthz") { $0.health ?? "nil" },
     ValueRow("tls-cert", "/etc/ssl/site.pem", "/etc/ssl/site.pem") { $0.tlsCertificate ?? "nil" },
     ValueRow("tls-key", "/etc/ssl/site.key", "/etc/ssl/site.key") { $0.tlsKey ?? "nil" },
+    ValueRow("redirect-http", ":80", ":80") { $0.redirectHTTP ?? "nil" },
     ValueRow("drain-delay", "0", "Optional(0.0)") { "\(String(describing: $0.drainDelay))" },
     ValueRow("drain-delay", "2.5", "Optional(2.5)") { "\(String(describing: $0.drainDelay))" },
 ]
@@ -221,6 +222,7 @@ struct CommandLineOptionsTests {
         #expect(c.drainDelay == nil)
         #expect(c.tlsCertificate == nil)
         #expect(c.tlsKey == nil)
+        #expect(c.redirectHTTP == nil)
     }
 
     @Test("Each value option lands in its field, as --name value", arguments: valueRows)
