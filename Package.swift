@@ -16,6 +16,9 @@ import PackageDescription
 //   COpenSSL     – the system OpenSSL 3 (libssl-dev): TLS for HTTPS and HTTP/2 (issue 17), the library nginx, h2o,
 //                  curl and Apache use; not a Swift TLS stack.
 //   SwerveTLS    – Swerve's TLS context: certificate and key loading, protocol versions, ciphers, ALPN.
+//   CNghttp2     – the system libnghttp2 (libnghttp2-dev): HTTP/2 framing, HPACK, flow control (issue 17), the library
+//                  curl and Apache httpd use.
+//   SwerveHTTP2  – one HTTP/2 server session on nghttp2, with the limits a public server needs; no sockets, no clock.
 //   SwerveServer – glues the HTTP pipeline onto the engine; the configuration a user sets.
 //   SwerveCLI    – the command-line options: one table that both parses the flags and writes `--help`.
 //   swerve       – the thin command-line executable.
@@ -53,6 +56,8 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "SwerveTLS", dependencies: ["COpenSSL"]),
+        .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .target(name: "SwerveHTTP2", dependencies: ["CNghttp2"]),
         .target(
             name: "SwerveServer",
             dependencies: [
@@ -80,6 +85,7 @@ let package = Package(
         .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "CZlib", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveTLSTests", dependencies: ["SwerveTLS", "COpenSSL", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveHTTP2Tests", dependencies: ["SwerveHTTP2", "CNghttp2"]),
         .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "SwerveTLS", "CZlib", "CSwerveSys", "COpenSSL", "SwerveTestSupport"]),
     ]
 )

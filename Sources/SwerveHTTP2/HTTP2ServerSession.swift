@@ -1,0 +1,298 @@
+import CNghttp2
+
+/// HTTP/2 (RFC 9113) for one server connection, on libnghttp2: framing, HPACK, flow control and the protocol's
+/// own errors are nghttp2's; the requests it assembles, the limits a public server needs, and the responses are
+/// Swerve's. Pure: bytes go in (`receive`), requests come out (`takeRequests`), responses go in (`respond`), bytes
+/// come out (`nextOutput`). No socket, no clock (the caller passes the time), so tests drive it with nghttp2's own
+/// client in memory.
+///
+/// Not thread-safe: one per connection, used by its event loop.
+public final class HTTP2ServerSession {
+    /// The limits of one connection, each against a known abuse.
+    public struct Limits: Sendable {
+        /// SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2): streams a client may have open at once. 100, as h2o
+        /// (nginx: 128); RFC 9113 §6.5.2 advises "no smaller than 100".
+        public var maxConcurrentStreams: UInt32 = 100
+        /// Bytes of one request's header list, counted as RFC 9113 §6.5.2 counts SETTINGS_MAX_HEADER_LIST_SIZE (name
+        /// + value + 32 per field): HTTP/1.1's limits, an 8 KiB target and 16 KiB of fields. Beyond it the request
+        /// is answered 431 (RFC 6585 §5) and its fields dropped as they arrive, so memory stays bounded.
+        public var maxHeaderListBytes: Int = 24 * 1024
+        /// SETTINGS_HEADER_TABLE_SIZE for the client's HPACK encoder (RFC 7541 §4.2): the 4,096-byte default.
+        public var headerTableSize: UInt32 = 4096
+        /// Entries one SETTINGS frame may carry (a SETTINGS flood): 32, nghttp2's default.
+        public var maxSettingsEntries: Int = 32
+        /// SETTINGS and PING acknowledgements queued unsent before the connection is dropped (a client that floods
+        /// PINGs or SETTINGS without reading its ACKs): 1,000, nghttp2's default.
+        public var maxQueuedAcks: Int = 1000
+        /// CONTINUATION frames one header block may span (the 2024 CONTINUATION flood): 8. A browser's request
+        /// fits one HEADERS frame.
+        public var maxContinuations: Int = 8
+        /// Rapid reset (CVE-2023-44487): streams a client opens and cancels itself, as a token bucket: a burst of
+        /// 1,000, then 33 a second (nghttp2 1.57's defaults). Beyond it: GOAWAY with ENHANCE_YOUR_CALM.
+        public var resetBurst: Int = 1000
+        public var resetsPerSecond: Int = 33
+
+        public init() {}
+    }
+
+    /// One request, complete (its END_STREAM seen).
+    public struct Request: Sendable {
+        public var streamID: Int32
+        public var method: [UInt8] = []
+        public var path: [UInt8] = []
+        public var authority: [UInt8]?
+        public var scheme: [UInt8]?
+        /// The regular fields in order; names lowercase (RFC 9113 §8.2.1 requires it of the client, nghttp2 checks).
+        public var fields: [(name: [UInt8], value: [UInt8])] = []
+        /// The header list exceeded `Limits.maxHeaderListBytes`: answer 431, the fields were not kept.
+        public var headerListTooLarge = false
+        /// Bytes counted against the limit so far.
+        var headerListBytes = 0
+        /// The request has a body (a HEADERS frame without END_STREAM): it is discarded as it arrives.
+        public var hadBody = false
+
+        init(streamID: Int32) { self.streamID = streamID }
+    }
+
+    let limits: Limits
+    private var session: OpaquePointer?
+    /// Requests whose header block is still arriving, or whose body is, by stream.
+    private var partial: [Int32: Request] = [:]
+    private var complete: [Request] = []
+    /// Response bodies being sent, by stream: the bytes and how many have gone into DATA frames.
+    private var bodies: [Int32: (bytes: [UInt8], sent: Int)] = [:]
+    /// Rapid-reset tokens and when they were last refilled (milliseconds of the caller's clock).
+    private var resetTokens: Int
+    private var resetRefilled: Int64 = 0
+    private var now: Int64 = 0
+    /// Why the session ended, once it did.
+    public private(set) var failure: Failure?
+
+    public enum Failure: Equatable, Sendable {
+        /// The peer broke the protocol (nghttp2's error code); a GOAWAY says so if it can still be sent.
+        case protocolError(Int32)
+        /// Too many streams reset by the client (rapid reset): GOAWAY ENHANCE_YOUR_CALM.
+        case rapidReset
+    }
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+        resetTokens = limits.resetBurst
+        var callbacks: OpaquePointer?
+        nghttp2_session_callbacks_new(&callbacks)
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, Self.onBeginHeaders)
+        nghttp2_session_callbacks_set_on_header_callback(callbacks, Self.onHeader)
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, Self.onFrameReceived)
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, Self.onStreamClose)
+        var options: OpaquePointer?
+        nghttp2_option_new(&options)
+        nghttp2_option_set_max_settings(options, limits.maxSettingsEntries)
+        nghttp2_option_set_max_outbound_ack(options, limits.maxQueuedAcks)
+        nghttp2_option_set_max_continuations(options, limits.maxContinuations)
+        var created: OpaquePointer?
+        let rc = nghttp2_session_server_new2(&created, callbacks, Unmanaged.passUnretained(self).toOpaque(), options)
+        nghttp2_option_del(options)
+        nghttp2_session_callbacks_del(callbacks)
+        // Allocation is the only way this fails: nothing sensible remains.
+        precondition(rc == 0, "nghttp2_session_server_new2: \(rc)")
+        session = created
+        var settings = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: limits.maxConcurrentStreams),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderListBytes)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_HEADER_TABLE_SIZE.rawValue), value: limits.headerTableSize),
+        ]
+        // RFC 9113 §3.4: the server's preface is a SETTINGS frame, sent first.
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+    }
+
+    deinit {
+        nghttp2_session_del(session)
+    }
+
+    /// Feeds the client's bytes (the connection preface first). `now`: the caller's monotonic milliseconds, for the
+    /// rapid-reset bucket. False when the session failed (`failure`): send what `nextOutput` still gives (a GOAWAY),
+    /// then close.
+    @discardableResult
+    public func receive(_ bytes: UnsafeRawBufferPointer, now: Int64) -> Bool {
+        guard failure == nil, let base = bytes.baseAddress else { return failure == nil }
+        self.now = now
+        let rc = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        if rc < 0 && failure == nil { failure = .protocolError(Int32(rc)) }
+        return failure == nil
+    }
+
+    /// The requests completed since the last call, in the order their END_STREAM arrived.
+    public func takeRequests() -> [Request] {
+        defer { complete.removeAll(keepingCapacity: true) }
+        return complete
+    }
+
+    /// Answers a stream: `status`, then `fields` (names lowercase, no connection-specific fields: RFC 9113 §8.2.2),
+    /// then `body` in DATA frames as flow control allows (nil: no body, END_STREAM on the HEADERS frame).
+    public func respond(streamID: Int32, status: Int, fields: [(name: [UInt8], value: [UInt8])], body: [UInt8]?) {
+        var names: [[UInt8]] = [Array(":status".utf8)]
+        var values: [[UInt8]] = [Array(String(status).utf8)]
+        for field in fields {
+            names.append(field.name)
+            values.append(field.value)
+        }
+        // nghttp2 copies the list (submit_response's contract), so the arrays only need to live through the call.
+        let flags = UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)
+        withPointers(names) { namePointers in
+            withPointers(values) { valuePointers in
+                var list = (0..<names.count).map { i in
+                    nghttp2_nv(name: namePointers[i], value: valuePointers[i], namelen: names[i].count, valuelen: values[i].count, flags: flags)
+                }
+                if let body {
+                    bodies[streamID] = (body, 0)
+                    var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0), read_callback: Self.readBody)
+                    nghttp2_submit_response(session, streamID, &list, list.count, &provider)
+                } else {
+                    nghttp2_submit_response(session, streamID, &list, list.count, nil)
+                }
+            }
+        }
+    }
+
+    /// The next bytes to write to the connection, valid until the next call; nil when nothing is waiting.
+    public func nextOutput() -> UnsafeRawBufferPointer? {
+        var data: UnsafePointer<UInt8>?
+        let n = nghttp2_session_mem_send(session, &data)
+        if n < 0 {
+            if failure == nil { failure = .protocolError(Int32(n)) }
+            return nil
+        }
+        guard n > 0, let data else { return nil }
+        return UnsafeRawBufferPointer(start: data, count: n)
+    }
+
+    /// Neither side has anything more to say: the connection can close (after a GOAWAY, or a failure, once the
+    /// output is written).
+    public var isFinished: Bool { nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 }
+
+    /// Graceful shutdown (RFC 9113 §6.8): GOAWAY naming the last stream this server will process, so streams in
+    /// flight complete and the client retries later ones on a new connection.
+    public func goAway() {
+        nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+                              NGHTTP2_NO_ERROR.rawValue, nil, 0)
+    }
+
+    // MARK: Callbacks (nghttp2 calls them from inside receive and nextOutput, on this thread)
+
+    private static func session(_ userData: UnsafeMutableRawPointer?) -> HTTP2ServerSession {
+        Unmanaged<HTTP2ServerSession>.fromOpaque(userData!).takeUnretainedValue()
+    }
+
+    private static let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
+        guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
+              frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
+        let id = frame.pointee.hd.stream_id
+        session(userData).partial[id] = Request(streamID: id)
+        return 0
+    }
+
+    private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
+        guard let frame, let name, let value else { return 0 }
+        let owner = session(userData)
+        let id = frame.pointee.hd.stream_id
+        guard var request = owner.partial[id] else { return 0 }
+        request.headerListBytes += nameLength + valueLength + 32
+        if request.headerListBytes > owner.limits.maxHeaderListBytes {
+            request.headerListTooLarge = true
+            request.fields.removeAll()
+        } else if !request.headerListTooLarge {
+            let nameBytes = UnsafeBufferPointer(start: name, count: nameLength)
+            let valueBytes = Array(UnsafeBufferPointer(start: value, count: valueLength))
+            if nameBytes.first == UInt8(ascii: ":") {
+                // nghttp2 has checked the pseudo-header fields (RFC 9113 §8.3.1: known names, each once, before the
+                // regular fields).
+                switch String(decoding: nameBytes, as: UTF8.self) {
+                case ":method": request.method = valueBytes
+                case ":path": request.path = valueBytes
+                case ":authority": request.authority = valueBytes
+                case ":scheme": request.scheme = valueBytes
+                default: break
+                }
+            } else {
+                request.fields.append((Array(nameBytes), valueBytes))
+            }
+        }
+        owner.partial[id] = request
+        return 0
+    }
+
+    private static let onFrameReceived: nghttp2_on_frame_recv_callback = { _, frame, userData in
+        guard let frame else { return 0 }
+        let owner = session(userData)
+        let id = frame.pointee.hd.stream_id
+        let type = frame.pointee.hd.type
+        let endStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        if type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
+            owner.countReset()
+            return 0
+        }
+        guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue), var request = owner.partial[id] else { return 0 }
+        if !endStream {
+            request.hadBody = true
+            owner.partial[id] = request
+            return 0
+        }
+        owner.partial[id] = nil
+        owner.complete.append(request)
+        return 0
+    }
+
+    private static let onStreamClose: nghttp2_on_stream_close_callback = { _, id, _, userData in
+        let owner = session(userData)
+        owner.partial[id] = nil
+        owner.bodies[id] = nil
+        return 0
+    }
+
+    private static let readBody: nghttp2_data_source_read_callback = { _, id, buffer, length, flags, _, userData in
+        guard let buffer, let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+        let owner = session(userData)
+        guard let body = owner.bodies[id] else {
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            return 0
+        }
+        let n = min(length, body.bytes.count - body.sent)
+        body.bytes.withUnsafeBufferPointer { bytes in
+            buffer.update(from: bytes.baseAddress! + body.sent, count: n)
+        }
+        owner.bodies[id]!.sent += n
+        if body.sent + n == body.bytes.count {
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            owner.bodies[id] = nil
+        }
+        return n
+    }
+
+    /// A RST_STREAM from the client: one token of the rapid-reset bucket. Empty: the connection ends with
+    /// ENHANCE_YOUR_CALM (RFC 9113 §7) before the next frame is read.
+    private func countReset() {
+        let refill = (now - resetRefilled) * Int64(limits.resetsPerSecond) / 1000
+        if refill > 0 {
+            resetTokens = min(limits.resetBurst, resetTokens + Int(refill))
+            resetRefilled = now
+        }
+        resetTokens -= 1
+        if resetTokens < 0 && failure == nil {
+            failure = .rapidReset
+            nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+        }
+    }
+}
+
+/// Calls `body` with a C pointer to each array's bytes (alive for the call).
+private func withPointers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeMutablePointer<UInt8>]) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<UInt8>] = []
+    pointers.reserveCapacity(arrays.count)
+    for array in arrays {
+        let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, array.count))
+        copy.initialize(from: array, count: array.count)
+        pointers.append(copy)
+    }
+    defer { for pointer in pointers { pointer.deallocate() } }
+    return body(pointers)
+}

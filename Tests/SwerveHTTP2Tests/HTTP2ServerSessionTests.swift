@@ -1,0 +1,230 @@
+import CNghttp2
+import Testing
+
+@testable import SwerveHTTP2
+
+/// The HTTP/2 session against nghttp2's own client, in memory: bytes are moved between the two until both are
+/// quiet. RFC 9113 sections are named per test.
+@Suite("HTTP/2 server session (RFC 9113)")
+struct HTTP2ServerSessionTests {
+    /// nghttp2's client session, collecting what the server sends per stream.
+    final class Client {
+        var session: OpaquePointer?
+        var statuses: [Int32: Int] = [:]
+        var fields: [Int32: [(String, String)]] = [:]
+        var bodies: [Int32: [UInt8]] = [:]
+        var closed: [Int32: UInt32] = [:]
+        var goAwayCode: UInt32?
+
+        init() {
+            var callbacks: OpaquePointer?
+            nghttp2_session_callbacks_new(&callbacks)
+            nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, user in
+                let me = Unmanaged<Client>.fromOpaque(user!).takeUnretainedValue()
+                let id = frame!.pointee.hd.stream_id
+                let n = String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self)
+                let v = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
+                if n == ":status" { me.statuses[id] = Int(v) } else { me.fields[id, default: []].append((n, v)) }
+                return 0
+            }
+            nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, id, data, length, user in
+                let me = Unmanaged<Client>.fromOpaque(user!).takeUnretainedValue()
+                me.bodies[id, default: []].append(contentsOf: UnsafeBufferPointer(start: data, count: length))
+                return 0
+            }
+            nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, id, code, user in
+                Unmanaged<Client>.fromOpaque(user!).takeUnretainedValue().closed[id] = code
+                return 0
+            }
+            nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, user in
+                if frame!.pointee.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+                    Unmanaged<Client>.fromOpaque(user!).takeUnretainedValue().goAwayCode = frame!.pointee.goaway.error_code
+                }
+                return 0
+            }
+            nghttp2_session_client_new(&session, callbacks, Unmanaged.passUnretained(self).toOpaque())
+            nghttp2_session_callbacks_del(callbacks)
+            nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil, 0)
+        }
+
+        deinit { nghttp2_session_del(session) }
+
+        /// Submits a GET and returns its stream id.
+        @discardableResult
+        func get(_ path: String, _ extra: [(String, String)] = [], endStream: Bool = true) -> Int32 {
+            let fields = [(":method", "GET"), (":scheme", "https"), (":authority", "example.org"), (":path", path)] + extra
+            let names = fields.map { Array($0.0.utf8) }
+            let values = fields.map { Array($0.1.utf8) }
+            var list: [nghttp2_nv] = []
+            var keep: [UnsafeMutablePointer<UInt8>] = []
+            for i in fields.indices {
+                let n = UnsafeMutablePointer<UInt8>.allocate(capacity: names[i].count + 1)
+                n.initialize(from: names[i], count: names[i].count)
+                let v = UnsafeMutablePointer<UInt8>.allocate(capacity: values[i].count + 1)
+                v.initialize(from: values[i], count: values[i].count)
+                keep += [n, v]
+                list.append(nghttp2_nv(name: n, value: v, namelen: names[i].count, valuelen: values[i].count,
+                                       flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+            }
+            defer { for p in keep { p.deallocate() } }
+            if endStream {
+                return nghttp2_submit_request(session, nil, &list, list.count, nil, nil)
+            }
+            return nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), -1, nil, &list, list.count, nil)
+        }
+
+        /// What the client would write.
+        func output() -> [UInt8] {
+            var out: [UInt8] = []
+            while true {
+                var data: UnsafePointer<UInt8>?
+                let n = nghttp2_session_mem_send(session, &data)
+                if n <= 0 { return out }
+                out.append(contentsOf: UnsafeBufferPointer(start: data, count: n))
+            }
+        }
+
+        func receive(_ bytes: [UInt8]) {
+            _ = bytes.withUnsafeBufferPointer { nghttp2_session_mem_recv(session, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Moves bytes both ways until neither side has any. `answer` runs on the server's new requests each turn.
+    func pump(_ client: Client, _ server: HTTP2ServerSession, now: Int64 = 0, answer: (HTTP2ServerSession.Request) -> Void = { _ in }) {
+        for _ in 0..<1000 {
+            let toServer = client.output()
+            if !toServer.isEmpty { toServer.withUnsafeBytes { _ = server.receive($0, now: now) } }
+            for request in server.takeRequests() { answer(request) }
+            var toClient: [UInt8] = []
+            while let chunk = server.nextOutput() { toClient.append(contentsOf: chunk) }
+            if !toClient.isEmpty { client.receive(toClient) }
+            if toServer.isEmpty && toClient.isEmpty { return }
+        }
+        Issue.record("the two sides never went quiet")
+    }
+
+    static func text(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    @Test("§8.3.1: a GET's pseudo-header fields and fields arrive as one request; the response's status, fields and body reach the client")
+    func exchange() {
+        let server = HTTP2ServerSession()
+        let client = Client()
+        let id = client.get("/a?b=c", [("accept-encoding", "gzip, br"), ("if-none-match", "\"x\"")])
+        var seen: [HTTP2ServerSession.Request] = []
+        let body = Array(repeating: UInt8(ascii: "z"), count: 100_000)
+        pump(client, server) { request in
+            seen.append(request)
+            server.respond(streamID: request.streamID, status: 200,
+                           fields: [(Self.text("content-type"), Self.text("text/plain")), (Self.text("etag"), Self.text("\"1-gz\""))],
+                           body: body)
+        }
+        #expect(seen.count == 1)
+        let request = seen[0]
+        #expect(request.streamID == id)
+        #expect(String(decoding: request.method, as: UTF8.self) == "GET")
+        #expect(String(decoding: request.path, as: UTF8.self) == "/a?b=c")
+        #expect(request.authority.map { String(decoding: $0, as: UTF8.self) } == "example.org")
+        #expect(request.fields.map { String(decoding: $0.name, as: UTF8.self) } == ["accept-encoding", "if-none-match"])
+        #expect(!request.hadBody && !request.headerListTooLarge)
+        #expect(client.statuses[id] == 200)
+        #expect(client.fields[id]?.map(\.0) == ["content-type", "etag"])
+        // 100,000 bytes is more than the 65,535-byte initial window (RFC 9113 §6.9.2): the client's WINDOW_UPDATEs
+        // let the rest through.
+        #expect(client.bodies[id] == body)
+        #expect(client.closed[id] == NGHTTP2_NO_ERROR.rawValue)
+    }
+
+    @Test("§5.1.2: streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused; the others are answered")
+    func concurrentStreams() {
+        var limits = HTTP2ServerSession.Limits()
+        limits.maxConcurrentStreams = 2
+        let server = HTTP2ServerSession(limits: limits)
+        let client = Client()
+        // Three streams sent before the client has read the server's SETTINGS (nghttp2's client holds back streams
+        // over a limit it knows): the server enforces its limit from its first SETTINGS on, acknowledged or not.
+        let ids = (0..<3).map { _ in client.get("/x", endStream: false) }
+        pump(client, server)
+        #expect(client.closed[ids[2]] == NGHTTP2_REFUSED_STREAM.rawValue)
+        #expect(client.closed[ids[0]] == nil && client.closed[ids[1]] == nil)
+    }
+
+    @Test("§6.5.2: a header list over the limit is marked for a 431 without keeping its fields")
+    func headerListLimit() {
+        var limits = HTTP2ServerSession.Limits()
+        limits.maxHeaderListBytes = 1024
+        let server = HTTP2ServerSession(limits: limits)
+        let client = Client()
+        pump(client, server)
+        let id = client.get("/big", [("x-filler", String(repeating: "a", count: 2000))])
+        var seen: [HTTP2ServerSession.Request] = []
+        pump(client, server) { request in
+            seen.append(request)
+            server.respond(streamID: request.streamID, status: 431, fields: [], body: nil)
+        }
+        #expect(seen.first?.headerListTooLarge == true)
+        #expect(seen.first?.fields.isEmpty == true)
+        #expect(client.statuses[id] == 431)
+    }
+
+    @Test("rapid reset (CVE-2023-44487): streams opened and cancelled beyond the bucket end the connection with GOAWAY ENHANCE_YOUR_CALM")
+    func rapidReset() {
+        var limits = HTTP2ServerSession.Limits()
+        limits.resetBurst = 20
+        limits.resetsPerSecond = 1
+        let server = HTTP2ServerSession(limits: limits)
+        let client = Client()
+        pump(client, server)
+        // Each stream's HEADERS goes out before its RST_STREAM (a client drops a stream it cancels before sending).
+        for _ in 0..<50 {
+            let id = client.get("/x", endStream: false)
+            pump(client, server, now: 1)
+            nghttp2_submit_rst_stream(client.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_CANCEL.rawValue)
+            pump(client, server, now: 1)
+        }
+        #expect(server.failure == .rapidReset)
+        #expect(client.goAwayCode == NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+    }
+
+    @Test("a client under the reset rate (one cancel now and then) is never cut off")
+    func occasionalResets() {
+        var limits = HTTP2ServerSession.Limits()
+        limits.resetBurst = 5
+        limits.resetsPerSecond = 10
+        let server = HTTP2ServerSession(limits: limits)
+        let client = Client()
+        pump(client, server)
+        for second in 0..<30 {
+            let id = client.get("/x", endStream: false)
+            pump(client, server, now: Int64(second) * 1000)
+            nghttp2_submit_rst_stream(client.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_CANCEL.rawValue)
+            pump(client, server, now: Int64(second) * 1000)
+        }
+        #expect(server.failure == nil)
+        #expect(client.goAwayCode == nil)
+    }
+
+    @Test("§3.4: bytes that are not the client preface end the session with a GOAWAY")
+    func badPreface() {
+        let server = HTTP2ServerSession()
+        let ok = Array("GET / HTTP/1.1\r\nHost: h\r\n\r\n".utf8).withUnsafeBytes { server.receive($0, now: 0) }
+        #expect(!ok)
+        #expect(server.failure != nil)
+    }
+
+    @Test("§6.8: GOAWAY on shutdown lets the stream in flight finish")
+    func gracefulGoAway() {
+        let server = HTTP2ServerSession()
+        let client = Client()
+        pump(client, server)
+        let id = client.get("/slow")
+        var pending: [Int32] = []
+        pump(client, server) { pending.append($0.streamID) }
+        server.goAway()
+        pump(client, server)
+        #expect(client.goAwayCode == NGHTTP2_NO_ERROR.rawValue)
+        server.respond(streamID: pending[0], status: 200, fields: [], body: Self.text("done"))
+        pump(client, server)
+        #expect(client.statuses[id] == 200)
+        #expect(client.bodies[id] == Self.text("done"))
+    }
+}
