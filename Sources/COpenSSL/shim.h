@@ -8,6 +8,10 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static inline int swerve_ssl_ctx_set_protocol_range(SSL_CTX *ctx, int min, int max) {
     return SSL_CTX_set_min_proto_version(ctx, min) == 1 && SSL_CTX_set_max_proto_version(ctx, max) == 1;
@@ -51,5 +55,105 @@ static inline int swerve_ticket_mac_init(EVP_MAC_CTX *hctx, unsigned char *key, 
     params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
     params[2] = OSSL_PARAM_construct_end();
     return EVP_MAC_CTX_set_params(hctx, params);
+}
+/// Ciphertext a connection has encrypted but not yet written to its socket: the write side of the connection's BIO
+/// (`swerve_ssl_use_send_buffer`), so the TLS records of one flush leave in one `write` instead of one each. The
+/// block is malloc'd when the first record comes and freed as soon as everything is written, so an idle connection
+/// holds none. Invariant: `start <= end <= SWERVE_SEND_BUFFER_CAPACITY`; `bytes` is NULL exactly when both are 0.
+#define SWERVE_SEND_BUFFER_CAPACITY (64 * 1024)
+struct swerve_send_buffer {
+    int fd;
+    unsigned char *bytes;
+    size_t start;
+    size_t end;
+};
+
+/// Writes what is buffered. 1: all of it (the block is freed); 0: the socket is full (EAGAIN), the rest stays; -1: the
+/// connection failed (errno says why).
+static inline int swerve_send_flush(struct swerve_send_buffer *b) {
+    while (b->start < b->end) {
+        ssize_t n = write(b->fd, b->bytes + b->start, b->end - b->start);
+        if (n > 0) { b->start += (size_t)n; continue; }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return -1;
+    }
+    free(b->bytes);
+    b->bytes = NULL;
+    b->start = b->end = 0;
+    return 1;
+}
+
+static inline int swerve_send_bio_write(BIO *bio, const char *data, int length) {
+    struct swerve_send_buffer *b = (struct swerve_send_buffer *)BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    if (length <= 0) return 0;
+    if (b->bytes == NULL) {
+        b->bytes = (unsigned char *)malloc(SWERVE_SEND_BUFFER_CAPACITY);
+        if (b->bytes == NULL) return -1;
+    }
+    if (SWERVE_SEND_BUFFER_CAPACITY - b->end < (size_t)length) {
+        // Full: hand the socket what it takes, then make room at the end.
+        int flushed = swerve_send_flush(b);
+        if (flushed < 0) return -1;
+        if (flushed == 1) {
+            b->bytes = (unsigned char *)malloc(SWERVE_SEND_BUFFER_CAPACITY);
+            if (b->bytes == NULL) return -1;
+        } else if (b->start > 0) {
+            memmove(b->bytes, b->bytes + b->start, b->end - b->start);
+            b->end -= b->start;
+            b->start = 0;
+        }
+    }
+    size_t room = SWERVE_SEND_BUFFER_CAPACITY - b->end;
+    if (room == 0) {
+        BIO_set_retry_write(bio);
+        return -1;
+    }
+    size_t take = room < (size_t)length ? room : (size_t)length;
+    memcpy(b->bytes + b->end, data, take);
+    b->end += take;
+    return (int)take;
+}
+
+static inline long swerve_send_bio_ctrl(BIO *bio, int command, long number, void *pointer) {
+    (void)number; (void)pointer;
+    struct swerve_send_buffer *b = (struct swerve_send_buffer *)BIO_get_data(bio);
+    switch (command) {
+    case BIO_CTRL_FLUSH: {
+        // OpenSSL flushes at the end of each handshake flight and after an alert.
+        BIO_clear_retry_flags(bio);
+        int flushed = swerve_send_flush(b);
+        if (flushed == 0) BIO_set_retry_write(bio);
+        return flushed == 1 ? 1 : 0;
+    }
+    case BIO_CTRL_WPENDING: return (long)(b->end - b->start);
+    case BIO_CTRL_PUSH: case BIO_CTRL_POP: return 0;
+    default: return 0;
+    }
+}
+
+/// The method of the buffered write BIO, made once per process by the caller (`BIO_get_new_index` names it).
+static inline BIO_METHOD *swerve_send_bio_method_new(void) {
+    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "swerve send buffer");
+    if (method == NULL) return NULL;
+    BIO_meth_set_write(method, swerve_send_bio_write);
+    BIO_meth_set_ctrl(method, swerve_send_bio_ctrl);
+    return method;
+}
+
+/// Reads `ssl` from the socket and writes through `buffer` (whose `fd` is the socket). 1 on success.
+static inline int swerve_ssl_use_send_buffer(SSL *ssl, BIO_METHOD *method, struct swerve_send_buffer *buffer) {
+    BIO *rbio = BIO_new_socket(buffer->fd, BIO_NOCLOSE);
+    BIO *wbio = BIO_new(method);
+    if (rbio == NULL || wbio == NULL) {
+        BIO_free(rbio);
+        BIO_free(wbio);
+        return 0;
+    }
+    BIO_set_data(wbio, buffer);
+    BIO_set_init(wbio, 1);
+    SSL_set_bio(ssl, rbio, wbio);
+    return 1;
 }
 #endif

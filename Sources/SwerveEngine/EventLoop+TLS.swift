@@ -13,8 +13,9 @@ import SwerveTLS
 ///
 /// Writing: memory segments go out through `SSL_write` (a head and a small body gathered into one record), file
 /// segments either with `SSL_sendfile` when the kernel took over the connection's encryption (kTLS) or through a
-/// bounded `pread` into the loop's scratch buffer and `SSL_write`. A write that returns `wantWrite` leaves its bytes
-/// queued, and the retry passes the same bytes again (OpenSSL requires it; the queue only grows at its tail).
+/// bounded `pread` into the loop's `tlsScratch` and `SSL_write`. Without kTLS the records go into the connection's
+/// send buffer and leave in one `write` per flush. A write that returns `wantWrite` leaves its bytes queued, and the
+/// retry passes the same bytes again (OpenSSL requires it; the queue only grows at its tail).
 extension EventLoop {
     /// Advances a connection's handshake. Once complete, the header timeout starts and whatever request came with
     /// the client's last flight is read.
@@ -97,19 +98,42 @@ extension EventLoop {
         releaseInputIfEmpty(slot)
     }
 
-    /// Plaintext bytes one TLS write of file data reads with `pread`: one record's worth (TLS's largest record,
-    /// RFC 8446 §5.1: 2^14 bytes), the size of the loop's scratch buffer.
-    static var tlsFileChunk: Int { 16 * 1024 }
+    /// Plaintext bytes of a file read with one `pread` for TLS: four records (TLS's largest record, RFC 8446 §5.1,
+    /// holds 2^14 bytes), the size of the loop's `tlsScratch`. With buffered sends their ciphertext leaves in one
+    /// `write`. Against one record per `pread` + `write`, 10 MiB at 35% of a core: see docs/PERFORMANCE.md (HTTPS).
+    static var tlsChunk: Int { 64 * 1024 }
 
-    /// `flush` for a TLS connection: the same contract as `writePlain`.
+    /// `flush` for a TLS connection: the same contract as `writePlain`. Records are encrypted into the connection's
+    /// send buffer and written once at the end (`TLSConnection.flushSends`); ciphertext the socket did not take
+    /// keeps the connection pending, so it is never closed or reported drained with bytes unsent.
     func writeTLS(
+        _ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ out: UnsafeMutablePointer<OutputBuffer>, _ tls: TLSConnection,
+        progressed: inout Bool
+    ) -> FlushResult {
+        let result = encryptQueued(fd, slot, out, tls, progressed: &progressed)
+        if result == .closed { return .closed }
+        switch tls.flushSends() {
+        case .done: return result
+        case .wantWrite: return .pending
+        default:
+            slot.pointee.tlsFailed = true
+            close(fd)
+            return .closed
+        }
+    }
+
+    /// Hands the queued output to OpenSSL: `.drained` when all of it was taken, `.pending` when the socket (through
+    /// a full send buffer) or the connection's turn stopped it, `.closed` when the connection failed.
+    private func encryptQueued(
         _ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ out: UnsafeMutablePointer<OutputBuffer>, _ tls: TLSConnection,
         progressed: inout Bool
     ) -> FlushResult {
         var turnLeft = Self.fileBytesPerTurn
         while out.pointee.head < out.pointee.tail {
             let first = out.pointee.segments[out.pointee.head]
-            let step: TLSConnection.Step
+            // Plaintext to hand over, and how much of it OpenSSL took.
+            let plaintext: UnsafeRawPointer
+            let count: Int
             if first.isFile {
                 if turnLeft == 0 {
                     // As on plain TCP: the other ready connections get their turn first.
@@ -120,47 +144,75 @@ extension EventLoop {
                     return .pending
                 }
                 if slot.pointee.kernelTLS {
-                    step = tls.sendFile(first.fd, offset: first.offset, count: min(first.length, turnLeft))
-                } else {
-                    let chunk = min(first.length, turnLeft, Self.tlsFileChunk)
-                    let n = pread(first.fd, scratch, chunk, off_t(first.offset))
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else {
-                        // The file shrank under us (or cannot be read): the promised length cannot be delivered.
+                    switch tls.sendFile(first.fd, offset: first.offset, count: min(first.length, turnLeft)) {
+                    case .done(let n):
+                        progressed = true
+                        turnLeft -= n
+                        out.pointee.sentBytes += n
+                        advance(out, by: n)
+                        continue
+                    case .wantWrite: return .pending
+                    case .wantRead:
+                        slot.pointee.tlsWriteWantsRead = true
+                        return .pending
+                    default:
+                        slot.pointee.tlsFailed = true
                         close(fd)
                         return .closed
                     }
-                    step = tls.write(scratch, count: n)
                 }
-            } else if first.length >= Self.scratchSize {
-                // A large body in memory: OpenSSL reads it in place, a record at a time.
-                step = tls.write(memoryBase(out, first) + first.offset, count: first.length)
+                let n = pread(first.fd, tlsScratch, min(first.length, turnLeft, Self.tlsChunk), off_t(first.offset))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    // The file shrank under us (or cannot be read): the promised length cannot be delivered.
+                    close(fd)
+                    return .closed
+                }
+                plaintext = UnsafeRawPointer(tlsScratch)
+                count = n
+            } else if first.length >= Self.tlsChunk {
+                // A large body in memory: OpenSSL reads it in place.
+                plaintext = memoryBase(out, first) + first.offset
+                count = first.length
             } else {
-                // A head, a small body, or several pipelined responses: gathered into one record.
+                // A head, a small body, or several pipelined responses: gathered, so they share records.
                 var total = 0
                 var index = out.pointee.head
-                while index < out.pointee.tail && total < Self.scratchSize {
+                while index < out.pointee.tail && total < Self.tlsChunk {
                     let segment = out.pointee.segments[index]
                     if segment.isFile { break }
-                    let take = min(segment.length, Self.scratchSize - total)
-                    (scratch + total).copyMemory(from: memoryBase(out, segment) + segment.offset, byteCount: take)
+                    let take = min(segment.length, Self.tlsChunk - total)
+                    (tlsScratch + total).copyMemory(from: memoryBase(out, segment) + segment.offset, byteCount: take)
                     total += take
                     index += 1
                 }
-                step = tls.write(scratch, count: total)
+                plaintext = UnsafeRawPointer(tlsScratch)
+                count = total
             }
-            switch step {
-            case .done(let n):
+            // OpenSSL takes a record at a time (SSL_MODE_ENABLE_PARTIAL_WRITE): write until all is taken or it stops.
+            var taken = 0
+            var stopped: TLSConnection.Step?
+            while taken < count {
+                let step = tls.write(plaintext + taken, count: count - taken)
+                guard case .done(let n) = step else {
+                    stopped = step
+                    break
+                }
+                taken += n
+            }
+            if taken > 0 {
                 progressed = true
-                if first.isFile { turnLeft -= n }
-                out.pointee.sentBytes += n
-                advance(out, by: n)
-            case .wantWrite:
-                return .pending
-            case .wantRead:
+                if first.isFile { turnLeft -= taken }
+                out.pointee.sentBytes += taken
+                advance(out, by: taken)
+            }
+            switch stopped {
+            case nil: continue
+            case .wantWrite?: return .pending
+            case .wantRead?:
                 slot.pointee.tlsWriteWantsRead = true
                 return .pending
-            case .closed, .failed, .plaintextRequest:
+            default:
                 slot.pointee.tlsFailed = true
                 close(fd)
                 return .closed

@@ -175,6 +175,11 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     var inputPool: FreeList<UnsafeMutableRawPointer>
     private var outputPool: FreeList<UnsafeMutablePointer<OutputBuffer>>
     let scratch: UnsafeMutableRawPointer
+    /// Plaintext staged for TLS (`tlsChunk` bytes), allocated only for a TLS listener.
+    let tlsScratch: UnsafeMutableRawPointer
+    /// TLS records are collected per connection and written once per flush (`TLSConnection(bufferedSends:)`), unless
+    /// the kernel has kTLS, which needs OpenSSL's own socket BIO. Probed once, for a TLS listener.
+    let bufferedTLSSends: Bool
     static var scratchSize: Int { 16 * 1024 }
 
     var now: Int64 = monotonicMilliseconds()
@@ -249,6 +254,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         inputPool = FreeList(retain: 64)
         outputPool = FreeList(retain: 64)
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
+        tlsScratch = .allocate(byteCount: configuration.tls == nil ? 1 : Self.tlsChunk, alignment: 16)
+        bufferedTLSSends = configuration.tls != nil && KernelTLS.probe() != .available
         headerTimeoutMS = Int64(configuration.headerTimeout * 1000)
         keepAliveTimeoutMS = Int64(configuration.keepAliveTimeout * 1000)
         sendTimeoutMS = Int64(configuration.sendTimeout * 1000)
@@ -266,6 +273,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         outputPool.drain { $0.pointee.free(); $0.deallocate() }
         outputPool.deallocate()
         scratch.deallocate()
+        tlsScratch.deallocate()
         munmap(slots, slotsBytes)
         munmap(states, statesBytes)
         Glibc.close(wakeFD)
@@ -430,7 +438,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             if let store = configuration.tls {
                 // The handshake runs on the connection's first events (the ClientHello is usually in already:
                 // registering reports it at once); until it completes, only its own deadline runs.
-                guard let tls = TLSConnection(context: store.current, fd: fd) else {
+                guard let tls = TLSConnection(context: store.current, fd: fd, bufferedSends: bufferedTLSSends) else {
                     slot.pointee.phase = .free
                     Glibc.close(fd)
                     continue

@@ -17,6 +17,12 @@ import Glibc
 public struct TLSConnection: BitwiseCopyable {
     /// The `SSL *`.
     let ssl: OpaquePointer
+    /// With `bufferedSends`: the ciphertext not yet written (the write BIO's buffer, `swerve_send_buffer`), owned by
+    /// this connection and freed in `free()`. nil: OpenSSL writes each record to the socket itself.
+    let sends: UnsafeMutablePointer<swerve_send_buffer>?
+
+    /// The buffered write BIO's method, made once.
+    nonisolated(unsafe) private static let sendMethod: OpaquePointer? = swerve_send_bio_method_new()
 
     /// The outcome of one step.
     public enum Step: Equatable {
@@ -38,12 +44,28 @@ public struct TLSConnection: BitwiseCopyable {
 
     /// A server connection on `fd` with `context`'s settings; nil if OpenSSL cannot allocate one. The fd stays the
     /// caller's to close.
-    public init?(context: TLSContext, fd: Int32) {
+    ///
+    /// `bufferedSends`: records are collected in a buffer and written by `flushSends()` (or when it fills), one
+    /// `write` for all the records of a flush instead of one per record (a 24 KB body is three records: head, 16 KiB,
+    /// the rest). Only where the kernel has no kTLS: OpenSSL hands a connection's encryption to the kernel only on
+    /// its own socket BIO.
+    public init?(context: TLSContext, fd: Int32, bufferedSends: Bool) {
         guard let ssl = SSL_new(context.context) else {
             ERR_clear_error()
             return nil
         }
-        guard SSL_set_fd(ssl, fd) == 1 else {
+        var sends: UnsafeMutablePointer<swerve_send_buffer>?
+        if bufferedSends, let method = Self.sendMethod {
+            let buffer = UnsafeMutablePointer<swerve_send_buffer>.allocate(capacity: 1)
+            buffer.initialize(to: swerve_send_buffer(fd: fd, bytes: nil, start: 0, end: 0))
+            guard swerve_ssl_use_send_buffer(ssl, method, buffer) == 1 else {
+                buffer.deallocate()
+                SSL_free(ssl)
+                ERR_clear_error()
+                return nil
+            }
+            sends = buffer
+        } else if SSL_set_fd(ssl, fd) != 1 {
             SSL_free(ssl)
             ERR_clear_error()
             return nil
@@ -51,6 +73,19 @@ public struct TLSConnection: BitwiseCopyable {
         SSL_set_accept_state(ssl)
         swerve_ssl_set_server_modes(ssl)
         self.ssl = ssl
+        self.sends = sends
+    }
+
+    /// Writes the buffered ciphertext (`bufferedSends`): `.done(0)` when none is left, `.wantWrite` when the socket
+    /// is full, `.failed` when the connection is gone. Without a buffer: `.done(0)`.
+    @inline(__always)
+    public func flushSends() -> Step {
+        guard let sends, sends.pointee.end > sends.pointee.start else { return .done(0) }
+        switch swerve_send_flush(sends) {
+        case 1: return .done(0)
+        case 0: return .wantWrite
+        default: return .failed
+        }
     }
 
     /// Advances the handshake. `.done(0)` once it is complete.
@@ -105,11 +140,17 @@ public struct TLSConnection: BitwiseCopyable {
     public func shutdown() {
         guard SSL_is_init_finished(ssl) == 1 else { return }
         if SSL_shutdown(ssl) < 0 { ERR_clear_error() }
+        _ = flushSends()
     }
 
-    /// Releases the connection's OpenSSL state (its buffers, its reference to the context). Last use.
+    /// Releases the connection's OpenSSL state (its buffers, its reference to the context) and the unsent
+    /// ciphertext. Last use.
     public func free() {
         SSL_free(ssl)
+        if let sends {
+            Glibc.free(sends.pointee.bytes)
+            sends.deallocate()
+        }
     }
 
     /// What a call that returned `rc` means, with the thread's error queue left empty.

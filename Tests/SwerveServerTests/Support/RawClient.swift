@@ -66,7 +66,7 @@ final class RawClient {
     /// `session` when given (`session` of an earlier client).
     init(
         port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10, tls: Bool = false, alpn: [String] = [],
-        session: TLSClientSession? = nil
+        session: TLSClientSession? = nil, receiveBuffer: Int32? = nil
     ) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -74,6 +74,10 @@ final class RawClient {
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBuffer {
+            // Before connect, so the advertised window stays small: the server's socket fills at once.
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         let rc: Int32
         if v6 {
             var sa = sockaddr_in6()
