@@ -8,6 +8,12 @@
 #
 #   sudo Benchmarks/capped.sh                 # CAP=35 ROUNDS=4 DURATION=3; SCENARIOS="1k gzip identity 10m 404 close"
 #   CEILING=0 Benchmarks/capped.sh            # without the do-nothing responder
+#   TLS=1 Benchmarks/capped.sh                # HTTPS (HTTP/1.1 over TLS): SCENARIOS="1k gzip 10m close" by default
+#
+# TLS=1: every server serves HTTPS with the same throwaway ECDSA P-256 certificate (made here with openssl), TLS 1.2-1.3
+# with the same OpenSSL (Debian's libssl3 for all four), session tickets on, ALPN http/1.1 only; wrk speaks TLS. The
+# `close` row opens a new connection per request, so it measures full handshakes per second (wrk does not resume
+# sessions). No responder in this mode.
 #
 # Beside the four servers runs lib/responder.c under the same cap (CEILING=1, the default): per row, a process that
 # parses nothing and answers every request with Swerve's exact bytes for it, sent as Swerve sends them. What it
@@ -21,8 +27,13 @@ cd "$(dirname "$0")/.."
 source Benchmarks/lib/cap.sh
 source Benchmarks/lib/peers.sh
 source Benchmarks/lib/responder.sh
-CAP=${CAP:-35} ROUNDS=${ROUNDS:-4} DURATION=${DURATION:-3} CEILING=${CEILING:-1}
-read -r -a scenarios <<<"${SCENARIOS:-1k gzip identity 10m 404 close}"
+CAP=${CAP:-35} ROUNDS=${ROUNDS:-4} DURATION=${DURATION:-3} CEILING=${CEILING:-1} TLS=${TLS:-0}
+if [[ $TLS == 1 ]]; then
+    CEILING=0
+    read -r -a scenarios <<<"${SCENARIOS:-1k gzip 10m close}"
+else
+    read -r -a scenarios <<<"${SCENARIOS:-1k gzip identity 10m 404 close}"
+fi
 servers=(swerve nginx h2o lighttpd)
 [[ $CEILING == 1 ]] && servers+=(responder)
 if [[ -z "${BIN:-}" ]]; then
@@ -40,6 +51,17 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+scheme=http
+curl_tls=()
+swerve_tls=()
+if [[ $TLS == 1 ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+    export PEER_TLS_CERT="$WORK/cert.pem" PEER_TLS_KEY="$WORK/key.pem"
+    scheme=https
+    curl_tls=(-k)
+    swerve_tls=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
+fi
 python3 Benchmarks/lib/make_site.py "$WORK/site"
 gzip -9 -k -n "$WORK/site/app.js"
 cp "$WORK/site/app.js" "$WORK/site/app2.js"
@@ -50,24 +72,24 @@ for s in swerve nginx h2o lighttpd; do
     next_port=$((next_port + 1))
     if [[ $s == swerve ]]; then
         taskset -c 0 "$BIN" --root "$WORK/site" --host 127.0.0.1 --port "${port[$s]}" --workers 1 --access-log off \
-            >"$WORK/swerve.log" 2>&1 &
+            ${swerve_tls[@]+"${swerve_tls[@]}"} >"$WORK/swerve.log" 2>&1 &
         pid[$s]=$!
     else
         peer_start "$s" "$WORK/$s" "$WORK/site" "${port[$s]}"
         pid[$s]=$PEER_PID
     fi
-    for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:${port[$s]}/index.html" && break; sleep 0.05; done
+    for _ in $(seq 100); do curl -fs ${curl_tls[@]+"${curl_tls[@]}"} -o /dev/null "$scheme://127.0.0.1:${port[$s]}/index.html" && break; sleep 0.05; done
     cap_create "capped-$s" "$CAP"
     cap_add "capped-$s" $(peer_pids "${pid[$s]}")
     # Warm every server's caches (open files, compressed bodies) before measuring.
     for scenario in "${scenarios[@]}"; do
-        curl -s -o /dev/null -H 'Accept-Encoding: gzip' "http://127.0.0.1:${port[$s]}$(peer_url_path "$s" "$scenario")"
+        curl -s ${curl_tls[@]+"${curl_tls[@]}"} -o /dev/null -H 'Accept-Encoding: gzip' "$scheme://127.0.0.1:${port[$s]}$(peer_url_path "$s" "$scenario")"
     done
 done
 # Swerve compresses app2.js with zlib on the first request, then recompresses it with zopfli on an idle-priority
 # thread of its own process, inside its cap: wait until that is done (the ETag names it), or it would be measured.
 for _ in $(seq 300); do
-    curl -s -o /dev/null -D - -H 'Accept-Encoding: gzip' "http://127.0.0.1:${port[swerve]}/app2.js" | grep -qi '^etag: ".*-zopfli"' && break
+    curl -s ${curl_tls[@]+"${curl_tls[@]}"} -o /dev/null -D - -H 'Accept-Encoding: gzip' "$scheme://127.0.0.1:${port[swerve]}/app2.js" | grep -qi '^etag: ".*-zopfli"' && break
     sleep 0.1
 done
 
@@ -108,7 +130,7 @@ url_of() {  # SERVER SCENARIO
     if [[ $1 == responder ]]; then
         echo "http://127.0.0.1:${responder_port[$2]}/"
     else
-        echo "http://127.0.0.1:${port[$1]}$(peer_url_path "$1" "$2")"
+        echo "$scheme://127.0.0.1:${port[$1]}$(peer_url_path "$1" "$2")"
     fi
 }
 
@@ -124,6 +146,13 @@ cpu_ticks() {  # PID...: utime + stime of these processes (ticks)
 results="$WORK/results.tsv"
 echo "## capped at ${CAP}% of core 0, wrk -t1 on core 1, $ROUNDS rounds of 2 x ${DURATION}s per server and row (rotated, then reversed), $(date -u '+%F %T UTC'); uptime: $(uptime)"
 echo "## versions: swerve $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*: //'), h2o $(h2o --version | head -1 | awk '{print $3}'), $(lighttpd -v | awk '{print $1}')"
+if [[ $TLS == 1 ]]; then
+    # What each server negotiates with an OpenSSL client like wrk: the same version and suite, or the row is unfair.
+    for s in swerve nginx h2o lighttpd; do
+        echo "## $s: $(openssl s_client -connect "127.0.0.1:${port[$s]}" -alpn http/1.1 </dev/null 2>/dev/null \
+            | awk '/^New, / {v=$2; c=$5} /ALPN protocol/ {a=$3} END {print v, c, "ALPN", a}')"
+    done
+fi
 for round in $(seq 1 "$ROUNDS"); do
     for scenario in "${scenarios[@]}"; do
         conns=64

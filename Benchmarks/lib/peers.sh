@@ -6,6 +6,10 @@
 #                                   logs in DIR; sets PEER_PID (the process whose tree is the server)
 #   peer_pids PID                   PID and its children, one per line (nginx: master and worker)
 #   peer_url_path NAME SCENARIO     the path NAME serves for SCENARIO (gzip: a sidecar or the compression cache)
+#
+# With PEER_TLS_CERT and PEER_TLS_KEY set (PEM files), every peer serves HTTPS instead, with that pair, TLS 1.2-1.3,
+# session tickets on, HTTP/1.1 only (no h2 offered by ALPN: Swerve does not speak it yet, and a row must compare the
+# same protocol).
 
 peer_conf_nginx() {  # DIR SITE PORT
     mkdir -p "$1/tmp"
@@ -36,7 +40,17 @@ http {
     fastcgi_temp_path $1/tmp/fastcgi;
     uwsgi_temp_path $1/tmp/uwsgi;
     scgi_temp_path $1/tmp/scgi;
-    server { listen 127.0.0.1:$3; root $2; }
+    server {
+        listen 127.0.0.1:$3${PEER_TLS_CERT:+ ssl};
+        root $2;
+$(if [[ -n "${PEER_TLS_CERT:-}" ]]; then cat <<TLS
+        ssl_certificate $PEER_TLS_CERT;
+        ssl_certificate_key $PEER_TLS_KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets on;
+TLS
+fi)
+    }
 }
 EOF
 }
@@ -46,6 +60,13 @@ peer_conf_h2o() {  # DIR SITE PORT
 listen:
   host: 127.0.0.1
   port: $3
+$(if [[ -n "${PEER_TLS_CERT:-}" ]]; then cat <<TLS
+  ssl:
+    certificate-file: $PEER_TLS_CERT
+    key-file: $PEER_TLS_KEY
+    minimum-version: TLSv1.2
+TLS
+fi)
 num-threads: 1
 user: root
 max-connections: 16384
@@ -80,6 +101,16 @@ deflate.allowed-encodings = ( "gzip" )
 mimetype.assign = ( ".html" => "text/html", ".js" => "application/javascript", ".css" => "text/css",
                     ".txt" => "text/plain", ".bin" => "application/octet-stream" )
 EOF
+    if [[ -n "${PEER_TLS_CERT:-}" ]]; then
+        # lighttpd-mod-openssl; ssl.pemfile takes the chain, ssl.privkey the key.
+        cat >>"$1/lighttpd.conf" <<EOF
+server.modules += ( "mod_openssl" )
+ssl.engine = "enable"
+ssl.pemfile = "$PEER_TLS_CERT"
+ssl.privkey = "$PEER_TLS_KEY"
+ssl.openssl.ssl-conf-cmd = ( "MinProtocol" => "TLSv1.2", "Options" => "SessionTicket" )
+EOF
+    fi
 }
 
 peer_start() {  # NAME DIR SITE PORT
