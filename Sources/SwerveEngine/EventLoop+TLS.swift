@@ -57,19 +57,10 @@ extension EventLoop {
     /// Reads and decrypts until OpenSSL has no more for now, running the handler after each piece (the plain path's
     /// `onReadable`, which has checked that reading is allowed).
     func readTLS(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ tls: TLSConnection) {
-        let bufferSize = configuration.inputBufferSize
         while true {
-            if slot.pointee.input == nil {
-                slot.pointee.input = inputPool.pop() ?? .allocate(byteCount: bufferSize, alignment: 16)
-            }
+            guard let (free, space) = inputSpace(fd, slot) else { return }
             let have = Int(slot.pointee.inputLength)
-            let space = bufferSize - have
-            if space == 0 {
-                // As on plain TCP: the handler let its input fill the buffer without answering.
-                close(fd)
-                return
-            }
-            switch tls.read(into: slot.pointee.input! + have, count: space) {
+            switch tls.read(into: free, count: space) {
             case .done(let n):
                 slot.pointee.inputLength = Int32(have + n)
                 guard runHandler(fd, slot) else { return }
@@ -80,13 +71,8 @@ extension EventLoop {
                 slot.pointee.tlsReadWantsWrite = true
                 guard watchWritable(fd, slot) else { return }
             case .closed:
-                // The client sent close_notify or its FIN: finish queued output, then close (as a plain EOF).
-                slot.pointee.peerClosed = true
-                if slot.pointee.output == nil {
-                    close(fd)
-                } else {
-                    slot.pointee.closeAfterFlush = true
-                }
+                // The client sent close_notify or its FIN: as a plain EOF.
+                peerFinished(fd, slot)
                 return
             case .failed, .plaintextRequest:
                 slot.pointee.tlsFailed = true
@@ -135,14 +121,8 @@ extension EventLoop {
             let plaintext: UnsafeRawPointer
             let count: Int
             if first.isFile {
-                if turnLeft == 0 {
-                    // As on plain TCP: the other ready connections get their turn first.
-                    if !slot.pointee.yielded {
-                        slot.pointee.yielded = true
-                        yielded.append(SelectorToken(fd: fd, generation: slot.pointee.generation))
-                    }
-                    return .pending
-                }
+                // As on plain TCP: the other ready connections get their turn first.
+                if turnLeft == 0 { return yieldTurn(fd, slot) }
                 if slot.pointee.kernelTLS {
                     switch tls.sendFile(first.fd, offset: first.offset, count: min(first.length, turnLeft)) {
                     case .done(let n):
@@ -151,14 +131,8 @@ extension EventLoop {
                         out.pointee.sentBytes += n
                         advance(out, by: n)
                         continue
-                    case .wantWrite: return .pending
-                    case .wantRead:
-                        slot.pointee.tlsWriteWantsRead = true
-                        return .pending
-                    default:
-                        slot.pointee.tlsFailed = true
-                        close(fd)
-                        return .closed
+                    case let step:
+                        return stopped(step, fd, slot)
                     }
                 }
                 let n = pread(first.fd, tlsScratch, min(first.length, turnLeft, Self.tlsChunk), off_t(first.offset))
@@ -206,19 +180,25 @@ extension EventLoop {
                 out.pointee.sentBytes += taken
                 advance(out, by: taken)
             }
-            switch stopped {
-            case nil: continue
-            case .wantWrite?: return .pending
-            case .wantRead?:
-                slot.pointee.tlsWriteWantsRead = true
-                return .pending
-            default:
-                slot.pointee.tlsFailed = true
-                close(fd)
-                return .closed
-            }
+            if let stopped { return self.stopped(stopped, fd, slot) }
         }
         return .drained
+    }
+
+    /// What a write that OpenSSL did not complete means for the flush: wait for writable (or, for `wantRead`,
+    /// readable), or the connection failed and is closed.
+    private func stopped(_ step: TLSConnection.Step, _ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
+        switch step {
+        case .done, .wantWrite:
+            return .pending
+        case .wantRead:
+            slot.pointee.tlsWriteWantsRead = true
+            return .pending
+        case .closed, .failed, .plaintextRequest:
+            slot.pointee.tlsFailed = true
+            close(fd)
+            return .closed
+        }
     }
 
     /// Where a memory segment's bytes start: the buffer's own area, or the external owner's.

@@ -458,6 +458,10 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             // accept4 + read + sendmsg + close, without an epoll_ctl or a wake-up for it. Nothing is lost by
             // registering afterwards: EPOLL_CTL_ADD reports whatever is ready at that moment, so bytes that arrived
             // after the read raise their event then.
+            // A pass of its own (`ProcessContext.wakeup`): this connection may have sent its request after a check
+            // the handler made earlier in this wake-up (a file revalidated for a connection accepted a moment
+            // before), so such a check must not answer for it. Cost: one more revalidation per new connection.
+            wakeups &+= 1
             if slot.pointee.tls != nil {
                 continueHandshake(fd, slot)
             } else {
@@ -519,20 +523,10 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             readTLS(fd, slot, tls)
             return
         }
-        let bufferSize = configuration.inputBufferSize
         while true {
-            if slot.pointee.input == nil {
-                slot.pointee.input = inputPool.pop() ?? .allocate(byteCount: bufferSize, alignment: 16)
-            }
+            guard let (free, space) = inputSpace(fd, slot) else { return }
             let have = Int(slot.pointee.inputLength)
-            let space = bufferSize - have
-            if space == 0 {
-                // The handler let its input fill the buffer without answering: a handler bug or a limit set above
-                // the buffer size. Nothing sensible remains but to drop the connection.
-                close(fd)
-                return
-            }
-            let n = swerve_read(fd, slot.pointee.input! + have, space)
+            let n = swerve_read(fd, free, space)
             if n > 0 {
                 slot.pointee.inputLength = Int32(have + n)
                 guard runHandler(fd, slot) else { return }
@@ -540,13 +534,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 continue
             }
             if n == 0 {
-                // EOF: the client sent everything it will send. Finish queued output, then close.
-                slot.pointee.peerClosed = true
-                if slot.pointee.output == nil {
-                    close(fd)
-                } else {
-                    slot.pointee.closeAfterFlush = true
-                }
+                peerFinished(fd, slot)
                 return
             }
             switch errno {
@@ -559,6 +547,33 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             break
         }
         releaseInputIfEmpty(slot)
+    }
+
+    /// EOF: the client sent everything it will send. Finish queued output, then close.
+    func peerFinished(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        slot.pointee.peerClosed = true
+        if slot.pointee.output == nil {
+            close(fd)
+        } else {
+            slot.pointee.closeAfterFlush = true
+        }
+    }
+
+    /// Where the next read goes: the free end of the connection's input buffer (taken from the pool when it has
+    /// none) and its size. nil, with the connection closed, when the buffer is full: the handler let its input fill
+    /// it without answering (a handler bug or a limit set above the buffer size), and nothing sensible remains.
+    @inline(__always)
+    func inputSpace(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> (UnsafeMutableRawPointer, Int)? {
+        let bufferSize = configuration.inputBufferSize
+        if slot.pointee.input == nil {
+            slot.pointee.input = inputPool.pop() ?? .allocate(byteCount: bufferSize, alignment: 16)
+        }
+        let have = Int(slot.pointee.inputLength)
+        guard have < bufferSize else {
+            close(fd)
+            return nil
+        }
+        return (slot.pointee.input! + have, bufferSize - have)
     }
 
     /// Lets the handler consume buffered input and flushes what it wrote. Returns false when the connection was
@@ -790,14 +805,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         while out.pointee.head < out.pointee.tail {
             let first = out.pointee.segments[out.pointee.head]
             if first.isFile {
-                if turnLeft == 0 {
-                    // The socket still takes more, but others are waiting: this connection goes on after them.
-                    if !slot.pointee.yielded {
-                        slot.pointee.yielded = true
-                        yielded.append(SelectorToken(fd: fd, generation: slot.pointee.generation))
-                    }
-                    return .pending
-                }
+                if turnLeft == 0 { return yieldTurn(fd, slot) }
                 var offset = off_t(first.offset)
                 let n = sendfile(fd, first.fd, &offset, min(first.length, turnLeft))
                 if n > 0 {
@@ -869,6 +877,16 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             if n < total { return .pending }
         }
         return .drained
+    }
+
+    /// The connection used its file turn with the socket still taking more, and others are waiting: it goes on
+    /// after them (`continueYielded`). Returns `.pending`.
+    func yieldTurn(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> FlushResult {
+        if !slot.pointee.yielded {
+            slot.pointee.yielded = true
+            yielded.append(SelectorToken(fd: fd, generation: slot.pointee.generation))
+        }
+        return .pending
     }
 
     /// Adds EPOLLOUT to the registration, the first time a write on this connection came up short: from then on
