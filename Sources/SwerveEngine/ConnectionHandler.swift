@@ -51,9 +51,8 @@ public struct ProcessContext: Sendable {
     public var wallClockNanoseconds: Int32
     /// Monotonic milliseconds, read at the same wake-up (for intervals: cache ages, re-checks).
     public var monotonicMilliseconds: Int64
-    /// Counts this loop's passes, so a handler can make a check once per pass over the ready connections instead of
-    /// once per request: each return from `epoll_wait`, and each connection served at its accept (its request may
-    /// have been sent after a check made earlier in the same wake-up).
+    /// Counts this loop's wake-ups (returns from `epoll_wait`), so a handler can make a check once per pass over the
+    /// ready connections instead of once per request.
     public var wakeup: UInt64
     /// Wakes this connection after the handler returned `.suspend`; callable from any thread.
     public var resumer: ConnectionResumer

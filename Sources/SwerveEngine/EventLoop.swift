@@ -38,9 +38,6 @@ struct ConnectionSlot {
     var peerClosed: Bool
     /// EPOLLOUT is in the registration (added the first time a write came up short).
     var watchingWritable: Bool
-    /// The fd is in the loop's epoll set. A connection is served once before it is registered (see
-    /// `acceptConnections`): one whose request was already in and that closes after its answer never is.
-    var registered: Bool = false
     /// The connection used its turn (`EventLoop.fileBytesPerTurn`) with the socket still writable and is in the
     /// loop's `yielded` list, to go on after the other ready connections had theirs.
     var yielded: Bool
@@ -448,40 +445,22 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 slot.pointee.timer = .handshake
                 slot.pointee.deadline = now + handshakeTimeoutMS
             }
+            do {
+                try selector.register(
+                    fd: fd, events: [.readable, .readHangup, .edgeTriggered],
+                    token: SelectorToken(fd: fd, generation: generation))
+            } catch {
+                slot.pointee.phase = .free
+                slot.pointee.tls?.free()
+                slot.pointee.tls = nil
+                Glibc.close(fd)
+                continue
+            }
             liveConnections += 1
             counters.countAccepted()
             handlerWantsTicks = true
             connectionCount.value.add(1, ordering: .relaxed)
             if fd > highestFD { highestFD = fd }
-            // The request (or ClientHello) is usually in by the time its connection is accepted: serve it now, and
-            // register the connection with epoll only if it stays open. A `Connection: close` request is then
-            // accept4 + read + sendmsg + close, without an epoll_ctl or a wake-up for it. Nothing is lost by
-            // registering afterwards: EPOLL_CTL_ADD reports whatever is ready at that moment, so bytes that arrived
-            // after the read raise their event then.
-            // A pass of its own (`ProcessContext.wakeup`): this connection may have sent its request after a check
-            // the handler made earlier in this wake-up (a file revalidated for a connection accepted a moment
-            // before), so such a check must not answer for it. Cost: one more revalidation per new connection.
-            wakeups &+= 1
-            if slot.pointee.tls != nil {
-                continueHandshake(fd, slot)
-            } else {
-                onReadable(fd, slot)
-            }
-            if slot.pointee.phase != .free && slot.pointee.generation == generation {
-                register(fd, slot)
-            }
-        }
-    }
-
-    /// Adds a served connection to the epoll set (readable, and writable if a write already came up short).
-    private func register(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
-        var events: SelectorEvents = [.readable, .readHangup, .edgeTriggered]
-        if slot.pointee.watchingWritable { events.insert(.writable) }
-        do {
-            try selector.register(fd: fd, events: events, token: SelectorToken(fd: fd, generation: slot.pointee.generation))
-            slot.pointee.registered = true
-        } catch {
-            close(fd)
         }
     }
 
@@ -896,8 +875,6 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     func watchWritable(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> Bool {
         guard !slot.pointee.watchingWritable else { return true }
         slot.pointee.watchingWritable = true
-        // Not registered yet (still being served at its accept): the registration will include EPOLLOUT.
-        guard slot.pointee.registered else { return true }
         do {
             try selector.reregister(
                 fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered],
