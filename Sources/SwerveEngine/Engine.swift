@@ -86,18 +86,23 @@ public final class Engine<Handler: ConnectionHandler>: @unchecked Sendable {
 
     /// Connections accepted since start, summed over the loops (each counts its own without a locked instruction).
     public var connectionsAccepted: Int {
-        loops.reduce(0) { $0 + $1.counters.accepted.load(ordering: .relaxed) }
+        total { $0.accepted.load(ordering: .relaxed) }
     }
 
     /// TLS handshakes completed since start, summed over the loops.
-    public var tlsHandshakes: Int { loops.reduce(0) { $0 + $1.counters.handshakes.load(ordering: .relaxed) } }
+    public var tlsHandshakes: Int { total { $0.handshakes.load(ordering: .relaxed) } }
 
     /// Of `tlsHandshakes`, the connections whose output the kernel encrypts (kTLS: file bodies with `SSL_sendfile`);
     /// the others encrypt in user space (`pread` + `SSL_write`).
-    public var kernelTLSHandshakes: Int { loops.reduce(0) { $0 + $1.counters.kernelTLSHandshakes.load(ordering: .relaxed) } }
+    public var kernelTLSHandshakes: Int { total { $0.kernelTLSHandshakes.load(ordering: .relaxed) } }
 
     /// TLS handshakes that failed (plain HTTP sent to a TLS port, a refused certificate, no shared protocol).
-    public var tlsHandshakeFailures: Int { loops.reduce(0) { $0 + $1.counters.handshakeFailures.load(ordering: .relaxed) } }
+    public var tlsHandshakeFailures: Int { total { $0.handshakeFailures.load(ordering: .relaxed) } }
+
+    /// One of each loop's counters, summed.
+    private func total(_ counter: (LoopCounters) -> Int) -> Int {
+        loops.reduce(0) { $0 + counter($1.counters) }
+    }
 
     /// Client connections open now, across the loops.
     public var connectionsOpen: Int { connectionCount.value.load(ordering: .relaxed) }

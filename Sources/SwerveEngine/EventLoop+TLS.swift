@@ -24,7 +24,6 @@ extension EventLoop {
         let step = tls.handshake()
         switch step {
         case .done:
-            slot.pointee.tlsHandshaking = false
             slot.pointee.kernelTLS = tls.kernelSends
             counters.countHandshake(kernelTLS: slot.pointee.kernelTLS)
             slot.pointee.timer = .header
@@ -45,7 +44,6 @@ extension EventLoop {
             // alert (or the reply below) before the client reads it.
             counters.countHandshakeFailure()
             slot.pointee.tlsFailed = true
-            slot.pointee.tlsHandshaking = false
             if case .plaintextRequest = step, let reply = configuration.plaintextReply?(wallClock) {
                 // Best effort, one write into an empty send buffer (a reply of a few hundred bytes fits whole).
                 _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -128,8 +126,7 @@ extension EventLoop {
                     case .done(let n):
                         progressed = true
                         turnLeft -= n
-                        out.pointee.sentBytes += n
-                        advance(out, by: n)
+                        out.pointee.written(n)
                         continue
                     case let step:
                         return stopped(step, fd, slot)
@@ -146,7 +143,7 @@ extension EventLoop {
                 count = n
             } else if first.length >= Self.tlsChunk {
                 // A large body in memory: OpenSSL reads it in place.
-                plaintext = memoryBase(out, first) + first.offset
+                plaintext = out.pointee.memory(of: first)
                 count = first.length
             } else {
                 // A head, a small body, or several pipelined responses: gathered, so they share records.
@@ -156,7 +153,7 @@ extension EventLoop {
                     let segment = out.pointee.segments[index]
                     if segment.isFile { break }
                     let take = min(segment.length, Self.tlsChunk - total)
-                    (tlsScratch + total).copyMemory(from: memoryBase(out, segment) + segment.offset, byteCount: take)
+                    (tlsScratch + total).copyMemory(from: out.pointee.memory(of: segment), byteCount: take)
                     total += take
                     index += 1
                 }
@@ -177,8 +174,7 @@ extension EventLoop {
             if taken > 0 {
                 progressed = true
                 if first.isFile { turnLeft -= taken }
-                out.pointee.sentBytes += taken
-                advance(out, by: taken)
+                out.pointee.written(taken)
             }
             if let stopped { return self.stopped(stopped, fd, slot) }
         }
@@ -198,29 +194,6 @@ extension EventLoop {
             slot.pointee.tlsFailed = true
             close(fd)
             return .closed
-        }
-    }
-
-    /// Where a memory segment's bytes start: the buffer's own area, or the external owner's.
-    @inline(__always)
-    private func memoryBase(_ out: UnsafeMutablePointer<OutputBuffer>, _ segment: OutputSegment) -> UnsafeRawPointer {
-        UnsafeRawPointer(segment.external ?? UnsafeRawPointer(out.pointee.bytes))
-    }
-
-    /// Drops `n` written bytes from the front of the queue, releasing segments that are done.
-    func advance(_ out: UnsafeMutablePointer<OutputBuffer>, by n: Int) {
-        var remaining = n
-        while remaining > 0 {
-            let segment = out.pointee.segments + out.pointee.head
-            if remaining >= segment.pointee.length {
-                remaining -= segment.pointee.length
-                segment.pointee.release()
-                out.pointee.head += 1
-            } else {
-                segment.pointee.offset += remaining
-                segment.pointee.length -= remaining
-                remaining = 0
-            }
         }
     }
 

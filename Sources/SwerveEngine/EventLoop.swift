@@ -64,8 +64,6 @@ struct ConnectionSlot {
     var peer: PeerAddress
     /// The connection's TLS state on a TLS listener (freed by `close`); nil for plain TCP. See EventLoop+TLS.swift.
     var tls: TLSConnection? = nil
-    /// The TLS handshake is still running: events go to `continueHandshake`, not to the handler.
-    var tlsHandshaking = false
     /// A TLS read stopped because OpenSSL must write first (`wantWrite`): the next writable event reads again.
     var tlsReadWantsWrite = false
     /// A TLS write stopped because OpenSSL must read first (`wantRead`): the next readable event flushes again.
@@ -74,6 +72,10 @@ struct ConnectionSlot {
     var tlsFailed = false
     /// The kernel encrypts this connection's output (kTLS): file bodies go out with `SSL_sendfile`.
     var kernelTLS = false
+
+    /// The TLS handshake is still running (its deadline is the one that runs): events go to `continueHandshake`, not
+    /// to the handler.
+    var tlsHandshaking: Bool { timer == .handshake }
 }
 
 /// Connections to resume, posted from other threads (workers that finished off-loop work), drained by the loop
@@ -175,7 +177,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
     /// Plaintext staged for TLS (`tlsChunk` bytes), allocated only for a TLS listener.
     let tlsScratch: UnsafeMutableRawPointer
     /// TLS records are collected per connection and written once per flush (`TLSConnection(bufferedSends:)`), unless
-    /// the kernel has kTLS, which needs OpenSSL's own socket BIO. Probed once, for a TLS listener.
+    /// the kernel has kTLS, which needs OpenSSL's own socket BIO (`KernelTLS.availability`, probed once per process).
     let bufferedTLSSends: Bool
     static var scratchSize: Int { 16 * 1024 }
 
@@ -252,7 +254,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         outputPool = FreeList(retain: 64)
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
         tlsScratch = .allocate(byteCount: configuration.tls == nil ? 1 : Self.tlsChunk, alignment: 16)
-        bufferedTLSSends = configuration.tls != nil && KernelTLS.probe() != .available
+        bufferedTLSSends = configuration.tls != nil && KernelTLS.availability != .available
         headerTimeoutMS = Int64(configuration.headerTimeout * 1000)
         keepAliveTimeoutMS = Int64(configuration.keepAliveTimeout * 1000)
         sendTimeoutMS = Int64(configuration.sendTimeout * 1000)
@@ -441,7 +443,6 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     continue
                 }
                 slot.pointee.tls = tls
-                slot.pointee.tlsHandshaking = true
                 slot.pointee.timer = .handshake
                 slot.pointee.deadline = now + handshakeTimeoutMS
             }
@@ -790,15 +791,8 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 if n > 0 {
                     progressed = true
                     turnLeft -= n
-                    out.pointee.sentBytes += n
-                    let segment = out.pointee.segments + out.pointee.head
-                    segment.pointee.offset += n
-                    segment.pointee.length -= n
-                    if segment.pointee.length == 0 {
-                        segment.pointee.release()
-                        out.pointee.head += 1
-                        continue
-                    }
+                    out.pointee.written(n)
+                    if n == first.length { continue }
                     // All that was asked went out: the socket may take more (the turn decides, above). Less than
                     // asked: it is full, and EPOLLOUT says when it drains.
                     if turnLeft == 0 { continue }
@@ -823,8 +817,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             while index < out.pointee.tail && count < 64 {
                 let segment = out.pointee.segments[index]
                 if segment.isFile { break }
-                let base = segment.external.map { UnsafeMutableRawPointer(mutating: $0) } ?? out.pointee.bytes
-                iovecs[count] = iovec(iov_base: base + segment.offset, iov_len: segment.length)
+                iovecs[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: out.pointee.memory(of: segment)), iov_len: segment.length)
                 total += segment.length
                 count += 1
                 index += 1
@@ -851,8 +844,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 return .closed
             }
             progressed = true
-            out.pointee.sentBytes += n
-            advance(out, by: n)
+            out.pointee.written(n)
             if n < total { return .pending }
         }
         return .drained

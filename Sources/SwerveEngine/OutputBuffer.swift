@@ -78,6 +78,30 @@ struct OutputBuffer {
     /// A mark is waiting whose bytes have all been written.
     @inline(__always) var hasReachedMark: Bool { markHead < markTail && marks[markHead].position <= sentBytes }
 
+    /// Where a memory segment's bytes start: in the buffer's own area, or in its external owner's.
+    @inline(__always) func memory(of segment: OutputSegment) -> UnsafeRawPointer {
+        UnsafeRawPointer(segment.external ?? UnsafeRawPointer(bytes)) + segment.offset
+    }
+
+    /// `n` bytes from the front of the queue were written: counts them and drops them, releasing the segments that
+    /// are done (a file segment closes its fd or drops its owner).
+    mutating func written(_ n: Int) {
+        sentBytes += n
+        var remaining = n
+        while remaining > 0 {
+            let segment = segments + head
+            if remaining >= segment.pointee.length {
+                remaining -= segment.pointee.length
+                segment.pointee.release()
+                head += 1
+            } else {
+                segment.pointee.offset += remaining
+                segment.pointee.length -= remaining
+                remaining = 0
+            }
+        }
+    }
+
     /// Drops everything pending, closing owned file descriptors. Cost: one `close` per owned file segment.
     mutating func reset() {
         var i = head

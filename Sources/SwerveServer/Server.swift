@@ -153,7 +153,7 @@ public final class Server: Sendable {
             throw ServerError("--tls-cert needs --tls-key (the certificate's private key)", usage: true)
         }
         self.tls = tls
-        kernelTLS = tls == nil ? nil : KernelTLS.probe()
+        kernelTLS = tls == nil ? nil : KernelTLS.availability
         var redirectAddress: (address: ListenAddress, port: UInt16, hostText: String)?
         if let text = configuration.redirectHTTP {
             guard tls != nil else {

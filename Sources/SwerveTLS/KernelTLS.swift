@@ -16,6 +16,10 @@ public enum KernelTLS {
         case unavailable(reason: String)
     }
 
+    /// The probe's answer for this process, made on first use (a socket pair on loopback), then kept: the kernel's
+    /// modules do not come and go under a running server, and the server and each of its loops ask.
+    public static let availability: Availability = probe()
+
     public static func probe() -> Availability {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard listener >= 0 else { return .unavailable(reason: "socket: \(errorText())") }
