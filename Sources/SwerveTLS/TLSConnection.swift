@@ -5,7 +5,7 @@ import Glibc
 /// writing and the close, each one step that never blocks. The engine keeps it in the connection's slot and calls
 /// these where it would otherwise `read`, `writev` or `sendfile`.
 ///
-/// Plain data (one pointer), so it lives in the engine's fd-indexed table. Ownership: the engine frees it exactly
+/// Plain data (two pointers), so it lives in the engine's fd-indexed table. Ownership: the engine frees it exactly
 /// once, when the connection closes (`free()`); no copy is used after that.
 ///
 /// OpenSSL's rules this follows:
@@ -121,19 +121,6 @@ public struct TLSConnection: BitwiseCopyable {
         let n = SSL_sendfile(ssl, fd, off_t(offset), count, 0)
         return n >= 0 ? .done(n) : failure(Int32(-1))
     }
-
-    /// The protocol ALPN chose (RFC 7301), nil if the client offered none.
-    public var negotiatedProtocol: ALPN.ApplicationProtocol? {
-        var data: UnsafePointer<UInt8>?
-        var length: UInt32 = 0
-        SSL_get0_alpn_selected(ssl, &data, &length)
-        guard let data, length > 0 else { return nil }
-        let name = UnsafeRawBufferPointer(start: data, count: Int(length))
-        return ALPN.ApplicationProtocol.allCases.first { name.elementsEqual($0.wireName) }
-    }
-
-    /// The negotiated version's name (`TLSv1.3`), for logs.
-    public var versionName: String { String(cString: SSL_get_version(ssl)) }
 
     /// Sends close_notify once, without waiting for the peer's (RFC 8446 §6.1 lets the closing side close its read
     /// side at once). Not after a fatal error, and not during a handshake (OpenSSL refuses both).
