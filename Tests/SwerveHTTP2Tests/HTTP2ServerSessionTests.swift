@@ -105,6 +105,15 @@ struct HTTP2ServerSessionTests {
 
     static func text(_ s: String) -> [UInt8] { Array(s.utf8) }
 
+    /// Opens a stream and then cancels it, each frame delivered on its own: the HEADERS goes out before the RST_STREAM
+    /// (a client drops a stream it cancels before sending it).
+    func openAndCancel(_ client: Client, _ server: HTTP2ServerSession, now: Int64) {
+        let id = client.get("/x", endStream: false)
+        pump(client, server, now: now)
+        nghttp2_submit_rst_stream(client.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_CANCEL.rawValue)
+        pump(client, server, now: now)
+    }
+
     @Test("§8.3.1: a GET's pseudo-header fields and fields arrive as one request; the response's status, fields and body reach the client")
     func exchange() {
         let server = HTTP2ServerSession()
@@ -174,13 +183,7 @@ struct HTTP2ServerSessionTests {
         let server = HTTP2ServerSession(limits: limits)
         let client = Client()
         pump(client, server)
-        // Each stream's HEADERS goes out before its RST_STREAM (a client drops a stream it cancels before sending).
-        for _ in 0..<50 {
-            let id = client.get("/x", endStream: false)
-            pump(client, server, now: 1)
-            nghttp2_submit_rst_stream(client.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_CANCEL.rawValue)
-            pump(client, server, now: 1)
-        }
+        for _ in 0..<50 { openAndCancel(client, server, now: 1) }
         #expect(server.failure == .rapidReset)
         #expect(client.goAwayCode == NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
     }
@@ -193,12 +196,7 @@ struct HTTP2ServerSessionTests {
         let server = HTTP2ServerSession(limits: limits)
         let client = Client()
         pump(client, server)
-        for second in 0..<30 {
-            let id = client.get("/x", endStream: false)
-            pump(client, server, now: Int64(second) * 1000)
-            nghttp2_submit_rst_stream(client.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_CANCEL.rawValue)
-            pump(client, server, now: Int64(second) * 1000)
-        }
+        for second in 0..<30 { openAndCancel(client, server, now: Int64(second) * 1000) }
         #expect(server.failure == nil)
         #expect(client.goAwayCode == nil)
     }
