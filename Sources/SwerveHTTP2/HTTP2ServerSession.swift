@@ -3,8 +3,12 @@ import CNghttp2
 /// HTTP/2 (RFC 9113) for one server connection, on libnghttp2: framing, HPACK, flow control and the protocol's
 /// own errors are nghttp2's; the requests it assembles, the limits a public server needs, and the responses are
 /// Swerve's. Pure: bytes go in (`receive`), requests come out (`takeRequests`), responses go in (`respond`), bytes
-/// come out (`nextOutput`). No socket, no clock (the caller passes the time), so tests drive it with nghttp2's own
-/// client in memory.
+/// come out (`send`). No socket, no clock (the caller passes the time), so tests drive it with nghttp2's own client
+/// in memory.
+///
+/// Bodies never pass through nghttp2's buffers: a response names its body's length, and each DATA frame is handed
+/// to the caller as its 9-byte header plus a count of body bytes (NGHTTP2_DATA_FLAG_NO_COPY), which the caller
+/// queues from wherever the body lives (a cached compressed body, a file range for `sendfile`).
 ///
 /// Not thread-safe: one per connection, used by its event loop.
 public final class HTTP2ServerSession {
@@ -59,8 +63,14 @@ public final class HTTP2ServerSession {
     /// Requests whose header block is still arriving, or whose body is, by stream.
     private var partial: [Int32: Request] = [:]
     private var complete: [Request] = []
-    /// Response bodies being sent, by stream: the bytes and how many have gone into DATA frames.
-    private var bodies: [Int32: (bytes: [UInt8], sent: Int)] = [:]
+    /// Body bytes of each answered stream not yet handed out in DATA frames.
+    private var bodyRemaining: [Int32: Int] = [:]
+    /// Streams closed since the last `takeClosedStreams` (answered, or reset by either side).
+    private var closed: [Int32] = []
+    /// The caller's DATA sink, set for the duration of `send`.
+    private var dataSink: ((UnsafeRawBufferPointer, Int32, Int) -> Bool)?
+    /// The DATA sink declined a frame during this `send` (no room): nghttp2 offers it again at the next one.
+    private var dataBlocked = false
     /// Rapid-reset tokens and when they were last refilled (milliseconds of the caller's clock).
     private var resetTokens: Int
     private var resetRefilled: Int64 = 0
@@ -84,6 +94,7 @@ public final class HTTP2ServerSession {
         nghttp2_session_callbacks_set_on_header_callback(callbacks, Self.onHeader)
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, Self.onFrameReceived)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, Self.onStreamClose)
+        nghttp2_session_callbacks_set_send_data_callback(callbacks, Self.sendData)
         var options: OpaquePointer?
         nghttp2_option_new(&options)
         nghttp2_option_set_max_settings(options, limits.maxSettingsEntries)
@@ -110,7 +121,7 @@ public final class HTTP2ServerSession {
     }
 
     /// Feeds the client's bytes (the connection preface first). `now`: the caller's monotonic milliseconds, for the
-    /// rapid-reset bucket. False when the session failed (`failure`): send what `nextOutput` still gives (a GOAWAY),
+    /// rapid-reset bucket. False when the session failed (`failure`): send what `send` still hands out (a GOAWAY),
     /// then close.
     @discardableResult
     public func receive(_ bytes: UnsafeRawBufferPointer, now: Int64) -> Bool {
@@ -127,9 +138,16 @@ public final class HTTP2ServerSession {
         return complete
     }
 
+    /// Streams closed since the last call: answered in full, or reset (their bodies will not be asked for).
+    public func takeClosedStreams() -> [Int32] {
+        defer { closed.removeAll(keepingCapacity: true) }
+        return closed
+    }
+
     /// Answers a stream: `status`, then `fields` (names lowercase, no connection-specific fields: RFC 9113 §8.2.2),
-    /// then `body` in DATA frames as flow control allows (nil: no body, END_STREAM on the HEADERS frame).
-    public func respond(streamID: Int32, status: Int, fields: [(name: [UInt8], value: [UInt8])], body: [UInt8]?) {
+    /// then `bodyLength` bytes in DATA frames as flow control allows (0: END_STREAM on the HEADERS frame). The body's
+    /// bytes come from the caller as `send` asks for them.
+    public func respond(streamID: Int32, status: Int, fields: [(name: [UInt8], value: [UInt8])], bodyLength: Int) {
         var names: [[UInt8]] = [Array(":status".utf8)]
         var values: [[UInt8]] = [Array(String(status).utf8)]
         for field in fields {
@@ -143,8 +161,8 @@ public final class HTTP2ServerSession {
                 var list = (0..<names.count).map { i in
                     nghttp2_nv(name: namePointers[i], value: valuePointers[i], namelen: names[i].count, valuelen: values[i].count, flags: flags)
                 }
-                if let body {
-                    bodies[streamID] = (body, 0)
+                if bodyLength > 0 {
+                    bodyRemaining[streamID] = bodyLength
                     var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0), read_callback: Self.readBody)
                     nghttp2_submit_response(session, streamID, &list, list.count, &provider)
                 } else {
@@ -154,16 +172,39 @@ public final class HTTP2ServerSession {
         }
     }
 
-    /// The next bytes to write to the connection, valid until the next call; nil when nothing is waiting.
-    public func nextOutput() -> UnsafeRawBufferPointer? {
-        var data: UnsafePointer<UInt8>?
-        let n = nghttp2_session_mem_send(session, &data)
-        if n < 0 {
-            if failure == nil { failure = .protocolError(Int32(n)) }
-            return nil
+    /// What `send` stopped at.
+    public enum SendOutcome: Equatable, Sendable {
+        /// Everything nghttp2 may send now was handed out (more may follow input: a WINDOW_UPDATE, a request).
+        case idle
+        /// A sink had no room: call again once there is.
+        case blocked
+        /// The session failed (`failure`): close once what was handed out is written.
+        case failed
+    }
+
+    /// Hands out what is ready to go, in wire order: serialized frames to `frames` (bytes valid during the call
+    /// only: it must take them all; returning false stops after them), and each DATA frame to `data` as its 9-byte
+    /// header, its stream and how many of that stream's body bytes follow the header (next in the body's order). `data`
+    /// returns false when it has no room for them; that frame is offered again at the next call.
+    public func send(
+        frames: (UnsafeRawBufferPointer) -> Bool,
+        data: (_ header: UnsafeRawBufferPointer, _ streamID: Int32, _ length: Int) -> Bool
+    ) -> SendOutcome {
+        withoutActuallyEscaping(data) { data in
+            dataSink = data
+            dataBlocked = false
+            defer { dataSink = nil }
+            while true {
+                var bytes: UnsafePointer<UInt8>?
+                let n = nghttp2_session_mem_send(session, &bytes)
+                if n < 0 {
+                    if failure == nil { failure = .protocolError(Int32(n)) }
+                    return .failed
+                }
+                if n == 0 || bytes == nil { return dataBlocked ? .blocked : .idle }
+                if !frames(UnsafeRawBufferPointer(start: bytes, count: n)) { return .blocked }
+            }
         }
-        guard n > 0, let data else { return nil }
-        return UnsafeRawBufferPointer(start: data, count: n)
     }
 
     /// Neither side has anything more to say: the connection can close (after a GOAWAY, or a failure, once the
@@ -177,7 +218,7 @@ public final class HTTP2ServerSession {
                               NGHTTP2_NO_ERROR.rawValue, nil, 0)
     }
 
-    // MARK: Callbacks (nghttp2 calls them from inside receive and nextOutput, on this thread)
+    // MARK: Callbacks (nghttp2 calls them from inside receive and send, on this thread)
 
     private static func session(_ userData: UnsafeMutableRawPointer?) -> HTTP2ServerSession {
         Unmanaged<HTTP2ServerSession>.fromOpaque(userData!).takeUnretainedValue()
@@ -245,27 +286,39 @@ public final class HTTP2ServerSession {
     private static let onStreamClose: nghttp2_on_stream_close_callback = { _, id, _, userData in
         let owner = session(userData)
         owner.partial[id] = nil
-        owner.bodies[id] = nil
+        owner.bodyRemaining[id] = nil
+        owner.closed.append(id)
         return 0
     }
 
-    private static let readBody: nghttp2_data_source_read_callback = { _, id, buffer, length, flags, _, userData in
-        guard let buffer, let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+    /// How much of a stream's body the next DATA frame carries (at most `length`: flow control and the frame size).
+    /// NO_COPY: the bytes themselves are the caller's, queued in `sendData`.
+    private static let readBody: nghttp2_data_source_read_callback = { _, id, _, length, flags, _, userData in
+        guard let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
         let owner = session(userData)
-        guard let body = owner.bodies[id] else {
+        let remaining = owner.bodyRemaining[id] ?? 0
+        let n = min(length, remaining)
+        flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
+        if n == remaining {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            return 0
-        }
-        let n = min(length, body.bytes.count - body.sent)
-        body.bytes.withUnsafeBufferPointer { bytes in
-            buffer.update(from: bytes.baseAddress! + body.sent, count: n)
-        }
-        owner.bodies[id]!.sent += n
-        if body.sent + n == body.bytes.count {
-            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            owner.bodies[id] = nil
+            owner.bodyRemaining[id] = nil
+        } else {
+            owner.bodyRemaining[id] = remaining - n
         }
         return n
+    }
+
+    /// A DATA frame to write: its header and `length` body bytes, through the caller's sink. No padding is ever
+    /// asked for (no select_padding callback), so the frame is exactly that.
+    private static let sendData: nghttp2_send_data_callback = { _, frame, header, length, _, userData in
+        guard let frame, let header else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+        let owner = session(userData)
+        guard let sink = owner.dataSink,
+              sink(UnsafeRawBufferPointer(start: header, count: 9), frame.pointee.hd.stream_id, length) else {
+            owner.dataBlocked = true
+            return Int32(NGHTTP2_ERR_WOULDBLOCK.rawValue)
+        }
+        return 0
     }
 
     /// A RST_STREAM from the client: one token of the rapid-reset bucket. Empty: the connection ends with

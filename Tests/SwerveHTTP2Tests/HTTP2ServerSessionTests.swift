@@ -89,14 +89,40 @@ struct HTTP2ServerSessionTests {
         }
     }
 
+    /// The server side's bodies, as the caller of `send` keeps them: the bytes of each answered stream not yet
+    /// handed to a DATA frame.
+    final class Bodies {
+        var pending: [Int32: ArraySlice<UInt8>] = [:]
+        /// Refuse DATA frames (a connection whose output is full).
+        var refuse = false
+
+        func respond(_ server: HTTP2ServerSession, _ id: Int32, status: Int, fields: [(name: [UInt8], value: [UInt8])] = [], body: [UInt8]?) {
+            if let body, !body.isEmpty { pending[id] = body[...] }
+            server.respond(streamID: id, status: status, fields: fields, bodyLength: body?.count ?? 0)
+        }
+
+        /// What the server hands out now, frames and DATA payloads in wire order.
+        func output(_ server: HTTP2ServerSession) -> (bytes: [UInt8], outcome: HTTP2ServerSession.SendOutcome) {
+            var out: [UInt8] = []
+            let outcome = server.send(frames: { out.append(contentsOf: $0); return true }) { header, id, length in
+                guard !self.refuse, let body = self.pending[id] else { return false }
+                out.append(contentsOf: header)
+                out.append(contentsOf: body.prefix(length))
+                self.pending[id] = body.dropFirst(length)
+                return true
+            }
+            return (out, outcome)
+        }
+    }
+
     /// Moves bytes both ways until neither side has any. `answer` runs on the server's new requests each turn.
-    func pump(_ client: Client, _ server: HTTP2ServerSession, now: Int64 = 0, answer: (HTTP2ServerSession.Request) -> Void = { _ in }) {
+    func pump(_ client: Client, _ server: HTTP2ServerSession, _ bodies: Bodies = Bodies(), now: Int64 = 0,
+              answer: (HTTP2ServerSession.Request) -> Void = { _ in }) {
         for _ in 0..<1000 {
             let toServer = client.output()
             if !toServer.isEmpty { toServer.withUnsafeBytes { _ = server.receive($0, now: now) } }
             for request in server.takeRequests() { answer(request) }
-            var toClient: [UInt8] = []
-            while let chunk = server.nextOutput() { toClient.append(contentsOf: chunk) }
+            let toClient = bodies.output(server).bytes
             if !toClient.isEmpty { client.receive(toClient) }
             if toServer.isEmpty && toClient.isEmpty { return }
         }
@@ -121,9 +147,10 @@ struct HTTP2ServerSessionTests {
         let id = client.get("/a?b=c", [("accept-encoding", "gzip, br"), ("if-none-match", "\"x\"")])
         var seen: [HTTP2ServerSession.Request] = []
         let body = Array(repeating: UInt8(ascii: "z"), count: 100_000)
-        pump(client, server) { request in
+        let bodies = Bodies()
+        pump(client, server, bodies) { request in
             seen.append(request)
-            server.respond(streamID: request.streamID, status: 200,
+            bodies.respond(server, request.streamID, status: 200,
                            fields: [(Self.text("content-type"), Self.text("text/plain")), (Self.text("etag"), Self.text("\"1-gz\""))],
                            body: body)
         }
@@ -141,6 +168,29 @@ struct HTTP2ServerSessionTests {
         // let the rest through.
         #expect(client.bodies[id] == body)
         #expect(client.closed[id] == NGHTTP2_NO_ERROR.rawValue)
+        #expect(server.takeClosedStreams() == [id])
+    }
+
+    @Test("§6.1: a DATA frame the caller has no room for is held back and offered again, its bytes in order")
+    func dataRefused() {
+        let server = HTTP2ServerSession()
+        let client = Client()
+        let bodies = Bodies()
+        pump(client, server, bodies)
+        let id = client.get("/a")
+        client.output().withUnsafeBytes { _ = server.receive($0, now: 0) }
+        let request = server.takeRequests()
+        #expect(request.map(\.streamID) == [id])
+        let body = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        bodies.respond(server, id, status: 200, body: body)
+        bodies.refuse = true
+        let held = bodies.output(server)
+        #expect(held.outcome == .blocked)
+        client.receive(held.bytes)  // the HEADERS frame went out; no DATA did
+        #expect(client.statuses[id] == 200 && client.bodies[id] == nil)
+        bodies.refuse = false
+        pump(client, server, bodies)
+        #expect(client.bodies[id] == body)
     }
 
     @Test("§5.1.2: streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused; the others are answered")
@@ -166,9 +216,10 @@ struct HTTP2ServerSessionTests {
         pump(client, server)
         let id = client.get("/big", [("x-filler", String(repeating: "a", count: 2000))])
         var seen: [HTTP2ServerSession.Request] = []
-        pump(client, server) { request in
+        let bodies = Bodies()
+        pump(client, server, bodies) { request in
             seen.append(request)
-            server.respond(streamID: request.streamID, status: 431, fields: [], body: nil)
+            bodies.respond(server, request.streamID, status: 431, body: nil)
         }
         #expect(seen.first?.headerListTooLarge == true)
         #expect(seen.first?.fields.isEmpty == true)
@@ -216,12 +267,15 @@ struct HTTP2ServerSessionTests {
         pump(client, server)
         let id = client.get("/slow")
         var pending: [Int32] = []
-        pump(client, server) { pending.append($0.streamID) }
+        let bodies = Bodies()
+        pump(client, server, bodies) { pending.append($0.streamID) }
         server.goAway()
-        pump(client, server)
+        pump(client, server, bodies)
         #expect(client.goAwayCode == NGHTTP2_NO_ERROR.rawValue)
-        server.respond(streamID: pending[0], status: 200, fields: [], body: Self.text("done"))
-        pump(client, server)
+        #expect(!server.isFinished)
+        bodies.respond(server, pending[0], status: 200, body: Self.text("done"))
+        pump(client, server, bodies)
+        #expect(server.isFinished)
         #expect(client.statuses[id] == 200)
         #expect(client.bodies[id] == Self.text("done"))
     }
