@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "SwerveServer",
             dependencies: [
-                "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "SwerveTLS", "CSwerveSys",
+                "SwerveEngine", "SwerveHTTP", "SwerveHTTP2", "SwerveFiles", "SwerveCompression", "SwerveTLS", "CSwerveSys",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPathSettings

@@ -684,9 +684,26 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             let fd = token.fd
             guard fd >= 0, fd < tableCapacity else { continue }
             let slot = slots + Int(fd)
-            guard slot.pointee.generation == token.generation, slot.pointee.phase == .open, slot.pointee.suspended else { continue }
-            resume(fd, slot)
+            guard slot.pointee.generation == token.generation, slot.pointee.phase == .open, !slot.pointee.tlsHandshaking else { continue }
+            if slot.pointee.suspended {
+                resume(fd, slot)
+            } else {
+                wake(fd, slot)
+            }
         }
+    }
+
+    /// A connection that did not suspend asked to be run again (an HTTP/2 connection keeps reading while some of
+    /// its streams wait for work off the loop): its handler runs now, or once its queued output drains.
+    private func wake(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        if slot.pointee.closeAfterFlush { return }
+        if slot.pointee.output != nil && !slot.pointee.output!.pointee.isEmpty {
+            // EPOLLOUT is watched while output is pending; its drain runs the handler (onWritable, via readPaused).
+            slot.pointee.readPaused = true
+            return
+        }
+        guard runHandler(fd, slot) else { return }
+        onReadable(fd, slot)
     }
 
     /// Runs a suspended connection again: its work finished, or its work deadline passed (`workExpired`).
@@ -1018,13 +1035,18 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
             Glibc.close(listenFD)
             listenerOpen = false
         }
-        // Idle keep-alive connections have nothing in flight: close them now. Busy ones close after their
-        // current response (see finishDrained).
+        // Idle keep-alive connections have nothing in flight: they close now, after their handler had its say with
+        // `draining` set (an HTTP/2 connection sends GOAWAY first, RFC 9113 §6.8); a handshake still running just
+        // closes. Busy ones close after their current response (see finishDrained).
         var fd: Int32 = 0
         while fd <= highestFD {
             let slot = slots + Int(fd)
-            if slot.pointee.phase == .open && slot.pointee.output == nil && !slot.pointee.midMessage {
-                close(fd)
+            if slot.pointee.phase == .open && slot.pointee.output == nil && !slot.pointee.midMessage && !slot.pointee.suspended {
+                if slot.pointee.tlsHandshaking || slot.pointee.closeAfterFlush {
+                    close(fd)
+                } else {
+                    _ = runHandler(fd, slot)
+                }
             }
             fd += 1
         }

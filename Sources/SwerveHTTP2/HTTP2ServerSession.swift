@@ -120,6 +120,25 @@ public final class HTTP2ServerSession {
         nghttp2_session_del(session)
     }
 
+    /// How a connection's first bytes compare with the HTTP/2 client preface (RFC 9113 §3.4: "the string
+    /// PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), which opens every HTTP/2 connection: after ALPN `h2`, and in the clear
+    /// with prior knowledge (§3.3).
+    public enum PrefaceMatch: Equatable, Sendable {
+        /// Not the preface: another protocol (HTTP/1.1).
+        case different
+        /// The preface so far; more bytes decide.
+        case partial
+        /// The whole preface (the session reads it itself).
+        case complete
+    }
+
+    public static func matchPreface(_ bytes: UnsafeRawBufferPointer) -> PrefaceMatch {
+        let preface: StaticString = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        let n = min(bytes.count, preface.utf8CodeUnitCount)
+        for i in 0..<n where bytes[i] != preface.utf8Start[i] { return .different }
+        return n == preface.utf8CodeUnitCount ? .complete : .partial
+    }
+
     /// Feeds the client's bytes (the connection preface first). `now`: the caller's monotonic milliseconds, for the
     /// rapid-reset bucket. False when the session failed (`failure`): send what `send` still hands out (a GOAWAY),
     /// then close.

@@ -90,7 +90,8 @@ extension HTTPHandler {
             // A stream has no Content-Length, so it needs chunked framing: HTTP/1.1 only (RFC 9112 §7: never
             // chunked to 1.0). Requests with a body are answered without streaming so the body is discarded in
             // order. Not after an expired wait: the workers are behind, and the pieces would queue behind them.
-            facts.gzipStream = request.head.versionMinor >= 1 && !request.hasBody && !context.waitExpired
+            // HTTP/2 frames bodies itself, and its streams are not streamed yet (`answeringHTTP2`).
+            facts.gzipStream = request.head.versionMinor >= 1 && !request.hasBody && !context.waitExpired && !answeringHTTP2
             let sidecars: SidecarIndex.Entry
             if let known = file.sidecars {
                 sidecars = known

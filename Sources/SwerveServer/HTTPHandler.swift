@@ -33,6 +33,10 @@ public struct HTTPConnectionState: BitwiseCopyable {
     /// The streaming response's record (`ResponseObserver`), valid while `hasStreamRecord`.
     var streamRecord: UInt32 = 0
     var hasStreamRecord = false
+    /// A request was read as HTTP/1.1: the connection can no longer turn out to be HTTP/2.
+    var spokeHTTP1 = false
+    /// The connection speaks HTTP/2; its session lives in the handler's `http2Connections`.
+    var http2 = false
 }
 
 /// What the handler shares with every other loop's handler: immutable after start.
@@ -160,6 +164,12 @@ final class HTTPHandler: ConnectionHandler {
     var responseCache = AccessLogCache.none
     /// Bytes the response's coding saves against identity (a whole compressed body; set by `send`).
     var responseSavedBytes = 0
+    /// HTTP/2 connections of this loop, by connection id.
+    var http2Connections: [Int32: HTTP2Connection] = [:]
+    /// The last key given to an HTTP/2 stream's side-table entries (`HTTP2Stream.key`).
+    var nextStreamKey: Int32 = 0
+    /// The request being answered is an HTTP/2 stream: no gzip stream (its pieces carry HTTP/1.1 chunk framing).
+    var answeringHTTP2 = false
 
     init(site: Site, observer: ResponseObserver?) {
         self.site = site
@@ -200,6 +210,7 @@ final class HTTPHandler: ConnectionHandler {
     func makeConnectionState() -> HTTPConnectionState { HTTPConnectionState() }
 
     func connectionClosed(id: Int32, state: inout HTTPConnectionState) {
+        if state.http2 { closeHTTP2(id: id) }
         if state.streaming { streams[id] = nil }
         listings[id] = nil
         if state.hasStreamRecord, let observer {
@@ -211,6 +222,11 @@ final class HTTPHandler: ConnectionHandler {
     }
 
     func outputMarkReached(_ mark: UInt32, unsentBytes: Int, id: Int32, state: inout HTTPConnectionState) {
+        reportMark(mark, unsentBytes: unsentBytes)
+    }
+
+    /// A response's mark was passed (`unsentBytes` 0) or its bytes were dropped: its record is updated or finished.
+    func reportMark(_ mark: UInt32, unsentBytes: Int) {
         guard let observer else { return }
         if mark & ResponseObserver.progressBit != 0 {
             // A stream piece is out (or, with bytes unsent, the connection is closing: connectionClosed finishes).
@@ -241,6 +257,11 @@ final class HTTPHandler: ConnectionHandler {
         files.wakeup = context.wakeup
         // A moved root empties the open-file cache: check before any lookup.
         if context.monotonicMilliseconds >= rootCheckDue { _ = resolver(now: context.monotonicMilliseconds) }
+        if state.http2 { return processHTTP2(input, output: &output, context: context) }
+        if !state.spokeHTTP1, !input.isEmpty,
+           let outcome = startHTTP2IfPreface(input, state: &state, output: &output, context: context) {
+            return outcome
+        }
         var consumed = 0
         while true {
             if state.streaming {
@@ -310,6 +331,7 @@ final class HTTPHandler: ConnectionHandler {
                 return .close(consumed: input.count, lingering: true)
             case .head(let head):
                 state.partialSeen = 0
+                state.spokeHTTP1 = true
                 var keepAlive = head.keepAlive && !context.draining
                 let hasBody = head.chunked || head.contentLength > 0
                 if head.contentLength > Self.discardBodyLimit { keepAlive = false }
@@ -354,15 +376,18 @@ final class HTTPHandler: ConnectionHandler {
     /// Starts the record of the response just queued for the request at the start of `request` (`head` nil: it could
     /// not be parsed) and, unless it streams, marks its end in the output: the log line and the counters follow
     /// when its last byte is written (`outputMarkReached`). A streamed response's marks come with its pieces.
-    private func recordResponse(
+    /// `version`: where in `request` the version to log lies, when it is not the request line's (HTTP/2's).
+    func recordResponse(
         _ request: UnsafeRawBufferPointer, head: RequestHead?, queuedFrom start: Int, state: inout HTTPConnectionState,
-        output: inout OutputWriter, context: ProcessContext, streaming: Bool
+        output: inout OutputWriter, context: ProcessContext, streaming: Bool, version: Range<Int>? = nil
     ) {
         guard let observer else { return }
         let (index, record) = observer.records.take()
         let host = head?.authority.map { $0.bytes(in: request) }
+        var line = head.map { RequestLine($0, in: request) } ?? RequestLine(request)
+        if let version { line.version = version }
         record.capture(
-            request: request, line: head.map { RequestLine($0, in: request) } ?? RequestLine(request), host: host,
+            request: request, line: line, host: host,
             userAgent: head == nil ? nil : parser.firstValue(.userAgent)?.bytes(in: request),
             referer: head == nil ? nil : parser.firstValue(.referer)?.bytes(in: request))
         record.peer = context.peer
@@ -387,7 +412,7 @@ final class HTTPHandler: ConnectionHandler {
 
     // MARK: Responding
 
-    private func respond(
+    func respond(
         to head: RequestHead, in request: UnsafeRawBufferPointer, connection: ResponseHead.ConnectionField,
         hasBody: Bool, state: inout HTTPConnectionState, output: inout OutputWriter, context: ProcessContext
     ) -> Answer {

@@ -141,9 +141,8 @@ public final class Server: Sendable {
             tls = nil
         case (let certificate?, let key?):
             do {
-                // HTTP/1.1 only until Swerve speaks HTTP/2: a client must never be told `h2` by ALPN and then
-                // receive HTTP/1.1.
-                tls = try TLSCertificateStore(certificateChainFile: certificate, privateKeyFile: key, protocols: [.http11])
+                // ALPN: `h2` first (RFC 7301 §3.2: the server's preference), `http/1.1` for clients without it.
+                tls = try TLSCertificateStore(certificateChainFile: certificate, privateKeyFile: key, protocols: [.http2, .http11])
             } catch {
                 throw ServerError(error.description)
             }
@@ -319,8 +318,8 @@ public final class Server: Sendable {
         if let port = redirectPort, let host = redirectHostText { fields["redirect"] = "http://\(host):\(port)/ to https" }
         if tls != nil {
             switch kernelTLS {
-            case .available: fields["tls"] = "TLSv1.2-1.3 http/1.1, kernel TLS (SSL_sendfile)"
-            case .unavailable(let reason): fields["tls"] = "TLSv1.2-1.3 http/1.1, no kernel TLS: \(reason)"
+            case .available: fields["tls"] = "TLSv1.2-1.3 h2 http/1.1, kernel TLS (SSL_sendfile)"
+            case .unavailable(let reason): fields["tls"] = "TLSv1.2-1.3 h2 http/1.1, no kernel TLS: \(reason)"
             case nil: break
             }
         }

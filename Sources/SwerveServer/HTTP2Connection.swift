@@ -1,0 +1,52 @@
+import SwerveEngine
+import SwerveHTTP2
+
+/// One HTTP/2 connection's state beside the engine's slot (the slot's `HTTPConnectionState` is plain data): its
+/// nghttp2 session and the streams being answered. Owned by its loop's `HTTPHandler`, touched by that loop only.
+final class HTTP2Connection {
+    let session: HTTP2ServerSession
+    /// Requests not answered yet, in arrival order: the pipeline suspended them for work off the loop (a
+    /// compression, a listing), and they are asked again whenever the connection runs.
+    var waiting: [HTTP2Stream] = []
+    /// Answered streams whose body is still (partly) to be sent, by stream id.
+    var bodies: [Int32: StagedOutput] = [:]
+    /// Serialized frames the connection's output had no room for, sent before anything else.
+    var heldFrames: [UInt8] = []
+    /// Access-log marks of answered streams without a body, queued after their HEADERS frame.
+    var marksAfterFrames: [UInt32] = []
+    /// GOAWAY has been submitted (the server is draining).
+    var goingAway = false
+
+    init(limits: HTTP2ServerSession.Limits) {
+        session = HTTP2ServerSession(limits: limits)
+    }
+
+    /// Streams the connection still owes something: a response, or body bytes.
+    var hasStreamsInFlight: Bool { !waiting.isEmpty || !bodies.isEmpty }
+}
+
+/// A request of an HTTP/2 connection on its way through the HTTP/1.1 pipeline.
+final class HTTP2Stream {
+    let request: HTTP2ServerSession.Request
+    /// The request as an HTTP/1.1 head (`HTTP1Translation.head`), followed by the version for the log line; nil
+    /// when it could not be one (answered 400).
+    let head: (bytes: [UInt8], headLength: Int)?
+    /// The per-request facts the pipeline keeps between suspends (compression attempts, a miss waited for).
+    var state = HTTPConnectionState()
+    /// The key of this stream's side-table entries (a listing job), in place of a connection id: negative, so it
+    /// never meets an HTTP/1.1 connection's fd.
+    let key: Int32
+    /// Monotonic milliseconds of the first suspend, 0 before: after `waitLimitMilliseconds` the stream is answered
+    /// without waiting (as `ProcessContext.waitExpired` tells an HTTP/1.1 request).
+    var waitingSince: Int64 = 0
+
+    /// How long a stream waits for work off the loop before it is answered without it: the engine's default
+    /// `suspendTimeout` (5 s), which HTTP/1.1 requests get.
+    static let waitLimitMilliseconds: Int64 = 5000
+
+    init(_ request: HTTP2ServerSession.Request, key: Int32) {
+        self.request = request
+        head = HTTP1Translation.head(of: request)
+        self.key = key
+    }
+}

@@ -1,0 +1,212 @@
+import SwerveEngine
+import SwerveHTTP
+import SwerveHTTP2
+
+/// HTTP/2 (RFC 9113) on the same pipeline as HTTP/1.1. nghttp2 does the framing, HPACK and flow control; each
+/// request is handed to the HTTP/1.1 parser and planner as an HTTP/1.1 head (`HTTP1Translation`), answered into a
+/// `StagedOutput`, and its head re-encoded as HTTP/2 fields, so every response field is the one HTTP/1.1 gets. The
+/// body then leaves in DATA frames straight from where it lives: a cached compressed body or a file range (for
+/// `sendfile`), never through nghttp2's buffers or a Swift array.
+extension HTTPHandler {
+    /// The connection's first bytes: an HTTP/2 client preface switches it to HTTP/2 (prior knowledge in the clear,
+    /// or after ALPN `h2`); nil when they are HTTP/1.1.
+    func startHTTP2IfPreface(
+        _ input: UnsafeRawBufferPointer, state: inout HTTPConnectionState, output: inout OutputWriter, context: ProcessContext
+    ) -> ProcessOutcome? {
+        switch HTTP2ServerSession.matchPreface(input) {
+        case .different:
+            return nil
+        case .partial:
+            return .needInput(consumed: 0, midMessage: true)
+        case .complete:
+            state.http2 = true
+            http2Connections[context.connectionID] = HTTP2Connection(limits: HTTP2ServerSession.Limits())
+            return processHTTP2(input, output: &output, context: context)
+        }
+    }
+
+    /// One run of an HTTP/2 connection: reads every frame in `input`, answers the requests that are complete (and
+    /// those that waited for work off the loop), then writes what fits of the frames that are ready.
+    func processHTTP2(_ input: UnsafeRawBufferPointer, output: inout OutputWriter, context: ProcessContext) -> ProcessOutcome {
+        guard let connection = http2Connections[context.connectionID] else { return .close(consumed: input.count, lingering: false) }
+        let session = connection.session
+        if !input.isEmpty { session.receive(input, now: context.monotonicMilliseconds) }
+        for request in session.takeRequests() {
+            connection.waiting.append(HTTP2Stream(request, key: takeStreamKey()))
+        }
+        dropClosedStreams(connection)
+        var index = 0
+        while index < connection.waiting.count {
+            if answer(connection.waiting[index], on: connection, context: context) {
+                connection.waiting.remove(at: index)
+            } else {
+                index += 1
+            }
+        }
+        if context.draining && !connection.goingAway {
+            // RFC 9113 §6.8: "A server that is attempting to gracefully shut down a connection SHOULD send an initial
+            // GOAWAY frame with the last stream identifier set to 2^31-1 and a NO_ERROR code." nghttp2 names the
+            // last stream it processed instead, which tells the client at once which requests to retry elsewhere.
+            connection.goingAway = true
+            session.goAway()
+        }
+        let sent = send(connection, output: &output)
+        dropClosedStreams(connection)
+        if sent == .failed || session.failure != nil || session.isFinished {
+            return .close(consumed: input.count, lingering: false)
+        }
+        if sent == .blocked { return .outputFull(consumed: input.count) }
+        // While draining, a stream still owed keeps the connection from closing when its output drains; otherwise
+        // the idle timeout runs whenever nothing is queued (a client that leaves a zero window open, say).
+        return .needInput(consumed: input.count, midMessage: context.draining && connection.hasStreamsInFlight)
+    }
+
+    /// An id for a stream's side-table entries: negative, unique among the loop's live streams.
+    private func takeStreamKey() -> Int32 {
+        nextStreamKey = nextStreamKey == Int32.min ? -1 : nextStreamKey - 1
+        return nextStreamKey
+    }
+
+    /// Forgets the streams nghttp2 closed (answered, or reset by the client): their bodies are not sent, their
+    /// listing jobs are not waited for, their records end with what was sent.
+    private func dropClosedStreams(_ connection: HTTP2Connection) {
+        for id in connection.session.takeClosedStreams() {
+            if let body = connection.bodies.removeValue(forKey: id) {
+                body.abandonMarks { reportMark($0, unsentBytes: $1) }
+            }
+            connection.waiting.removeAll { stream in
+                guard stream.request.streamID == id else { return false }
+                listings[stream.key] = nil
+                return true
+            }
+        }
+    }
+
+    /// Everything an HTTP/2 connection leaves behind when it closes.
+    func closeHTTP2(id: Int32) {
+        guard let connection = http2Connections.removeValue(forKey: id) else { return }
+        for body in connection.bodies.values {
+            body.abandonMarks { reportMark($0, unsentBytes: $1) }
+        }
+        for stream in connection.waiting { listings[stream.key] = nil }
+    }
+
+    /// Runs one stream through the pipeline. True when it is answered (its response submitted to the session); false
+    /// when it waits for work off the loop (the connection's resumer runs the connection again when that is done).
+    private func answer(_ stream: HTTP2Stream, on connection: HTTP2Connection, context: ProcessContext) -> Bool {
+        var streamContext = context
+        streamContext.connectionID = stream.key
+        streamContext.waitExpired = stream.waitingSince != 0
+            && context.monotonicMilliseconds - stream.waitingSince >= HTTP2Stream.waitLimitMilliseconds
+        let staged = StagedOutput()
+        let answer = staged.write { output in answerStream(stream, output: &output, context: streamContext) }
+        if answer == .suspend {
+            stream.state.waitedForCompression = true
+            if stream.waitingSince == 0 { stream.waitingSince = context.monotonicMilliseconds }
+            return false
+        }
+        // Gzip streams are turned off for HTTP/2 (`answeringHTTP2`): they frame their pieces for HTTP/1.1.
+        precondition(answer == .done, "an HTTP/2 stream was answered with a gzip stream")
+        // The head `writeHead` rendered first, then the body; the head is ours, so it always parses.
+        guard let (status, fields) = HTTP1Translation.response(staged.takeBytes(lastHead.bytes)) else {
+            preconditionFailure("a rendered response head did not parse")
+        }
+        connection.session.respond(streamID: stream.request.streamID, status: status, fields: fields, bodyLength: staged.count)
+        if staged.count > 0 {
+            connection.bodies[stream.request.streamID] = staged
+        } else {
+            staged.passMarks { connection.marksAfterFrames.append($0) }
+        }
+        return true
+    }
+
+    /// The stream's request through the HTTP/1.1 pipeline into `output`.
+    private func answerStream(_ stream: HTTP2Stream, output: inout OutputWriter, context: ProcessContext) -> Answer {
+        answeringHTTP2 = true
+        defer { answeringHTTP2 = false }
+        let now = context.wallClockSeconds
+        let isHead = stream.request.method.elementsEqual("HEAD".utf8)
+        guard let head = stream.head, !stream.request.headerListTooLarge else {
+            // RFC 6585 §5 for a header list over the limit (its fields were dropped as they came); 400 for a request
+            // that cannot be an HTTP/1.1 head.
+            writeError(stream.request.headerListTooLarge ? .requestHeaderFieldsTooLarge : .badRequest, isHead: isHead,
+                       connection: .none, output: &output, now: now)
+            if observer != nil {
+                // The log line shows what the client sent, as far as it can be shown.
+                var line = stream.request.method + [0x20] + stream.request.path + [0x20]
+                HTTP1Translation.logVersion.withUTF8Buffer { line += $0 }
+                line.withUnsafeBytes { line in
+                    recordResponse(line, head: nil, queuedFrom: 0, state: &stream.state, output: &output, context: context, streaming: false)
+                }
+            }
+            return .done
+        }
+        return head.bytes.withUnsafeBytes { bytes in
+            let version = head.headLength..<bytes.count
+            if observer != nil && stream.state.requestStarted == 0 { stream.state.requestStarted = ResponseObserver.now() }
+            switch parser.parse(UnsafeRawBufferPointer(rebasing: bytes[0..<head.headLength])) {
+            case .head(let parsed):
+                let answer = respond(
+                    to: parsed, in: bytes, connection: .none, hasBody: stream.request.hadBody, state: &stream.state,
+                    output: &output, context: context)
+                if answer == .suspend { return .suspend }
+                recordResponse(bytes, head: parsed, queuedFrom: 0, state: &stream.state, output: &output, context: context,
+                               streaming: false, version: version)
+                return answer
+            case .error(let error):
+                writeError(error.status, isHead: isHead, connection: .none, output: &output, now: now)
+                recordResponse(bytes, head: nil, queuedFrom: 0, state: &stream.state, output: &output, context: context,
+                               streaming: false, version: version)
+                return .done
+            case .incomplete:
+                // The translation always ends the head with a blank line; a head the parser still finds incomplete
+                // is one it cannot take (none is known), answered as malformed.
+                writeError(.badRequest, isHead: isHead, connection: .none, output: &output, now: now)
+                recordResponse(bytes, head: nil, queuedFrom: 0, state: &stream.state, output: &output, context: context,
+                               streaming: false, version: version)
+                return .done
+            }
+        }
+    }
+
+    /// Writes into `output` what fits of the frames ready to go: frames held back last time first, then the
+    /// session's, each DATA frame's body moved from its stream's staged output.
+    private func send(_ connection: HTTP2Connection, output: inout OutputWriter) -> HTTP2ServerSession.SendOutcome {
+        if !connection.heldFrames.isEmpty {
+            let n = min(connection.heldFrames.count, output.freeBytes)
+            guard n > 0, output.freeSegments > 0 else { return .blocked }
+            connection.heldFrames.withUnsafeBytes { output.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            connection.heldFrames.removeFirst(n)
+            if !connection.heldFrames.isEmpty { return .blocked }
+        }
+        let outcome = connection.session.send(frames: { frame in
+            if connection.heldFrames.isEmpty && frame.count <= output.freeBytes && output.freeSegments > 0 {
+                output.append(frame)
+                return true
+            }
+            // Frame bytes are valid only during this call: keep them, and stop until the output drains.
+            connection.heldFrames.append(contentsOf: frame)
+            return false
+        }, data: { header, id, length in
+            guard connection.heldFrames.isEmpty else { return false }
+            guard let body = connection.bodies[id] else {
+                preconditionFailure("DATA asked for stream \(id), which has no body")
+            }
+            let room = body.room(for: length)
+            // The frame header, the copied bytes, a segment per piece (the header may need its own), a mark.
+            guard output.freeBytes >= 9 + room.bytes, output.freeSegments >= room.segments + 1, output.freeMarks >= 1 else {
+                return false
+            }
+            output.append(header)
+            body.move(length, into: &output)
+            if body.count == 0 { connection.bodies[id] = nil }
+            return true
+        })
+        // After the HEADERS frames they follow (unless those are still held back).
+        while connection.heldFrames.isEmpty, let mark = connection.marksAfterFrames.first, output.freeMarks > 0 {
+            output.appendMark(mark)
+            connection.marksAfterFrames.removeFirst()
+        }
+        return outcome
+    }
+}
