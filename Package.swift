@@ -86,6 +86,6 @@ let package = Package(
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveTLSTests", dependencies: ["SwerveTLS", "COpenSSL", "SwerveTestSupport"]),
         .testTarget(name: "SwerveHTTP2Tests", dependencies: ["SwerveHTTP2", "CNghttp2"]),
-        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "SwerveTLS", "CZlib", "CSwerveSys", "COpenSSL", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "SwerveTLS", "CZlib", "CSwerveSys", "COpenSSL", "CNghttp2", "SwerveTestSupport"]),
     ]
 )

@@ -71,6 +71,8 @@ public final class HTTP2ServerSession {
     private var dataSink: ((UnsafeRawBufferPointer, Int32, Int) -> Bool)?
     /// The DATA sink declined a frame during this `send` (no room): nghttp2 offers it again at the next one.
     private var dataBlocked = false
+    /// The GOAWAY for a fatal error, written by hand (nghttp2 can send nothing after one), until `send` hands it out.
+    private var finalGoAway: [UInt8]?
     /// Rapid-reset tokens and when they were last refilled (milliseconds of the caller's clock).
     private var resetTokens: Int
     private var resetRefilled: Int64 = 0
@@ -100,6 +102,10 @@ public final class HTTP2ServerSession {
         nghttp2_option_set_max_settings(options, limits.maxSettingsEntries)
         nghttp2_option_set_max_outbound_ack(options, limits.maxQueuedAcks)
         nghttp2_option_set_max_continuations(options, limits.maxContinuations)
+        // nghttp2 has a reset bucket of its own (1.57, backported to Debian's 1.52), which ends the connection with
+        // INTERNAL_ERROR. Ours answers ENHANCE_YOUR_CALM, the code RFC 9113 §7 gives for "excessive load", and is
+        // counted; nghttp2's is set to twice ours so that it never fires first.
+        nghttp2_option_set_stream_reset_rate_limit(options, UInt64(2 * limits.resetBurst), UInt64(2 * limits.resetsPerSecond))
         var created: OpaquePointer?
         let rc = nghttp2_session_server_new2(&created, callbacks, Unmanaged.passUnretained(self).toOpaque(), options)
         nghttp2_option_del(options)
@@ -147,8 +153,29 @@ public final class HTTP2ServerSession {
         guard failure == nil, let base = bytes.baseAddress else { return failure == nil }
         self.now = now
         let rc = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
-        if rc < 0 && failure == nil { failure = .protocolError(Int32(rc)) }
+        if rc < 0 && failure == nil {
+            failure = .protocolError(Int32(rc))
+            // nghttp2's errors from receiving are fatal (a flood, CONTINUATION frames past the limit, a bad preface):
+            // the session can send nothing more, so the GOAWAY that RFC 9113 §5.4.1 asks for ("An endpoint that
+            // encounters a connection error SHOULD first send a GOAWAY frame") is written here.
+            let code: nghttp2_error_code
+            switch Int32(rc) {
+            case NGHTTP2_ERR_FLOODED.rawValue, NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue: code = NGHTTP2_ENHANCE_YOUR_CALM
+            case NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue: code = NGHTTP2_PROTOCOL_ERROR
+            default: code = NGHTTP2_INTERNAL_ERROR
+            }
+            finalGoAway = Self.goAwayFrame(lastStreamID: nghttp2_session_get_last_proc_stream_id(session), code: code.rawValue)
+        }
         return failure == nil
+    }
+
+    /// A GOAWAY frame (RFC 9113 §6.8: a 9-byte frame header, type 0x07 on stream 0, then the last stream id and the
+    /// error code, 32 bits each, big-endian).
+    static func goAwayFrame(lastStreamID: Int32, code: UInt32) -> [UInt8] {
+        let last = UInt32(bitPattern: lastStreamID) & 0x7FFF_FFFF
+        return [0, 0, 8, 0x07, 0, 0, 0, 0, 0,
+                UInt8(last >> 24), UInt8((last >> 16) & 0xFF), UInt8((last >> 8) & 0xFF), UInt8(last & 0xFF),
+                UInt8(code >> 24), UInt8((code >> 16) & 0xFF), UInt8((code >> 8) & 0xFF), UInt8(code & 0xFF)]
     }
 
     /// The requests completed since the last call, in the order their END_STREAM arrived.
@@ -209,7 +236,12 @@ public final class HTTP2ServerSession {
         frames: (UnsafeRawBufferPointer) -> Bool,
         data: (_ header: UnsafeRawBufferPointer, _ streamID: Int32, _ length: Int) -> Bool
     ) -> SendOutcome {
-        withoutActuallyEscaping(data) { data in
+        if failure != nil, let goAway = finalGoAway {
+            finalGoAway = nil
+            goAway.withUnsafeBytes { _ = frames($0) }
+            return .failed
+        }
+        return withoutActuallyEscaping(data) { data in
             dataSink = data
             dataBlocked = false
             defer { dataSink = nil }

@@ -52,9 +52,13 @@ extension HTTPHandler {
         }
         let sent = send(connection, output: &output)
         dropClosedStreams(connection)
-        if sent == .failed || session.failure != nil || session.isFinished {
-            return .close(consumed: input.count, lingering: false)
+        if sent == .failed || session.failure != nil {
+            // The client broke the protocol and may still be sending: linger, so its GOAWAY is read, not reset away.
+            return .close(consumed: input.count, lingering: true)
         }
+        // Done after a GOAWAY: linger too, so frames the client sends meanwhile (an ACK, a WINDOW_UPDATE) are read
+        // and dropped instead of turning the close into a reset that could destroy the GOAWAY before it is read.
+        if session.isFinished { return .close(consumed: input.count, lingering: true) }
         if sent == .blocked { return .outputFull(consumed: input.count) }
         // While draining, a stream still owed keeps the connection from closing when its output drains; otherwise
         // the idle timeout runs whenever nothing is queued (a client that leaves a zero window open, say).

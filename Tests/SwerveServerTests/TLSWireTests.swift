@@ -99,17 +99,19 @@ struct TLSWireTests {
         #expect(try client.readResponse().body == Self.files["index.html"])
     }
 
-    @Test("RFC 7301 ALPN: http/1.1 is chosen when offered (h2 is not, until Swerve speaks it); a client offering only h2 is refused; no ALPN works")
+    @Test("RFC 7301 ALPN: h2 is chosen when offered, http/1.1 otherwise; a client offering neither is refused; no ALPN is HTTP/1.1")
     func alpn() throws {
         let certificates = try TestCertificates()
         let server = try Self.server(certificates)
         defer { server.shutdown() }
         let browser = try RawClient(port: server.port, tls: true, alpn: ["h2", "http/1.1"])
-        #expect(browser.negotiatedProtocol == "http/1.1")
-        try browser.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        #expect(try browser.readResponse().status == 200)
+        #expect(browser.negotiatedProtocol == "h2")
+        let older = try RawClient(port: server.port, tls: true, alpn: ["http/1.1"])
+        #expect(older.negotiatedProtocol == "http/1.1")
+        try older.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try older.readResponse().status == 200)
         // RFC 7301 §3.2: no protocol in common is a no_application_protocol alert, and the handshake fails.
-        #expect(throws: TestFailure.self) { _ = try RawClient(port: server.port, tls: true, alpn: ["h2"]) }
+        #expect(throws: TestFailure.self) { _ = try RawClient(port: server.port, tls: true, alpn: ["spdy/3"]) }
         let none = try RawClient(port: server.port, tls: true)
         #expect(none.negotiatedProtocol == nil)
         try none.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")

@@ -215,6 +215,12 @@ final class RawClient {
         }
     }
 
+    /// The bytes read so far and not yet taken (for a client that frames them itself: HTTP/2).
+    func takeBuffered() -> [UInt8] {
+        defer { buffer.removeAll(keepingCapacity: true) }
+        return buffer
+    }
+
     /// Why the last `fill()` returned false.
     private(set) var lastError = ""
 
