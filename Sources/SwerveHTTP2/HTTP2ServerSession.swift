@@ -102,10 +102,12 @@ public final class HTTP2ServerSession {
         nghttp2_option_set_max_settings(options, limits.maxSettingsEntries)
         nghttp2_option_set_max_outbound_ack(options, limits.maxQueuedAcks)
         nghttp2_option_set_max_continuations(options, limits.maxContinuations)
-        // nghttp2 has a reset bucket of its own (1.57, backported to Debian's 1.52), which ends the connection with
-        // INTERNAL_ERROR. Ours answers ENHANCE_YOUR_CALM, the code RFC 9113 §7 gives for "excessive load", and is
-        // counted; nghttp2's is set to twice ours so that it never fires first.
-        nghttp2_option_set_stream_reset_rate_limit(options, UInt64(2 * limits.resetBurst), UInt64(2 * limits.resetsPerSecond))
+        // nghttp2 has a reset bucket of its own (1.57, backported to Debian's 1.52): same defaults, but on its own
+        // clock and ending the connection with INTERNAL_ERROR. Ours replaces it, so it is off (a burst no client
+        // reaches, and no refill, so its arithmetic cannot wrap). Ours runs on the caller's clock, so tests drive it,
+        // and answers ENHANCE_YOUR_CALM, the code RFC 9113 §7 gives for "excessive load". (With both on, the two
+        // raced for the same RST_STREAM.)
+        nghttp2_option_set_stream_reset_rate_limit(options, UInt64.max, 0)
         var created: OpaquePointer?
         let rc = nghttp2_session_server_new2(&created, callbacks, Unmanaged.passUnretained(self).toOpaque(), options)
         nghttp2_option_del(options)
