@@ -50,6 +50,26 @@ struct AccessLogWireTests {
         try fetch(port, "\(method) \(path) HTTP/1.1\r\nHost: h\r\nUser-Agent: tester/1\r\n\(fields)\r\n", headRequest: method == "HEAD")
     }
 
+    @Test("HTTP/2 requests are logged as HTTP/2.0, each with its body bytes; a header list over the limit is logged as its 431")
+    func http2Lines() throws {
+        let (server, path) = try Self.server()
+        defer { server.shutdown() }
+        let client = HTTP2Client(try RawClient(port: server.port))
+        let agent = [("user-agent", "tester/2")]
+        #expect(try client.response(client.request("/a.txt", agent)).status == 200)
+        #expect(try client.response(client.request("/a.txt", method: "HEAD", agent)).status == 200)
+        let missing = try client.response(client.request("/missing.html", agent))
+        #expect(missing.status == 404)
+        #expect(try client.response(client.request("/big", agent + [("x-filler", String(repeating: "a", count: 30_000))])).status == 431)
+        let lines = try Self.lines(path, count: 4).map(Self.timeless)
+        #expect(lines == [
+            #"127.0.0.1 - - [T] "GET /a.txt HTTP/2.0" 200 1024 "-" "tester/2""#,
+            #"127.0.0.1 - - [T] "HEAD /a.txt HTTP/2.0" 200 0 "-" "tester/2""#,
+            #"127.0.0.1 - - [T] "GET /missing.html HTTP/2.0" 404 \#(missing.body.count) "-" "tester/2""#,
+            #"127.0.0.1 - - [T] "GET /big HTTP/2.0" 431 \#(ErrorPage.length(.requestHeaderFieldsTooLarge)) "-" "-""#,
+        ])
+    }
+
     @Test("combined: GET, HEAD, 304, 206, 404 and gzip each give one exact line, in order, with the body bytes sent")
     func combinedLines() throws {
         let (server, path) = try Self.server()

@@ -117,6 +117,46 @@ struct HTTP2WireTests {
         }
     }
 
+    @Test("§3.4: a preface split over several reads still starts HTTP/2; PRI after an HTTP/1.1 request is not a preface")
+    func prefaceDetection() throws {
+        let server = try Self.server(tls: nil)
+        defer { server.shutdown() }
+        let raw = try RawClient(port: server.port)
+        // Three segments (no Nagle). Whether the server reads them apart is the scheduler's choice; the partial
+        // match itself is pinned by HTTP1TranslationTests' preface test.
+        var on: Int32 = 1
+        setsockopt(raw.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        for piece in [Array(Self.preface[0..<3]), Array(Self.preface[3..<20]), Array(Self.preface[20...])] {
+            try raw.send(piece)
+        }
+        let h2 = HTTP2Client(raw, sendsPreface: false)
+        #expect(try h2.response(h2.request("/")).status == 200)
+        let h1 = try RawClient(port: server.port)
+        try h1.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try h1.readResponse().status == 200)
+        try h1.send(Self.preface)
+        // HTTP/1.1's parser answers the PRI line itself (a request for "*" that is not OPTIONS: 400), and the
+        // connection closes: no HTTP/2 after a request was read as HTTP/1.1.
+        let answer = try h1.readResponse()
+        #expect(answer.status == 400 && answer.statusLine.hasPrefix("HTTP/1.1 "))
+        #expect(h1.readsEOF())
+    }
+
+    @Test("directory listings are answered over HTTP/2 as over HTTP/1.1 (the listing is read off the loop for the stream)")
+    func listing() throws {
+        let server = try TestServer(files: ["docs/a.txt": Array("a".utf8), "docs/b.txt": Array("bb".utf8)]) { $0.listDirectories = true }
+        defer { server.shutdown() }
+        let expected = try fetch(server.port, "GET /docs/ HTTP/1.1\r\nHost: h\r\n\r\n")
+        let h2 = try Self.client(server, tls: false)
+        let ids = (0..<4).map { _ in h2.request("/docs/") }
+        for id in ids {
+            let got = try h2.response(id)
+            #expect(got.status == 200)
+            #expect(got.body == expected.body)
+            #expect(got.header("content-type") == expected.header("Content-Type"))
+        }
+    }
+
     @Test("rapid reset (CVE-2023-44487): a client opening and cancelling streams in a loop gets GOAWAY ENHANCE_YOUR_CALM; others are served")
     func rapidReset() throws {
         let server = try Self.server(tls: nil)

@@ -24,10 +24,14 @@ final class HTTP2Client {
     private(set) var goAway: (code: UInt32, lastStream: Int32)?
     /// The server closed the connection.
     private(set) var closed = false
+    /// Bytes of nghttp2's client preface still to leave out of the output (the test sent it itself).
+    private var prefaceToDrop: Int
 
     /// `settings`: the client's SETTINGS (an initial window of 0 stalls every stream's DATA, say).
-    init(_ raw: RawClient, settings: [(Int32, UInt32)] = [], autoWindowUpdate: Bool = true) {
+    /// `sendsPreface` false: the test wrote the 24-byte client preface itself (RFC 9113 §3.4).
+    init(_ raw: RawClient, settings: [(Int32, UInt32)] = [], autoWindowUpdate: Bool = true, sendsPreface: Bool = true) {
         self.raw = raw
+        prefaceToDrop = sendsPreface ? 0 : 24
         // As browsers and curl do: a WINDOW_UPDATE must not wait for Nagle behind the server's delayed ACK.
         var on: Int32 = 1
         setsockopt(raw.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
@@ -104,6 +108,9 @@ final class HTTP2Client {
             if n <= 0 { break }
             out.append(contentsOf: UnsafeBufferPointer(start: data, count: n))
         }
+        let dropped = min(prefaceToDrop, out.count)
+        prefaceToDrop -= dropped
+        out.removeFirst(dropped)
         if !out.isEmpty { try raw.send(out) }
     }
 

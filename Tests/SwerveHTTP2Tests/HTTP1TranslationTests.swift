@@ -1,0 +1,80 @@
+import Testing
+
+@testable import SwerveHTTP2
+
+/// HTTP/2 requests into HTTP/1.1 heads and HTTP/1.1 response heads into HTTP/2 fields (RFC 9113 §8.2–§8.3).
+@Suite("HTTP/2 ⇄ HTTP/1.1 translation (RFC 9113 §8)")
+struct HTTP1TranslationTests {
+    static func request(_ method: String, _ path: String, authority: String? = "example.org", _ fields: [(String, String)] = []) -> HTTP2ServerSession.Request {
+        var request = HTTP2ServerSession.Request(streamID: 1)
+        request.method = Array(method.utf8)
+        request.path = Array(path.utf8)
+        request.authority = authority.map { Array($0.utf8) }
+        request.fields = fields.map { (Array($0.0.utf8), Array($0.1.utf8)) }
+        return request
+    }
+
+    static func text(_ head: (bytes: [UInt8], headLength: Int)?) -> (head: String, rest: String)? {
+        head.map { (String(decoding: $0.bytes[0..<$0.headLength], as: UTF8.self), String(decoding: $0.bytes[$0.headLength...], as: UTF8.self)) }
+    }
+
+    @Test("§8.3.1: the request line from :method and :path, Host from :authority, fields in order, the log's version after the head")
+    func requestHead() {
+        let head = Self.text(HTTP1Translation.head(of: Self.request("GET", "/a?b=c", [("accept-encoding", "gzip"), ("if-none-match", "\"x\"")])))
+        #expect(head?.head == "GET /a?b=c HTTP/1.1\r\nhost: example.org\r\naccept-encoding: gzip\r\nif-none-match: \"x\"\r\n\r\n")
+        #expect(head?.rest == "HTTP/2.0")
+    }
+
+    @Test("§8.3.1: a Host field beside :authority is dropped (the authority is the target's); without :authority, Host is kept")
+    func hostField() {
+        let both = Self.text(HTTP1Translation.head(of: Self.request("GET", "/", [("host", "other.example")])))
+        #expect(both?.head == "GET / HTTP/1.1\r\nhost: example.org\r\n\r\n")
+        let hostOnly = Self.text(HTTP1Translation.head(of: Self.request("GET", "/", authority: nil, [("host", "h")])))
+        #expect(hostOnly?.head == "GET / HTTP/1.1\r\nhost: h\r\n\r\n")
+    }
+
+    @Test("§8.1: Content-Length is left out (HTTP/2 frames the body, which is discarded)")
+    func contentLength() {
+        let head = Self.text(HTTP1Translation.head(of: Self.request("POST", "/form", [("content-length", "5"), ("content-type", "text/plain")])))
+        #expect(head?.head == "POST /form HTTP/1.1\r\nhost: example.org\r\ncontent-type: text/plain\r\n\r\n")
+    }
+
+    @Test("bytes that would reframe the head are refused: CR, LF or NUL in a value, a space or control in the method, path or authority",
+          arguments: [
+            request("GET", "/", [("x", "a\r\nInjected: 1")]), request("GET", "/", [("x", "a\0")]),
+            request("GET", "/a b"), request("GE T", "/"), request("GET", "/\u{7F}"), request("GET", "/", authority: "h\r\nx: y"),
+            request("", "/"), request("GET", ""),
+          ])
+    func refused(_ request: HTTP2ServerSession.Request) {
+        #expect(HTTP1Translation.head(of: request) == nil)
+    }
+
+    @Test("§8.2: a rendered head becomes a status and lowercase fields; §8.2.2's connection-specific fields are dropped")
+    func responseFields() {
+        let head = Array(("HTTP/1.1 206 Partial Content\r\nServer: swerve\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+            + "Transfer-Encoding: chunked\r\nContent-Range: bytes 0-9/100\r\nETag: \"a-gz\"\r\nUpgrade: h2c\r\nProxy-Connection: x\r\n\r\n").utf8)
+        let response = HTTP1Translation.response(head)
+        #expect(response?.status == 206)
+        #expect(response?.fields.map { String(decoding: $0.name, as: UTF8.self) + "=" + String(decoding: $0.value, as: UTF8.self) }
+                == ["server=swerve", "content-range=bytes 0-9/100", "etag=\"a-gz\""])
+    }
+
+    @Test("a head without its blank line, status digits or colons is not a head", arguments: [
+        "HTTP/1.1 200 OK\r\nServer: swerve\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+    ])
+    func notAHead(_ text: String) {
+        #expect(HTTP1Translation.response(Array(text.utf8)) == nil)
+    }
+
+    @Test("§3.4: the client preface is recognised whole, as a prefix, or not at all")
+    func preface() {
+        func match(_ s: String) -> HTTP2ServerSession.PrefaceMatch {
+            Array(s.utf8).withUnsafeBytes { HTTP2ServerSession.matchPreface($0) }
+        }
+        #expect(match("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == .complete)
+        #expect(match("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\u{4}") == .complete)
+        #expect(match("PRI * HT") == .partial)
+        #expect(match("GET / HTTP/1.1\r\n") == .different)
+        #expect(match("PRI * HTTP/1.1\r\n") == .different)
+    }
+}
