@@ -9,11 +9,16 @@
 #   sudo Benchmarks/capped.sh                 # CAP=35 ROUNDS=4 DURATION=3; SCENARIOS="1k gzip identity 10m 404 close"
 #   CEILING=0 Benchmarks/capped.sh            # without the do-nothing responder
 #   TLS=1 Benchmarks/capped.sh                # HTTPS (HTTP/1.1 over TLS): SCENARIOS="1k gzip 10m close" by default
+#   H2=1 Benchmarks/capped.sh                 # HTTP/2 over TLS (ALPN h2), h2load -m 10: SCENARIOS="1k gzip 10m"
 #
 # TLS=1: every server serves HTTPS with the same throwaway ECDSA P-256 certificate (made here with openssl), TLS 1.2-1.3
 # with the same OpenSSL (Debian's libssl3 for all four), session tickets on, ALPN http/1.1 only; wrk speaks TLS. The
 # `close` row opens a new connection per request, so it measures full handshakes per second (wrk does not resume
 # sessions). No responder in this mode.
+#
+# H2=1 (implies TLS=1): every server speaks HTTP/2 over that TLS (nginx `listen ... ssl http2`, h2o and lighttpd by
+# ALPN), and the client is h2load -t1 with 10 streams in flight per connection (-m 10) instead of wrk; h2load gives
+# no percentiles, so p99 is "-".
 #
 # Beside the four servers runs lib/responder.c under the same cap (CEILING=1, the default): per row, a process that
 # parses nothing and answers every request with Swerve's exact bytes for it, sent as Swerve sends them. What it
@@ -27,8 +32,13 @@ cd "$(dirname "$0")/.."
 source Benchmarks/lib/cap.sh
 source Benchmarks/lib/peers.sh
 source Benchmarks/lib/responder.sh
-CAP=${CAP:-35} ROUNDS=${ROUNDS:-4} DURATION=${DURATION:-3} CEILING=${CEILING:-1} TLS=${TLS:-0}
-if [[ $TLS == 1 ]]; then
+CAP=${CAP:-35} ROUNDS=${ROUNDS:-4} DURATION=${DURATION:-3} CEILING=${CEILING:-1} TLS=${TLS:-0} H2=${H2:-0}
+if [[ $H2 == 1 ]]; then
+    TLS=1
+    CEILING=0
+    export PEER_HTTP2=1
+    read -r -a scenarios <<<"${SCENARIOS:-1k gzip 10m}"
+elif [[ $TLS == 1 ]]; then
     CEILING=0
     read -r -a scenarios <<<"${SCENARIOS:-1k gzip 10m close}"
 else
@@ -144,12 +154,14 @@ cpu_ticks() {  # PID...: utime + stime of these processes (ticks)
 }
 
 results="$WORK/results.tsv"
-echo "## capped at ${CAP}% of core 0, wrk -t1 on core 1, $ROUNDS rounds of 2 x ${DURATION}s per server and row (rotated, then reversed), $(date -u '+%F %T UTC'); uptime: $(uptime)"
+client="wrk -t1"
+[[ $H2 == 1 ]] && client="h2load -t1 -m10"
+echo "## capped at ${CAP}% of core 0, $client on core 1, $ROUNDS rounds of 2 x ${DURATION}s per server and row (rotated, then reversed), $(date -u '+%F %T UTC'); uptime: $(uptime)"
 echo "## versions: swerve $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*: //'), h2o $(h2o --version | head -1 | awk '{print $3}'), $(lighttpd -v | awk '{print $1}')"
 if [[ $TLS == 1 ]]; then
     # What each server negotiates with an OpenSSL client like wrk: the same version and suite, or the row is unfair.
     for s in swerve nginx h2o lighttpd; do
-        echo "## $s: $(openssl s_client -connect "127.0.0.1:${port[$s]}" -alpn http/1.1 </dev/null 2>/dev/null \
+        echo "## $s: $(openssl s_client -connect "127.0.0.1:${port[$s]}" -alpn "$([[ $H2 == 1 ]] && echo h2 || echo http/1.1)" </dev/null 2>/dev/null \
             | awk '/^New, / {v=$2; c=$5} /ALPN protocol/ {a=$3} END {print v, c, "ALPN", a}')"
     done
 fi
@@ -168,17 +180,27 @@ for round in $(seq 1 "$ROUNDS"); do
         for s in "${order[@]}"; do
             if [[ $s == responder ]]; then tree=("${responder_pids[@]}"); else mapfile -t tree < <(peer_pids "${pid[$s]}"); fi
             before=$(cpu_ticks "${tree[@]}")
-            # wrk's own CPU (user + system seconds, from bash's `time`): near 100% of its core, the client set the pace.
-            out=$( { TIMEFORMAT='wrkcpu %U %S'; time taskset -c 1 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "${extra[@]}" \
-                "$(url_of "$s" "$scenario")"; } 2>&1)
+            # The client's own CPU (user + system seconds, from bash's `time`): near 100% of its core, the client set
+            # the pace.
+            if [[ $H2 == 1 ]]; then
+                out=$( { TIMEFORMAT='wrkcpu %U %S'; time taskset -c 1 h2load -t1 -c"$conns" -m10 -D "$DURATION" "${extra[@]}" \
+                    "$(url_of "$s" "$scenario")"; } 2>&1)
+                requests=$(awk '/^requests:/ {print $8}' <<<"$out")
+                rps=$(awk '/^finished in/ {print $4}' <<<"$out")
+                p99=-
+                seconds=$(awk '/^finished in/ {sub(/s,$/, "", $3); print $3}' <<<"$out")
+            else
+                out=$( { TIMEFORMAT='wrkcpu %U %S'; time taskset -c 1 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "${extra[@]}" \
+                    "$(url_of "$s" "$scenario")"; } 2>&1)
+                requests=$(awk '/requests in/ {print $1}' <<<"$out")
+                rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+                p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+                seconds=$(awk '/requests in/ {sub(/s,$/, "", $4); print $4}' <<<"$out")
+            fi
             after=$(cpu_ticks "${tree[@]}")
-            requests=$(awk '/requests in/ {print $1}' <<<"$out")
-            rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-            p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-            seconds=$(awk '/requests in/ {sub(/s,$/, "", $4); print $4}' <<<"$out")
             wrk_busy=$(awk -v s="$seconds" '/^wrkcpu/ {printf "%.0f", ($2 + $3) / s * 100}' <<<"$out")
             server_busy=$(awk -v t="$((after - before))" -v s="$seconds" 'BEGIN {printf "%.0f", t / 100 / s * 100}')
-            errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+            errors=$(awk '/Non-2xx|Socket errors/ {print} /^requests:/ && ($10 + $12 > 0) {print}' <<<"$out" | tr '\n' ' ')
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$s" "$rps" "$requests" "$(( (after - before) * 10000 ))" \
                 "$p99" "$server_busy" "$wrk_busy" >>"$results"
             printf 'round %d %-9s %-9s %10s req/s  p99 %-9s server %3s%%  wrk %3s%%  %s\n' "$round" "$scenario" "$s" "$rps" "$p99" \

@@ -8,8 +8,9 @@
 #   peer_url_path NAME SCENARIO     the path NAME serves for SCENARIO (gzip: a sidecar or the compression cache)
 #
 # With PEER_TLS_CERT and PEER_TLS_KEY set (PEM files), every peer serves HTTPS instead, with that pair, TLS 1.2-1.3,
-# session tickets on, HTTP/1.1 only (no h2 offered by ALPN: Swerve does not speak it yet, and a row must compare the
-# same protocol).
+# session tickets on. wrk offers only http/1.1 by ALPN, so a wrk row compares HTTP/1.1. PEER_HTTP2=1 also turns on
+# HTTP/2 where it is not on by default (nginx's `http2` listen flag; h2o and lighttpd 1.4.69 offer h2 by ALPN), for
+# h2load rows.
 
 peer_conf_nginx() {  # DIR SITE PORT
     mkdir -p "$1/tmp"
@@ -41,7 +42,7 @@ http {
     uwsgi_temp_path $1/tmp/uwsgi;
     scgi_temp_path $1/tmp/scgi;
     server {
-        listen 127.0.0.1:$3${PEER_TLS_CERT:+ ssl};
+        listen 127.0.0.1:$3${PEER_TLS_CERT:+ ssl}${PEER_HTTP2:+ http2};
         root $2;
 $(if [[ -n "${PEER_TLS_CERT:-}" ]]; then cat <<TLS
         ssl_certificate $PEER_TLS_CERT;

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The protocol layer the engine drives. The engine moves bytes; the handler decides what they mean.
 ///
 /// One handler instance per event loop (so it can own reusable scratch state without locks). The engine is generic
@@ -71,10 +73,39 @@ public struct ProcessContext: Sendable {
 public struct ConnectionResumer: Sendable {
     let mailbox: LoopMailbox
     let token: SelectorToken
+    /// Raised by `resume`, for a handler that waits on several things at once for one connection.
+    var flag: ResumeFlag?
+
+    init(mailbox: LoopMailbox, token: SelectorToken) {
+        self.mailbox = mailbox
+        self.token = token
+    }
 
     public func resume() {
+        flag?.raise()
         mailbox.post(token)
     }
+
+    /// The same resumer, raising `flag` as well: an HTTP/2 stream waits with one of its own, so that of all the
+    /// connection's streams waiting for work off the loop only those whose work finished are asked again.
+    public func raising(_ flag: ResumeFlag) -> ConnectionResumer {
+        var copy = self
+        copy.flag = flag
+        return copy
+    }
+}
+
+/// Says whether a resumer made with `ConnectionResumer.raising` was called. Raised before the loop is woken, so a
+/// handler that runs because of that resume sees it.
+public final class ResumeFlag: Sendable {
+    private let raised = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// Whether a resume came since the last call; lowers the flag.
+    public func take() -> Bool { raised.exchange(false, ordering: .acquiringAndReleasing) }
+
+    func raise() { raised.store(true, ordering: .releasing) }
 }
 
 /// What the engine does after `process` returns. `consumed` is how many input bytes the handler is done with; the

@@ -35,24 +35,35 @@ public final class StagedOutput {
     /// Bytes still staged.
     public var count: Int { buffer.pointee.queuedBytes - buffer.pointee.sentBytes }
 
-    /// Copies the first `n` staged bytes out and drops them. Precondition: they are memory (a head always is:
-    /// handlers render heads into the buffer).
-    public func takeBytes(_ n: Int) -> [UInt8] {
-        precondition(n <= count, "StagedOutput.takeBytes past the end")
+    /// Lets `body` read the first `n` staged bytes, then drops them. Precondition: they are memory (a head always
+    /// is: handlers render heads into the buffer). No copy when they lie in one segment, as a head does.
+    public func consumeBytes<R>(_ n: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        precondition(n <= count, "StagedOutput.consumeBytes past the end")
+        defer { buffer.pointee.written(n) }
+        let first = buffer.pointee.segments[buffer.pointee.head]
+        if n == 0 || (!first.isFile && first.length >= n) {
+            return body(UnsafeRawBufferPointer(start: buffer.pointee.memory(of: first), count: n))
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(n)
         var remaining = n
         var index = buffer.pointee.head
         while remaining > 0 {
             let segment = buffer.pointee.segments[index]
-            precondition(!segment.isFile, "StagedOutput.takeBytes over a file segment")
+            precondition(!segment.isFile, "StagedOutput.consumeBytes over a file segment")
             let take = min(remaining, segment.length)
             bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer.pointee.memory(of: segment), count: take))
             remaining -= take
             index += 1
         }
-        buffer.pointee.written(n)
-        return bytes
+        return bytes.withUnsafeBytes(body)
+    }
+
+    /// Empties it for reuse (a loop keeps a few instead of allocating one per stream): releases what its segments
+    /// hold. Precondition: no mark is waiting (each was passed or abandoned).
+    public func reset() {
+        precondition(buffer.pointee.markHead == buffer.pointee.markTail, "StagedOutput.reset with a mark waiting")
+        buffer.pointee.reset()
     }
 
     /// What a writer must have free to take the next `n` bytes (`move`): the bytes copied, and the segments used.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// HTTP/2 messages in and out of HTTP/1.1's wire form, so one request pipeline (parser, planner, serialiser) answers
 /// both versions and every response field is the same in each (RFC 9113 §8.3 maps the pseudo-header fields onto the
 /// request line and Host; §8.2.2 lists the fields HTTP/2 leaves out). Pure.
@@ -43,41 +45,54 @@ public enum HTTP1Translation {
         return (bytes, headLength)
     }
 
-    /// A response head in HTTP/1.1's form as an HTTP/2 status and field list: names lowercased (§8.2.1), the
-    /// connection-specific fields dropped (§8.2.2: Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding,
-    /// Upgrade). nil when `head` is not a status line and fields ending in a blank line.
-    public static func response(_ head: [UInt8]) -> (status: Int, fields: [(name: [UInt8], value: [UInt8])])? {
-        var lines: [ArraySlice<UInt8>] = []
-        var start = 0
-        var index = 0
-        while index + 1 < head.count {
-            if head[index] == 0x0D && head[index + 1] == 0x0A {
-                lines.append(head[start..<index])
-                start = index + 2
-                index += 2
-                if lines.last!.isEmpty { break }
-                continue
-            }
-            index += 1
-        }
+    /// A response head in HTTP/1.1's form as HTTP/2 fields, without copying: the status code's digits, and into
+    /// `fields` (emptied first) the name and value ranges of every field but §8.2.2's connection-specific ones
+    /// (Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade). Names are lowercased in place (§8.2.1).
+    /// nil when `head` is not a status line and fields ending in a blank line.
+    public static func responseFields(
+        _ head: UnsafeMutableRawBufferPointer, into fields: inout [(name: Range<Int>, value: Range<Int>)]
+    ) -> Range<Int>? {
+        fields.removeAll(keepingCapacity: true)
+        guard let base = head.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         // "HTTP/1.1 200 OK": the three digits after the first space.
-        guard lines.count >= 2, lines.last!.isEmpty, let statusLine = lines.first,
-              let space = statusLine.firstIndex(of: 0x20), statusLine.endIndex - space >= 4 else { return nil }
-        var status = 0
-        for digit in statusLine[(space + 1)..<(space + 4)] {
-            guard digit >= 0x30 && digit <= 0x39 else { return nil }
-            status = status * 10 + Int(digit - 0x30)
-        }
-        var fields: [(name: [UInt8], value: [UInt8])] = []
-        for line in lines.dropFirst().dropLast() {
-            guard let colon = line.firstIndex(of: 0x3A) else { return nil }
-            let name = line[line.startIndex..<colon].map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        guard let statusEnd = lineEnd(base, head.count, from: 0),
+              let space = memchr(base, 0x20, statusEnd).map({ UnsafeRawPointer($0) - UnsafeRawPointer(base) }),
+              space + 4 <= statusEnd, (space + 1..<space + 4).allSatisfy({ base[$0] >= 0x30 && base[$0] <= 0x39 }) else { return nil }
+        let status = (space + 1)..<(space + 4)
+        var start = statusEnd + 2
+        while true {
+            guard let end = lineEnd(base, head.count, from: start) else { return nil }
+            if end == start { return status }
+            guard let found = memchr(base + start, 0x3A, end - start) else { return nil }
+            let colon = UnsafeRawPointer(found) - UnsafeRawPointer(base)
+            for i in start..<colon where base[i] >= 0x41 && base[i] <= 0x5A { base[i] += 0x20 }
             var valueStart = colon + 1
-            while valueStart < line.endIndex && (line[valueStart] == 0x20 || line[valueStart] == 0x09) { valueStart += 1 }
-            if connectionSpecific.contains(where: { $0.elementsEqual(name) }) { continue }
-            fields.append((name, Array(line[valueStart...])))
+            while valueStart < end && (base[valueStart] == 0x20 || base[valueStart] == 0x09) { valueStart += 1 }
+            if !isConnectionSpecific(UnsafeBufferPointer(start: base + start, count: colon - start)) {
+                fields.append((start..<colon, valueStart..<end))
+            }
+            start = end + 2
         }
-        return (status, fields)
+    }
+
+    /// Where the line starting at `start` ends (the index of its CR; the head's lines end in CRLF), or nil when no
+    /// CRLF follows.
+    private static func lineEnd(_ base: UnsafeMutablePointer<UInt8>, _ count: Int, from start: Int) -> Int? {
+        var at = start
+        while at < count, let lf = memchr(base + at, 0x0A, count - at) {
+            let index = UnsafeRawPointer(lf) - UnsafeRawPointer(base)
+            if index > start && base[index - 1] == 0x0D { return index - 1 }
+            at = index + 1
+        }
+        return nil
+    }
+
+    /// A lowercase name among §8.2.2's (compared only when its length is one of theirs).
+    private static func isConnectionSpecific(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch name.count {
+        case 7, 10, 16, 17: return connectionSpecific.contains { $0.count == name.count && $0.elementsEqual(name) }
+        default: return false
+        }
     }
 
     /// RFC 9113 §8.2.2: "An endpoint MUST NOT generate an HTTP/2 message containing connection-specific header

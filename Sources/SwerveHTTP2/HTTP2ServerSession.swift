@@ -56,6 +56,31 @@ public final class HTTP2ServerSession {
         public var hadBody = false
 
         init(streamID: Int32) { self.streamID = streamID }
+
+        /// One field of the header block, counted as RFC 9113 §6.5.2 counts SETTINGS_MAX_HEADER_LIST_SIZE (name + value
+        /// + 32). Past `limit` the request is marked for a 431 and its fields dropped, so memory stays bounded.
+        mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, limit: Int) {
+            headerListBytes += name.count + value.count + 32
+            if headerListBytes > limit {
+                headerListTooLarge = true
+                fields.removeAll()
+                return
+            }
+            guard !headerListTooLarge else { return }
+            guard name.first == UInt8(ascii: ":") else {
+                fields.append((Array(name), Array(value)))
+                return
+            }
+            // nghttp2 has checked the pseudo-header fields (RFC 9113 §8.3.1: known names, each once, before the
+            // regular fields).
+            switch name.count {
+            case 7 where name.elementsEqual(":method".utf8): method = Array(value)
+            case 5 where name.elementsEqual(":path".utf8): path = Array(value)
+            case 10 where name.elementsEqual(":authority".utf8): authority = Array(value)
+            case 7 where name.elementsEqual(":scheme".utf8): scheme = Array(value)
+            default: break
+            }
+        }
     }
 
     let limits: Limits
@@ -71,6 +96,10 @@ public final class HTTP2ServerSession {
     private var dataSink: ((UnsafeRawBufferPointer, Int32, Int) -> Bool)?
     /// The DATA sink declined a frame during this `send` (no room): nghttp2 offers it again at the next one.
     private var dataBlocked = false
+    /// Reused by `respond`: the head (names lowercased in place), its field ranges, the nghttp2 list.
+    private var headScratch: [UInt8] = []
+    private var fieldScratch: [(name: Range<Int>, value: Range<Int>)] = []
+    private var nvScratch: [nghttp2_nv] = []
     /// The GOAWAY for a fatal error, written by hand (nghttp2 can send nothing after one), until `send` hands it out.
     private var finalGoAway: [UInt8]?
     /// Rapid-reset tokens and when they were last refilled (milliseconds of the caller's clock).
@@ -192,33 +221,42 @@ public final class HTTP2ServerSession {
         return closed
     }
 
-    /// Answers a stream: `status`, then `fields` (names lowercase, no connection-specific fields: RFC 9113 §8.2.2),
-    /// then `bodyLength` bytes in DATA frames as flow control allows (0: END_STREAM on the HEADERS frame). The body's
-    /// bytes come from the caller as `send` asks for them.
-    public func respond(streamID: Int32, status: Int, fields: [(name: [UInt8], value: [UInt8])], bodyLength: Int) {
-        var names: [[UInt8]] = [Array(":status".utf8)]
-        var values: [[UInt8]] = [Array(String(status).utf8)]
-        for field in fields {
-            names.append(field.name)
-            values.append(field.value)
-        }
-        // nghttp2 copies the list (submit_response's contract), so the arrays only need to live through the call.
-        let flags = UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)
-        withPointers(names) { namePointers in
-            withPointers(values) { valuePointers in
-                var list = (0..<names.count).map { i in
-                    nghttp2_nv(name: namePointers[i], value: valuePointers[i], namelen: names[i].count, valuelen: values[i].count, flags: flags)
-                }
-                if bodyLength > 0 {
-                    bodyRemaining[streamID] = bodyLength
-                    var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0), read_callback: Self.readBody)
-                    nghttp2_submit_response(session, streamID, &list, list.count, &provider)
-                } else {
-                    nghttp2_submit_response(session, streamID, &list, list.count, nil)
-                }
+    /// Answers a stream with a response head in HTTP/1.1's form (status line, fields, blank line), sent as HTTP/2
+    /// fields (`HTTP1Translation.responseFields`), then `bodyLength` bytes in DATA frames as flow control allows (0:
+    /// END_STREAM on the HEADERS frame). The body's bytes come from the caller as `send` asks for them. False when
+    /// `head` is not such a head (nothing is sent).
+    @discardableResult
+    public func respond(streamID: Int32, http1Head head: UnsafeRawBufferPointer, bodyLength: Int) -> Bool {
+        headScratch.removeAll(keepingCapacity: true)
+        headScratch.append(contentsOf: head)
+        return headScratch.withUnsafeMutableBytes { bytes in
+            guard let status = HTTP1Translation.responseFields(bytes, into: &fieldScratch) else { return false }
+            let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let flags = UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)
+            var list = nvScratch
+            list.removeAll(keepingCapacity: true)
+            Self.statusName.withUTF8Buffer { name in
+                list.append(nghttp2_nv(name: UnsafeMutablePointer(mutating: name.baseAddress!), value: base + status.lowerBound,
+                                       namelen: name.count, valuelen: status.count, flags: flags))
             }
+            for field in fieldScratch {
+                list.append(nghttp2_nv(name: base + field.name.lowerBound, value: base + field.value.lowerBound,
+                                       namelen: field.name.count, valuelen: field.value.count, flags: flags))
+            }
+            // nghttp2 copies the list (submit_response's contract): the scratch only needs to live through the call.
+            if bodyLength > 0 {
+                bodyRemaining[streamID] = bodyLength
+                var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0), read_callback: Self.readBody)
+                nghttp2_submit_response(session, streamID, &list, list.count, &provider)
+            } else {
+                nghttp2_submit_response(session, streamID, &list, list.count, nil)
+            }
+            nvScratch = list
+            return true
         }
     }
+
+    private static let statusName: StaticString = ":status"
 
     /// What `send` stopped at.
     public enum SendOutcome: Equatable, Sendable {
@@ -288,30 +326,10 @@ public final class HTTP2ServerSession {
     private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
         guard let frame, let name, let value else { return 0 }
         let owner = session(userData)
-        let id = frame.pointee.hd.stream_id
-        guard var request = owner.partial[id] else { return 0 }
-        request.headerListBytes += nameLength + valueLength + 32
-        if request.headerListBytes > owner.limits.maxHeaderListBytes {
-            request.headerListTooLarge = true
-            request.fields.removeAll()
-        } else if !request.headerListTooLarge {
-            let nameBytes = UnsafeBufferPointer(start: name, count: nameLength)
-            let valueBytes = Array(UnsafeBufferPointer(start: value, count: valueLength))
-            if nameBytes.first == UInt8(ascii: ":") {
-                // nghttp2 has checked the pseudo-header fields (RFC 9113 §8.3.1: known names, each once, before the
-                // regular fields).
-                switch String(decoding: nameBytes, as: UTF8.self) {
-                case ":method": request.method = valueBytes
-                case ":path": request.path = valueBytes
-                case ":authority": request.authority = valueBytes
-                case ":scheme": request.scheme = valueBytes
-                default: break
-                }
-            } else {
-                request.fields.append((Array(nameBytes), valueBytes))
-            }
-        }
-        owner.partial[id] = request
+        // In place (the optional chain mutates the stored request): no copy of its fields per field.
+        owner.partial[frame.pointee.hd.stream_id]?.add(
+            name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength),
+            limit: owner.limits.maxHeaderListBytes)
         return 0
     }
 
@@ -325,14 +343,12 @@ public final class HTTP2ServerSession {
             owner.countReset()
             return 0
         }
-        guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue), var request = owner.partial[id] else { return 0 }
+        guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue), owner.partial[id] != nil else { return 0 }
         if !endStream {
-            request.hadBody = true
-            owner.partial[id] = request
+            owner.partial[id]?.hadBody = true
             return 0
         }
-        owner.partial[id] = nil
-        owner.complete.append(request)
+        owner.complete.append(owner.partial.removeValue(forKey: id)!)
         return 0
     }
 
@@ -388,17 +404,4 @@ public final class HTTP2ServerSession {
             nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
         }
     }
-}
-
-/// Calls `body` with a C pointer to each array's bytes (alive for the call).
-private func withPointers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeMutablePointer<UInt8>]) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<UInt8>] = []
-    pointers.reserveCapacity(arrays.count)
-    for array in arrays {
-        let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, array.count))
-        copy.initialize(from: array, count: array.count)
-        pointers.append(copy)
-    }
-    defer { for pointer in pointers { pointer.deallocate() } }
-    return body(pointers)
 }

@@ -39,6 +39,8 @@ final class HTTP2Stream {
     /// Monotonic milliseconds of the first suspend, 0 before: after `waitLimitMilliseconds` the stream is answered
     /// without waiting (as `ProcessContext.waitExpired` tells an HTTP/1.1 request).
     var waitingSince: Int64 = 0
+    /// Raised when the work this stream waits for is done (its resumer is the connection's, raising this too).
+    let resumed = ResumeFlag()
 
     /// How long a stream waits for work off the loop before it is answered without it: the engine's default
     /// `suspendTimeout` (5 s), which HTTP/1.1 requests get.

@@ -37,7 +37,13 @@ extension HTTPHandler {
         dropClosedStreams(connection)
         var index = 0
         while index < connection.waiting.count {
-            if answer(connection.waiting[index], on: connection, context: context) {
+            let stream = connection.waiting[index]
+            // A stream is asked once when it arrives, then again only when its own work finished (or its wait ran
+            // out): the connection runs for every frame, and asking on each would count a compression attempt per
+            // WINDOW_UPDATE.
+            let due = stream.waitingSince == 0 || stream.resumed.take()
+                || context.monotonicMilliseconds - stream.waitingSince >= HTTP2Stream.waitLimitMilliseconds
+            if due && answer(stream, on: connection, context: context) {
                 connection.waiting.remove(at: index)
             } else {
                 index += 1
@@ -100,28 +106,44 @@ extension HTTPHandler {
     private func answer(_ stream: HTTP2Stream, on connection: HTTP2Connection, context: ProcessContext) -> Bool {
         var streamContext = context
         streamContext.connectionID = stream.key
+        streamContext.resumer = context.resumer.raising(stream.resumed)
         streamContext.waitExpired = stream.waitingSince != 0
             && context.monotonicMilliseconds - stream.waitingSince >= HTTP2Stream.waitLimitMilliseconds
-        let staged = StagedOutput()
+        let staged = stagedOutputs.popLast() ?? StagedOutput()
         let answer = staged.write { output in answerStream(stream, output: &output, context: streamContext) }
         if answer == .suspend {
             stream.state.waitedForCompression = true
             if stream.waitingSince == 0 { stream.waitingSince = context.monotonicMilliseconds }
+            recycle(staged)
             return false
         }
         // Gzip streams are turned off for HTTP/2 (`answeringHTTP2`): they frame their pieces for HTTP/1.1.
         precondition(answer == .done, "an HTTP/2 stream was answered with a gzip stream")
-        // The head `writeHead` rendered first, then the body; the head is ours, so it always parses.
-        guard let (status, fields) = HTTP1Translation.response(staged.takeBytes(lastHead.bytes)) else {
-            preconditionFailure("a rendered response head did not parse")
+        // The head `writeHead` rendered first, then the body.
+        let bodyLength = staged.count - lastHead.bytes
+        let submitted = staged.consumeBytes(lastHead.bytes) { head in
+            connection.session.respond(streamID: stream.request.streamID, http1Head: head, bodyLength: bodyLength)
         }
-        connection.session.respond(streamID: stream.request.streamID, status: status, fields: fields, bodyLength: staged.count)
+        // The head is ours, rendered by ResponseHead: it always parses.
+        precondition(submitted, "a rendered response head did not parse")
         if staged.count > 0 {
             connection.bodies[stream.request.streamID] = staged
         } else {
             staged.passMarks { connection.marksAfterFrames.append($0) }
+            recycle(staged)
         }
         return true
+    }
+
+    /// Staged outputs kept for reuse: up to this many per loop (each holds a 32 KiB buffer), so a burst of streams
+    /// does not cost a malloc, page faults and a free of 32 KiB apiece.
+    static let stagedOutputsKept = 16
+
+    /// A staged output whose bytes are all gone, back to the loop's spares.
+    func recycle(_ staged: StagedOutput) {
+        guard stagedOutputs.count < Self.stagedOutputsKept else { return }
+        staged.reset()
+        stagedOutputs.append(staged)
     }
 
     /// The stream's request through the HTTP/1.1 pipeline into `output`.
@@ -203,7 +225,10 @@ extension HTTPHandler {
             }
             output.append(header)
             body.move(length, into: &output)
-            if body.count == 0 { connection.bodies[id] = nil }
+            if body.count == 0 {
+                connection.bodies[id] = nil
+                recycle(body)
+            }
             return true
         })
         // After the HEADERS frames they follow (unless those are still held back).

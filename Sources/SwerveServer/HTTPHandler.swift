@@ -168,6 +168,8 @@ final class HTTPHandler: ConnectionHandler {
     var http2Connections: [Int32: HTTP2Connection] = [:]
     /// The last key given to an HTTP/2 stream's side-table entries (`HTTP2Stream.key`).
     var nextStreamKey: Int32 = 0
+    /// Spare staged outputs for HTTP/2 streams (`recycle`).
+    var stagedOutputs: [StagedOutput] = []
     /// The request being answered is an HTTP/2 stream: no gzip stream (its pieces carry HTTP/1.1 chunk framing).
     var answeringHTTP2 = false
 

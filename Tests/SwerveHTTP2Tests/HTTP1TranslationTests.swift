@@ -53,17 +53,27 @@ struct HTTP1TranslationTests {
     func responseFields() {
         let head = Array(("HTTP/1.1 206 Partial Content\r\nServer: swerve\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
             + "Transfer-Encoding: chunked\r\nContent-Range: bytes 0-9/100\r\nETag: \"a-gz\"\r\nUpgrade: h2c\r\nProxy-Connection: x\r\n\r\n").utf8)
-        let response = HTTP1Translation.response(head)
-        #expect(response?.status == 206)
-        #expect(response?.fields.map { String(decoding: $0.name, as: UTF8.self) + "=" + String(decoding: $0.value, as: UTF8.self) }
-                == ["server=swerve", "content-range=bytes 0-9/100", "etag=\"a-gz\""])
+        let response = Self.response(head)
+        #expect(response?.status == "206")
+        #expect(response?.fields == ["server=swerve", "content-range=bytes 0-9/100", "etag=\"a-gz\""])
+    }
+
+    /// `responseFields` as strings: the status digits, and "name=value" per field.
+    static func response(_ head: [UInt8]) -> (status: String, fields: [String])? {
+        var bytes = head
+        var ranges: [(name: Range<Int>, value: Range<Int>)] = [(0..<1, 0..<1)]
+        return bytes.withUnsafeMutableBytes { buffer in
+            guard let status = HTTP1Translation.responseFields(buffer, into: &ranges) else { return nil }
+            let text = { (range: Range<Int>) in String(decoding: buffer[range], as: UTF8.self) }
+            return (text(status), ranges.map { text($0.name) + "=" + text($0.value) })
+        }
     }
 
     @Test("a head without its blank line, status digits or colons is not a head", arguments: [
         "HTTP/1.1 200 OK\r\nServer: swerve\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
     ])
     func notAHead(_ text: String) {
-        #expect(HTTP1Translation.response(Array(text.utf8)) == nil)
+        #expect(Self.response(Array(text.utf8)) == nil)
     }
 
     @Test("§3.4: the client preface is recognised whole, as a prefix, or not at all")

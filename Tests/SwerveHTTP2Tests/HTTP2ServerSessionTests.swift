@@ -96,9 +96,12 @@ struct HTTP2ServerSessionTests {
         /// Refuse DATA frames (a connection whose output is full).
         var refuse = false
 
-        func respond(_ server: HTTP2ServerSession, _ id: Int32, status: Int, fields: [(name: [UInt8], value: [UInt8])] = [], body: [UInt8]?) {
+        /// Answers with an HTTP/1.1-form head, as the server's pipeline renders one.
+        func respond(_ server: HTTP2ServerSession, _ id: Int32, status: Int, fields: [(String, String)] = [], body: [UInt8]?) {
             if let body, !body.isEmpty { pending[id] = body[...] }
-            server.respond(streamID: id, status: status, fields: fields, bodyLength: body?.count ?? 0)
+            let head = "HTTP/1.1 \(status) Reason\r\n" + fields.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+            let accepted = Array(head.utf8).withUnsafeBytes { server.respond(streamID: id, http1Head: $0, bodyLength: body?.count ?? 0) }
+            #expect(accepted)
         }
 
         /// What the server hands out now, frames and DATA payloads in wire order.
@@ -151,7 +154,7 @@ struct HTTP2ServerSessionTests {
         pump(client, server, bodies) { request in
             seen.append(request)
             bodies.respond(server, request.streamID, status: 200,
-                           fields: [(Self.text("content-type"), Self.text("text/plain")), (Self.text("etag"), Self.text("\"1-gz\""))],
+                           fields: [("Content-Type", "text/plain"), ("ETag", "\"1-gz\""), ("Connection", "keep-alive")],
                            body: body)
         }
         #expect(seen.count == 1)
