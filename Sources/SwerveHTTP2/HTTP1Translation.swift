@@ -8,42 +8,35 @@ public enum HTTP1Translation {
     public static let logVersion: StaticString = "HTTP/2.0"
 
     /// A request as an HTTP/1.1 head, for the HTTP/1.1 parser: the request line from :method and :path, Host from
-    /// :authority, then the request's fields. Content-Length is left out: HTTP/2 frames the body itself
-    /// (§8.1), and it is discarded. After the head (outside `headLength`), `logVersion`, so a log line can show
-    /// the version the client spoke. nil when a byte would change the head's framing (nghttp2 already refuses
-    /// such requests: this is the second guard, so a CR or a space can never smuggle a field or a second line).
+    /// :authority, then the request's field lines (`Request.fieldLines`, which leave out Content-Length: HTTP/2
+    /// frames the body itself, §8.1). After the head (outside `headLength`), `logVersion`, so a log line can show the
+    /// version the client spoke. nil when the request cannot be a head (`Request.malformed`, or no method or path),
+    /// so a CR or a space can never smuggle a field or a second request line.
     public static func head(of request: HTTP2ServerSession.Request) -> (bytes: [UInt8], headLength: Int)? {
-        // RFC 9110 §5.6.2: a method is a token; RFC 9113 §8.3.1: :path holds no space or control character.
-        guard !request.method.isEmpty, !request.path.isEmpty,
-              request.method.allSatisfy(isVisible), request.path.allSatisfy(isVisible) else { return nil }
+        guard !request.malformed, !request.method.isEmpty, !request.path.isEmpty else { return nil }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(64 + request.path.count + request.fields.reduce(0) { $0 + $1.name.count + $1.value.count + 4 })
-        bytes += request.method
+        bytes.reserveCapacity(request.method.count + request.path.count + (request.authority?.count ?? 0)
+                              + request.fieldLines.count + 40)
+        bytes.append(contentsOf: request.method)
         bytes.append(0x20)
-        bytes += request.path
-        bytes += Array(" HTTP/1.1\r\n".utf8)
+        bytes.append(contentsOf: request.path)
+        requestLineEnd.withUTF8Buffer { bytes.append(contentsOf: $0) }
         if let authority = request.authority {
-            guard authority.allSatisfy(isVisible) else { return nil }
-            bytes += Array("host: ".utf8)
-            bytes += authority
-            bytes += crlf
+            hostName.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            bytes.append(contentsOf: authority)
+            bytes.append(0x0D)
+            bytes.append(0x0A)
         }
-        for field in request.fields {
-            // §8.3.1: with :authority present, Host is the same authority (written above from it).
-            if request.authority != nil && field.name.elementsEqual("host".utf8) { continue }
-            if field.name.elementsEqual("content-length".utf8) { continue }
-            guard !field.name.isEmpty, field.name.allSatisfy(isVisible),
-                  !field.value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else { return nil }
-            bytes += field.name
-            bytes += Array(": ".utf8)
-            bytes += field.value
-            bytes += crlf
-        }
-        bytes += crlf
+        bytes.append(contentsOf: request.fieldLines)
+        bytes.append(0x0D)
+        bytes.append(0x0A)
         let headLength = bytes.count
-        logVersion.withUTF8Buffer { bytes += $0 }
+        logVersion.withUTF8Buffer { bytes.append(contentsOf: $0) }
         return (bytes, headLength)
     }
+
+    private static let requestLineEnd: StaticString = " HTTP/1.1\r\n"
+    private static let hostName: StaticString = "host: "
 
     /// A response head in HTTP/1.1's form as HTTP/2 fields, without copying: the status code's digits, and into
     /// `fields` (emptied first) the name and value ranges of every field but §8.2.2's connection-specific ones
@@ -99,7 +92,4 @@ public enum HTTP1Translation {
     /// fields"; "Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, and Upgrade" are named.
     static let connectionSpecific: [[UInt8]] = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"].map { Array($0.utf8) }
 
-    private static let crlf: [UInt8] = [0x0D, 0x0A]
-
-    private static func isVisible(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }
 }

@@ -1,4 +1,5 @@
 import CNghttp2
+import Glibc
 
 /// HTTP/2 (RFC 9113) for one server connection, on libnghttp2: framing, HPACK, flow control and the protocol's
 /// own errors are nghttp2's; the requests it assembles, the limits a public server needs, and the responses are
@@ -39,54 +40,96 @@ public final class HTTP2ServerSession {
         public init() {}
     }
 
-    /// One request, complete (its END_STREAM seen).
+    /// One request, complete (its END_STREAM seen). Its regular fields are kept as HTTP/1.1 field lines in one byte
+    /// block, checked as they arrive, so that `HTTP1Translation.head` is a few appends and no field costs an
+    /// allocation of its own.
     public struct Request: Sendable {
         public var streamID: Int32
-        public var method: [UInt8] = []
-        public var path: [UInt8] = []
-        public var authority: [UInt8]?
-        public var scheme: [UInt8]?
-        /// The regular fields in order; names lowercase (RFC 9113 §8.2.1 requires it of the client, nghttp2 checks).
-        public var fields: [(name: [UInt8], value: [UInt8])] = []
+        /// :method, :path, :authority and :scheme (RFC 9113 §8.3.1); nghttp2 has checked that each came once,
+        /// before the regular fields.
+        public private(set) var method: [UInt8] = []
+        public private(set) var path: [UInt8] = []
+        public private(set) var authority: [UInt8]?
+        public private(set) var scheme: [UInt8]?
+        /// The regular fields as "name: value\r\n" lines, in order (names lowercase: RFC 9113 §8.2.1 requires it of
+        /// the client, and nghttp2 checks). Content-Length is left out (HTTP/2 frames the body, which is
+        /// discarded), and Host when :authority came (§8.3.1: then the authority is the target's).
+        public private(set) var fieldLines: [UInt8] = []
+        /// A byte that would change an HTTP/1.1 head's framing (CR, LF or NUL in a value; a space or control in a
+        /// name, the method, path or authority): nghttp2 refuses such fields already, this is the second guard.
+        public private(set) var malformed = false
         /// The header list exceeded `Limits.maxHeaderListBytes`: answer 431, the fields were not kept.
-        public var headerListTooLarge = false
+        public private(set) var headerListTooLarge = false
         /// Bytes counted against the limit so far.
         var headerListBytes = 0
         /// The request has a body (a HEADERS frame without END_STREAM): it is discarded as it arrives.
         public var hadBody = false
 
-        init(streamID: Int32) { self.streamID = streamID }
+        public init(streamID: Int32) { self.streamID = streamID }
 
         /// One field of the header block, counted as RFC 9113 §6.5.2 counts SETTINGS_MAX_HEADER_LIST_SIZE (name + value
         /// + 32). Past `limit` the request is marked for a 431 and its fields dropped, so memory stays bounded.
-        mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, limit: Int) {
+        public mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, limit: Int) {
             headerListBytes += name.count + value.count + 32
             if headerListBytes > limit {
                 headerListTooLarge = true
-                fields.removeAll()
+                fieldLines = []
                 return
             }
             guard !headerListTooLarge else { return }
             guard name.first == UInt8(ascii: ":") else {
-                fields.append((Array(name), Array(value)))
+                if Self.equal(name, "content-length") { return }
+                if authority != nil && Self.equal(name, "host") { return }
+                if name.isEmpty || !name.allSatisfy(Self.isVisible) || value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
+                    malformed = true
+                    return
+                }
+                if fieldLines.isEmpty { fieldLines.reserveCapacity(256) }
+                fieldLines.append(contentsOf: name)
+                fieldLines.append(0x3A)
+                fieldLines.append(0x20)
+                fieldLines.append(contentsOf: value)
+                fieldLines.append(0x0D)
+                fieldLines.append(0x0A)
                 return
             }
-            // nghttp2 has checked the pseudo-header fields (RFC 9113 §8.3.1: known names, each once, before the
-            // regular fields).
-            switch name.count {
-            case 7 where name.elementsEqual(":method".utf8): method = Array(value)
-            case 5 where name.elementsEqual(":path".utf8): path = Array(value)
-            case 10 where name.elementsEqual(":authority".utf8): authority = Array(value)
-            case 7 where name.elementsEqual(":scheme".utf8): scheme = Array(value)
-            default: break
+            if Self.equal(name, ":method") {
+                method = Array(value)
+            } else if Self.equal(name, ":path") {
+                path = Array(value)
+            } else if Self.equal(name, ":authority") {
+                authority = Array(value)
+            } else {
+                if Self.equal(name, ":scheme") { scheme = Array(value) }
+                return
             }
+            // RFC 9110 §5.6.2: a method is a token; RFC 9113 §8.3.1: :path and :authority hold no space or control.
+            if !value.allSatisfy(Self.isVisible) { malformed = true }
         }
+
+        /// Whether `bytes` are `text` (one length compare, then memcmp).
+        static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+            bytes.count == text.utf8CodeUnitCount && (bytes.isEmpty || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
+        }
+
+        /// The regular fields, split (for tests and logs; the pipeline takes `fieldLines` whole).
+        public var fields: [(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>)] {
+            var fields: [(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>)] = []
+            var start = 0
+            while let colon = fieldLines[start...].firstIndex(of: 0x3A), let cr = fieldLines[colon...].firstIndex(of: 0x0D) {
+                fields.append((fieldLines[start..<colon], fieldLines[(colon + 2)..<cr]))
+                start = cr + 2
+            }
+            return fields
+        }
+
+        static func isVisible(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }
     }
 
     let limits: Limits
     private var session: OpaquePointer?
     /// Requests whose header block is still arriving, or whose body is, by stream.
-    private var partial: [Int32: Request] = [:]
+    private var partial: [Int32: RequestInProgress] = [:]
     private var complete: [Request] = []
     /// Body bytes of each answered stream not yet handed out in DATA frames.
     private var bodyRemaining: [Int32: Int] = [:]
@@ -319,15 +362,15 @@ public final class HTTP2ServerSession {
         guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
               frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
         let id = frame.pointee.hd.stream_id
-        session(userData).partial[id] = Request(streamID: id)
+        session(userData).partial[id] = RequestInProgress(Request(streamID: id))
         return 0
     }
 
     private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
         guard let frame, let name, let value else { return 0 }
         let owner = session(userData)
-        // In place (the optional chain mutates the stored request): no copy of its fields per field.
-        owner.partial[frame.pointee.hd.stream_id]?.add(
+        // In place, through the box: no copy of the request per field.
+        owner.partial[frame.pointee.hd.stream_id]?.request.add(
             name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength),
             limit: owner.limits.maxHeaderListBytes)
         return 0
@@ -345,10 +388,10 @@ public final class HTTP2ServerSession {
         }
         guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue), owner.partial[id] != nil else { return 0 }
         if !endStream {
-            owner.partial[id]?.hadBody = true
+            owner.partial[id]?.request.hadBody = true
             return 0
         }
-        owner.complete.append(owner.partial.removeValue(forKey: id)!)
+        owner.complete.append(owner.partial.removeValue(forKey: id)!.request)
         return 0
     }
 
@@ -404,4 +447,10 @@ public final class HTTP2ServerSession {
             nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
         }
     }
+}
+
+/// A request whose header block or body is still arriving, boxed so that each field is added in place.
+private final class RequestInProgress {
+    var request: HTTP2ServerSession.Request
+    init(_ request: HTTP2ServerSession.Request) { self.request = request }
 }

@@ -7,10 +7,13 @@ import Testing
 struct HTTP1TranslationTests {
     static func request(_ method: String, _ path: String, authority: String? = "example.org", _ fields: [(String, String)] = []) -> HTTP2ServerSession.Request {
         var request = HTTP2ServerSession.Request(streamID: 1)
-        request.method = Array(method.utf8)
-        request.path = Array(path.utf8)
-        request.authority = authority.map { Array($0.utf8) }
-        request.fields = fields.map { (Array($0.0.utf8), Array($0.1.utf8)) }
+        // In the order a client sends them (RFC 9113 §8.3: pseudo-header fields first).
+        let all = [(":method", method), (":path", path)] + (authority.map { [(":authority", $0)] } ?? []) + fields
+        for (name, value) in all {
+            Array(name.utf8).withUnsafeBufferPointer { name in
+                Array(value.utf8).withUnsafeBufferPointer { value in request.add(name: name, value: value, limit: 1 << 20) }
+            }
+        }
         return request
     }
 
