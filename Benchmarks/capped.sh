@@ -12,7 +12,7 @@
 #   H2=1 Benchmarks/capped.sh                 # HTTP/2 over TLS (ALPN h2), h2load -m 10: SCENARIOS="1k gzip 10m"
 #
 # TLS=1: every server serves HTTPS with the same throwaway ECDSA P-256 certificate (made here with openssl), TLS 1.2-1.3
-# with the same OpenSSL (Debian's libssl3 for all four), session tickets on, ALPN http/1.1 only; wrk speaks TLS. The
+# with the same OpenSSL (Debian's libssl3 for all four), session tickets on, wrk offers only http/1.1 by ALPN and speaks TLS. The
 # `close` row opens a new connection per request, so it measures full handshakes per second (wrk does not resume
 # sessions). No responder in this mode.
 #

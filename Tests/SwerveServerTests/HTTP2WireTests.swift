@@ -223,7 +223,8 @@ struct HTTP2WireTests {
         try raw.send(bytes)
         let frames = Self.framesUntilClose(raw)
         let goAway = frames.first { $0.type == 7 }
-        #expect(goAway != nil && goAway?.code != 0, "\(frames)")
+        // nghttp2 can send nothing after this fatal error: Swerve writes the GOAWAY itself.
+        #expect(goAway?.code == NGHTTP2_ENHANCE_YOUR_CALM.rawValue, "\(frames)")
         #expect(!frames.contains { $0.type == 1 }, "no response HEADERS for the flooded stream")
         let other = try Self.client(server, tls: false)
         #expect(try other.response(other.request("/")).status == 200)
