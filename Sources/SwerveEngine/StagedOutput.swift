@@ -11,13 +11,13 @@ import Glibc
 /// Invariant: owned descriptors are wrapped in a `DescriptorOwner` before any piece of them moves, so a piece queued
 /// on a connection keeps its descriptor open after this object is gone. Not thread-safe: one loop uses it.
 public final class StagedOutput {
-    private let buffer: UnsafeMutablePointer<OutputBuffer>
+    private var buffer: UnsafeMutablePointer<OutputBuffer>
 
     /// Room for a response head and a small file read inline (`HTTPHandler.inlineBodyLimit`), with the segments of
     /// a multipart/byteranges answer.
-    public init(capacity: Int = 32 * 1024, segments: Int = 64) {
+    public init() {
         buffer = .allocate(capacity: 1)
-        buffer.initialize(to: OutputBuffer(capacity: capacity, segmentCapacity: segments))
+        buffer.initialize(to: OutputBuffer(capacity: Self.fullCapacity, segmentCapacity: 64))
     }
 
     deinit {
@@ -57,6 +57,50 @@ public final class StagedOutput {
             index += 1
         }
         return bytes.withUnsafeBytes(body)
+    }
+
+    /// Whether it still has its full-size buffer (it was not `compact`ed), so it is worth keeping for reuse.
+    public var isFullSize: Bool { buffer.pointee.capacity >= Self.fullCapacity }
+    static let fullCapacity = 32 * 1024
+
+    /// Shrinks what it holds to what is still staged: the bytes of its own buffer that remain (a small body read
+    /// inline) move to a buffer of exactly their size, and the 32 KiB one is freed. For a body that waits (an
+    /// HTTP/2 stream behind flow control, for as long as the client likes), so a waiting stream holds its bytes and
+    /// a few segments, not a whole buffer. Cost: one malloc and a copy of those bytes.
+    public func compact() {
+        let old = buffer.pointee
+        var ownBytes = 0
+        for i in old.head..<old.tail where !old.segments[i].isFile && old.segments[i].external == nil {
+            ownBytes += old.segments[i].length
+        }
+        let compacted = UnsafeMutablePointer<OutputBuffer>.allocate(capacity: 1)
+        compacted.initialize(to: OutputBuffer(
+            capacity: max(1, ownBytes), segmentCapacity: max(1, old.tail - old.head, old.markTail - old.markHead)))
+        var used = 0
+        for i in old.head..<old.tail {
+            var segment = old.segments[i]
+            if !segment.isFile && segment.external == nil {
+                (compacted.pointee.bytes + used).copyMemory(from: old.bytes + segment.offset, byteCount: segment.length)
+                segment.offset = used
+                used += segment.length
+            }
+            // The segment's fd or owner now belongs to the compacted buffer.
+            compacted.pointee.segments[compacted.pointee.tail] = segment
+            compacted.pointee.tail += 1
+        }
+        compacted.pointee.used = used
+        compacted.pointee.queuedBytes = old.queuedBytes - old.sentBytes
+        for i in old.markHead..<old.markTail {
+            var mark = old.marks[i]
+            mark.position -= old.sentBytes
+            compacted.pointee.marks[compacted.pointee.markTail] = mark
+            compacted.pointee.markTail += 1
+        }
+        // Nothing is left to release in the old buffer: its segments moved.
+        buffer.pointee.head = buffer.pointee.tail
+        buffer.pointee.free()
+        buffer.deallocate()
+        buffer = compacted
     }
 
     /// Empties it for reuse (a loop keeps a few instead of allocating one per stream): releases what its segments

@@ -127,6 +127,8 @@ extension HTTPHandler {
         // The head is ours, rendered by ResponseHead: it always parses.
         precondition(submitted, "a rendered response head did not parse")
         if staged.count > 0 {
+            // The body waits for flow control, as long as the client likes: it keeps only what it needs.
+            staged.compact()
             connection.bodies[stream.request.streamID] = staged
         } else {
             staged.passMarks { connection.marksAfterFrames.append($0) }
@@ -141,7 +143,7 @@ extension HTTPHandler {
 
     /// A staged output whose bytes are all gone, back to the loop's spares.
     func recycle(_ staged: StagedOutput) {
-        guard stagedOutputs.count < Self.stagedOutputsKept else { return }
+        guard staged.isFullSize, stagedOutputs.count < Self.stagedOutputsKept else { return }
         staged.reset()
         stagedOutputs.append(staged)
     }
