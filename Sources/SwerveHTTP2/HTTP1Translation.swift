@@ -7,14 +7,15 @@ public enum HTTP1Translation {
     /// The version shown for HTTP/2 requests in an access log line (RFC 9113 §3: "HTTP/2").
     public static let logVersion: StaticString = "HTTP/2.0"
 
-    /// A request as an HTTP/1.1 head, for the HTTP/1.1 parser: the request line from :method and :path, Host from
+    /// A request as an HTTP/1.1 head, for the HTTP/1.1 parser, written into `bytes` (a scratch reused per request;
+    /// the head's length is returned): the request line from :method and :path, Host from
     /// :authority, then the request's field lines (`Request.fieldLines`, which leave out Content-Length: HTTP/2
     /// frames the body itself, §8.1). After the head (outside `headLength`), `logVersion`, so a log line can show the
     /// version the client spoke. nil when the request cannot be a head (`Request.malformed`, or no method or path),
     /// so a CR or a space can never smuggle a field or a second request line.
-    public static func head(of request: HTTP2ServerSession.Request) -> (bytes: [UInt8], headLength: Int)? {
+    public static func head(of request: HTTP2ServerSession.Request, into bytes: inout [UInt8]) -> Int? {
+        bytes.removeAll(keepingCapacity: true)
         guard !request.malformed, !request.method.isEmpty, !request.path.isEmpty else { return nil }
-        var bytes: [UInt8] = []
         bytes.reserveCapacity(request.method.count + request.path.count + (request.authority?.count ?? 0)
                               + request.fieldLines.count + 40)
         bytes.append(contentsOf: request.method)
@@ -32,7 +33,7 @@ public enum HTTP1Translation {
         bytes.append(0x0A)
         let headLength = bytes.count
         logVersion.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        return (bytes, headLength)
+        return headLength
     }
 
     private static let requestLineEnd: StaticString = " HTTP/1.1\r\n"

@@ -40,25 +40,32 @@ public final class HTTP2ServerSession {
         public init() {}
     }
 
-    /// One request, complete (its END_STREAM seen). Its regular fields are kept as HTTP/1.1 field lines in one byte
-    /// block, checked as they arrive, so that `HTTP1Translation.head` is a few appends and no field costs an
-    /// allocation of its own.
+    /// One request, complete (its END_STREAM seen). Its header block is kept in one byte buffer, checked as it
+    /// arrives: the pseudo-header values, then the regular fields as HTTP/1.1 field lines, so that
+    /// `HTTP1Translation.head` is a few appends and no field costs an allocation of its own.
     public struct Request: Sendable {
         public var streamID: Int32
+        /// The pseudo-header values, then the field lines (from `linesStart`).
+        private var block: [UInt8] = []
+        private var methodRange = 0..<0
+        private var pathRange = 0..<0
+        private var authorityRange: Range<Int>?
+        private var schemeRange: Range<Int>?
+        private var linesStart: Int?
         /// :method, :path, :authority and :scheme (RFC 9113 §8.3.1); nghttp2 has checked that each came once,
         /// before the regular fields.
-        public private(set) var method: [UInt8] = []
-        public private(set) var path: [UInt8] = []
-        public private(set) var authority: [UInt8]?
-        public private(set) var scheme: [UInt8]?
+        public var method: ArraySlice<UInt8> { block[methodRange] }
+        public var path: ArraySlice<UInt8> { block[pathRange] }
+        public var authority: ArraySlice<UInt8>? { authorityRange.map { block[$0] } }
+        public var scheme: ArraySlice<UInt8>? { schemeRange.map { block[$0] } }
         /// The regular fields as "name: value\r\n" lines, in order (names lowercase: RFC 9113 §8.2.1 requires it of
         /// the client, and nghttp2 checks). Content-Length is left out (HTTP/2 frames the body, which is
         /// discarded), and Host when :authority came (§8.3.1: then the authority is the target's).
-        public private(set) var fieldLines: [UInt8] = []
+        public var fieldLines: ArraySlice<UInt8> { block[(linesStart ?? block.count)...] }
         /// A byte that would change an HTTP/1.1 head's framing (CR, LF or NUL in a value; a space or control in a
         /// name, the method, path or authority): nghttp2 refuses such fields already, this is the second guard.
         public private(set) var malformed = false
-        /// The header list exceeded `Limits.maxHeaderListBytes`: answer 431, the fields were not kept.
+        /// The header list exceeded `Limits.maxHeaderListBytes`: answer 431, the regular fields were not kept.
         public private(set) var headerListTooLarge = false
         /// Bytes counted against the limit so far.
         var headerListBytes = 0
@@ -68,59 +75,70 @@ public final class HTTP2ServerSession {
         public init(streamID: Int32) { self.streamID = streamID }
 
         /// One field of the header block, counted as RFC 9113 §6.5.2 counts SETTINGS_MAX_HEADER_LIST_SIZE (name + value
-        /// + 32). Past `limit` the request is marked for a 431 and its fields dropped, so memory stays bounded.
+        /// + 32). Past `limit` the request is marked for a 431 and its regular fields dropped, so memory stays
+        /// bounded (the pseudo-header values stay, for the log line).
         public mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, limit: Int) {
             headerListBytes += name.count + value.count + 32
             if headerListBytes > limit {
+                if !headerListTooLarge, let linesStart { block.removeSubrange(linesStart...) }
                 headerListTooLarge = true
-                fieldLines = []
                 return
             }
             guard !headerListTooLarge else { return }
+            if block.isEmpty { block.reserveCapacity(256) }
             guard name.first == UInt8(ascii: ":") else {
                 if Self.equal(name, "content-length") { return }
-                if authority != nil && Self.equal(name, "host") { return }
+                if authorityRange != nil && Self.equal(name, "host") { return }
                 if name.isEmpty || !name.allSatisfy(Self.isVisible) || value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
                     malformed = true
                     return
                 }
-                if fieldLines.isEmpty { fieldLines.reserveCapacity(256) }
-                fieldLines.append(contentsOf: name)
-                fieldLines.append(0x3A)
-                fieldLines.append(0x20)
-                fieldLines.append(contentsOf: value)
-                fieldLines.append(0x0D)
-                fieldLines.append(0x0A)
+                if linesStart == nil { linesStart = block.count }
+                block.append(contentsOf: name)
+                block.append(0x3A)
+                block.append(0x20)
+                block.append(contentsOf: value)
+                block.append(0x0D)
+                block.append(0x0A)
                 return
             }
+            // A pseudo-header field after a regular one is malformed (nghttp2 refuses it first).
+            guard linesStart == nil else {
+                malformed = true
+                return
+            }
+            let range = block.count..<(block.count + value.count)
             if Self.equal(name, ":method") {
-                method = Array(value)
+                methodRange = range
             } else if Self.equal(name, ":path") {
-                path = Array(value)
+                pathRange = range
             } else if Self.equal(name, ":authority") {
-                authority = Array(value)
+                authorityRange = range
+            } else if Self.equal(name, ":scheme") {
+                schemeRange = range
             } else {
-                if Self.equal(name, ":scheme") { scheme = Array(value) }
                 return
             }
+            block.append(contentsOf: value)
             // RFC 9110 §5.6.2: a method is a token; RFC 9113 §8.3.1: :path and :authority hold no space or control.
-            if !value.allSatisfy(Self.isVisible) { malformed = true }
-        }
-
-        /// Whether `bytes` are `text` (one length compare, then memcmp).
-        static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
-            bytes.count == text.utf8CodeUnitCount && (bytes.isEmpty || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
+            if !Self.equal(name, ":scheme") && !value.allSatisfy(Self.isVisible) { malformed = true }
         }
 
         /// The regular fields, split (for tests and logs; the pipeline takes `fieldLines` whole).
         public var fields: [(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>)] {
             var fields: [(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>)] = []
-            var start = 0
-            while let colon = fieldLines[start...].firstIndex(of: 0x3A), let cr = fieldLines[colon...].firstIndex(of: 0x0D) {
-                fields.append((fieldLines[start..<colon], fieldLines[(colon + 2)..<cr]))
+            let lines = fieldLines
+            var start = lines.startIndex
+            while let colon = lines[start...].firstIndex(of: 0x3A), let cr = lines[colon...].firstIndex(of: 0x0D) {
+                fields.append((lines[start..<colon], lines[(colon + 2)..<cr]))
                 start = cr + 2
             }
             return fields
+        }
+
+        /// Whether `bytes` are `text` (one length compare, then memcmp).
+        static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+            bytes.count == text.utf8CodeUnitCount && (bytes.isEmpty || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
         }
 
         static func isVisible(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }

@@ -28,9 +28,6 @@ final class HTTP2Connection {
 /// A request of an HTTP/2 connection on its way through the HTTP/1.1 pipeline.
 final class HTTP2Stream {
     let request: HTTP2ServerSession.Request
-    /// The request as an HTTP/1.1 head (`HTTP1Translation.head`), followed by the version for the log line; nil
-    /// when it could not be one (answered 400).
-    let head: (bytes: [UInt8], headLength: Int)?
     /// The per-request facts the pipeline keeps between suspends (compression attempts, a miss waited for).
     var state = HTTPConnectionState()
     /// The key of this stream's side-table entries (a listing job), in place of a connection id: negative, so it
@@ -40,15 +37,16 @@ final class HTTP2Stream {
     /// without waiting (as `ProcessContext.waitExpired` tells an HTTP/1.1 request).
     var waitingSince: Int64 = 0
     /// Raised when the work this stream waits for is done (its resumer is the connection's, raising this too).
-    let resumed = ResumeFlag()
+    /// From the loop's spares (`HTTPHandler.takeResumeFlag`).
+    var resumed: ResumeFlag
 
     /// How long a stream waits for work off the loop before it is answered without it: the engine's default
     /// `suspendTimeout` (5 s), which HTTP/1.1 requests get.
     static let waitLimitMilliseconds: Int64 = 5000
 
-    init(_ request: HTTP2ServerSession.Request, key: Int32) {
+    init(_ request: HTTP2ServerSession.Request, key: Int32, resumed: ResumeFlag) {
         self.request = request
-        head = HTTP1Translation.head(of: request)
         self.key = key
+        self.resumed = resumed
     }
 }

@@ -32,7 +32,7 @@ extension HTTPHandler {
         let session = connection.session
         if !input.isEmpty { session.receive(input, now: context.monotonicMilliseconds) }
         for request in session.takeRequests() {
-            connection.waiting.append(HTTP2Stream(request, key: takeStreamKey()))
+            connection.waiting.append(HTTP2Stream(request, key: takeStreamKey(), resumed: resumeFlags.popLast() ?? ResumeFlag()))
         }
         dropClosedStreams(connection)
         var index = 0
@@ -45,6 +45,7 @@ extension HTTPHandler {
                 || context.monotonicMilliseconds - stream.waitingSince >= HTTP2Stream.waitLimitMilliseconds
             if due && answer(stream, on: connection, context: context) {
                 connection.waiting.remove(at: index)
+                recycleResumeFlag(of: stream)
             } else {
                 index += 1
             }
@@ -58,6 +59,9 @@ extension HTTPHandler {
         }
         let sent = send(connection, output: &output)
         dropClosedStreams(connection)
+        // Bodies still waiting (for flow control, as long as the client likes) keep only what they need, not a
+        // 32 KiB buffer each; those that went out at once never pay for the copy.
+        for body in connection.bodies.values where body.isFullSize { body.compact() }
         if sent == .failed || session.failure != nil {
             // The client broke the protocol and may still be sending: linger, so its GOAWAY is read, not reset away.
             return .close(consumed: input.count, lingering: true)
@@ -69,6 +73,17 @@ extension HTTPHandler {
         // While draining, a stream still owed keeps the connection from closing when its output drains; otherwise
         // the idle timeout runs whenever nothing is queued (a client that leaves a zero window open, say).
         return .needInput(consumed: input.count, midMessage: context.draining && connection.hasStreamsInFlight)
+    }
+
+    /// Resume flags kept for reuse (one per stream would be a malloc per request): up to this many per loop.
+    static let resumeFlagsKept = 128
+
+    /// An answered stream's flag, back to the spares when nothing else holds it (a worker still holding a resumer
+    /// made with it could raise it later, so such a flag is left to be freed).
+    private func recycleResumeFlag(of stream: HTTP2Stream) {
+        guard resumeFlags.count < Self.resumeFlagsKept, isKnownUniquelyReferenced(&stream.resumed) else { return }
+        _ = stream.resumed.take()
+        resumeFlags.append(stream.resumed)
     }
 
     /// An id for a stream's side-table entries: negative, unique among the loop's live streams.
@@ -127,8 +142,6 @@ extension HTTPHandler {
         // The head is ours, rendered by ResponseHead: it always parses.
         precondition(submitted, "a rendered response head did not parse")
         if staged.count > 0 {
-            // The body waits for flow control, as long as the client likes: it keeps only what it needs.
-            staged.compact()
             connection.bodies[stream.request.streamID] = staged
         } else {
             staged.passMarks { connection.marksAfterFrames.append($0) }
@@ -154,14 +167,18 @@ extension HTTPHandler {
         defer { answeringHTTP2 = false }
         let now = context.wallClockSeconds
         let isHead = stream.request.method.elementsEqual("HEAD".utf8)
-        guard let head = stream.head, !stream.request.headerListTooLarge else {
+        // The request as an HTTP/1.1 head, in the loop's scratch (made again if the stream is asked again).
+        guard !stream.request.headerListTooLarge, let headLength = HTTP1Translation.head(of: stream.request, into: &http2Head) else {
             // RFC 6585 §5 for a header list over the limit (its fields were dropped as they came); 400 for a request
             // that cannot be an HTTP/1.1 head.
             writeError(stream.request.headerListTooLarge ? .requestHeaderFieldsTooLarge : .badRequest, isHead: isHead,
                        connection: .none, output: &output, now: now)
             if observer != nil {
                 // The log line shows what the client sent, as far as it can be shown.
-                var line = stream.request.method + [0x20] + stream.request.path + [0x20]
+                var line = Array(stream.request.method)
+                line.append(0x20)
+                line += stream.request.path
+                line.append(0x20)
                 HTTP1Translation.logVersion.withUTF8Buffer { line += $0 }
                 line.withUnsafeBytes { line in
                     recordResponse(line, head: nil, queuedFrom: 0, state: &stream.state, output: &output, context: context, streaming: false)
@@ -169,10 +186,10 @@ extension HTTPHandler {
             }
             return .done
         }
-        return head.bytes.withUnsafeBytes { bytes in
-            let version = head.headLength..<bytes.count
+        return http2Head.withUnsafeBytes { bytes in
+            let version = headLength..<bytes.count
             if observer != nil && stream.state.requestStarted == 0 { stream.state.requestStarted = ResponseObserver.now() }
-            switch parser.parse(UnsafeRawBufferPointer(rebasing: bytes[0..<head.headLength])) {
+            switch parser.parse(UnsafeRawBufferPointer(rebasing: bytes[0..<headLength])) {
             case .head(let parsed):
                 let answer = respond(
                     to: parsed, in: bytes, connection: .none, hasBody: stream.request.hadBody, state: &stream.state,
