@@ -148,6 +148,8 @@ public final class HTTP2ServerSession {
     private var session: OpaquePointer?
     /// Requests whose header block is still arriving, or whose body is, by stream.
     private var partial: [Int32: RequestInProgress] = [:]
+    /// The request whose header block is being read (`onBeginHeaders` to its HEADERS frame's end).
+    private var receivingHeaders: RequestInProgress?
     private var complete: [Request] = []
     /// Body bytes of each answered stream not yet handed out in DATA frames.
     private var bodyRemaining: [Int32: Int] = [:]
@@ -380,15 +382,22 @@ public final class HTTP2ServerSession {
         guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
               frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
         let id = frame.pointee.hd.stream_id
-        session(userData).partial[id] = RequestInProgress(Request(streamID: id))
+        let request = RequestInProgress(Request(streamID: id))
+        let owner = session(userData)
+        owner.partial[id] = request
+        owner.receivingHeaders = request
         return 0
     }
 
     private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
         guard let frame, let name, let value else { return 0 }
         let owner = session(userData)
-        // In place, through the box: no copy of the request per field.
-        owner.partial[frame.pointee.hd.stream_id]?.request.add(
+        // A header block arrives whole before any other frame (RFC 9113 §4.3: CONTINUATION frames follow their
+        // HEADERS with nothing between), so its request is at hand without a lookup. In place, through the box: no
+        // copy of the request per field.
+        let id = frame.pointee.hd.stream_id
+        let request = owner.receivingHeaders?.request.streamID == id ? owner.receivingHeaders : owner.partial[id]
+        request?.request.add(
             name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength),
             limit: owner.limits.maxHeaderListBytes)
         return 0
@@ -404,18 +413,22 @@ public final class HTTP2ServerSession {
             owner.countReset()
             return 0
         }
-        guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue), owner.partial[id] != nil else { return 0 }
+        guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
+        // The header block is complete: the next one may be another stream's.
+        if type == UInt8(NGHTTP2_HEADERS.rawValue) { owner.receivingHeaders = nil }
         if !endStream {
             owner.partial[id]?.request.hadBody = true
             return 0
         }
-        owner.complete.append(owner.partial.removeValue(forKey: id)!.request)
+        guard let request = owner.partial.removeValue(forKey: id) else { return 0 }
+        owner.complete.append(request.request)
         return 0
     }
 
     private static let onStreamClose: nghttp2_on_stream_close_callback = { _, id, _, userData in
         let owner = session(userData)
         owner.partial[id] = nil
+        if owner.receivingHeaders?.request.streamID == id { owner.receivingHeaders = nil }
         owner.bodyRemaining[id] = nil
         owner.closed.append(id)
         return 0
