@@ -32,6 +32,9 @@ public final class StagedOutput {
         return body(&writer)
     }
 
+    /// Segments that can still be added (each `appendExternal` or `appendFile` takes one).
+    public var freeSegments: Int { buffer.pointee.segmentCapacity - buffer.pointee.tail }
+
     /// Bytes still staged.
     public var count: Int { buffer.pointee.queuedBytes - buffer.pointee.sentBytes }
 

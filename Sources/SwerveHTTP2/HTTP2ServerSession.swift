@@ -152,7 +152,16 @@ public final class HTTP2ServerSession {
     private var receivingHeaders: RequestInProgress?
     private var complete: [Request] = []
     /// Body bytes of each answered stream not yet handed out in DATA frames.
-    private var bodyRemaining: [Int32: Int] = [:]
+    private var bodies: [Int32: Body] = [:]
+
+    /// What is known of a stream's body: the bytes the caller has that are not in a DATA frame yet, and whether
+    /// that is all of it (a streamed body grows with `extendBody`).
+    private struct Body {
+        var available: Int
+        var complete: Bool
+        /// nghttp2 was told to wait (NGHTTP2_ERR_DEFERRED) and must be resumed when bytes come.
+        var deferred = false
+    }
     /// Streams closed since the last `takeClosedStreams` (answered, or reset by either side).
     private var closed: [Int32] = []
     /// The caller's DATA sink, set for the duration of `send`.
@@ -286,10 +295,10 @@ public final class HTTP2ServerSession {
 
     /// Answers a stream with a response head in HTTP/1.1's form (status line, fields, blank line), sent as HTTP/2
     /// fields (`HTTP1Translation.responseFields`), then `bodyLength` bytes in DATA frames as flow control allows (0:
-    /// END_STREAM on the HEADERS frame). The body's bytes come from the caller as `send` asks for them. False when
-    /// `head` is not such a head (nothing is sent).
+    /// END_STREAM on the HEADERS frame; nil: a body of unknown length, which grows with `extendBody`). The body's
+    /// bytes come from the caller as `send` asks for them. False when `head` is not such a head (nothing is sent).
     @discardableResult
-    public func respond(streamID: Int32, http1Head head: UnsafeRawBufferPointer, bodyLength: Int) -> Bool {
+    public func respond(streamID: Int32, http1Head head: UnsafeRawBufferPointer, bodyLength: Int?) -> Bool {
         headScratch.removeAll(keepingCapacity: true)
         headScratch.append(contentsOf: head)
         return headScratch.withUnsafeMutableBytes { bytes in
@@ -307,8 +316,8 @@ public final class HTTP2ServerSession {
                                        namelen: field.name.count, valuelen: field.value.count, flags: flags))
             }
             // nghttp2 copies the list (submit_response's contract): the scratch only needs to live through the call.
-            if bodyLength > 0 {
-                bodyRemaining[streamID] = bodyLength
+            if bodyLength != 0 {
+                bodies[streamID] = Body(available: bodyLength ?? 0, complete: bodyLength != nil)
                 var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0), read_callback: Self.readBody)
                 nghttp2_submit_response(session, streamID, &list, list.count, &provider)
             } else {
@@ -320,6 +329,25 @@ public final class HTTP2ServerSession {
     }
 
     private static let statusName: StaticString = ":status"
+
+    /// A streamed body (`respond` with `bodyLength` nil) has `count` more bytes; `complete`: they are its last. The
+    /// stream's DATA frames go on at the next `send`.
+    public func extendBody(streamID: Int32, by count: Int, complete: Bool) {
+        guard var body = bodies[streamID] else { return }
+        body.available += count
+        body.complete = complete
+        if body.deferred && (body.available > 0 || complete) {
+            body.deferred = false
+            nghttp2_session_resume_data(session, streamID)
+        }
+        bodies[streamID] = body
+    }
+
+    /// Ends a stream the server cannot finish (a streamed body whose source failed): RST_STREAM INTERNAL_ERROR, so
+    /// the client knows the body is cut short (RFC 9113 §8.1: the body's end is END_STREAM, which never comes).
+    public func reset(streamID: Int32) {
+        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_INTERNAL_ERROR.rawValue)
+    }
 
     /// What `send` stopped at.
     public enum SendOutcome: Equatable, Sendable {
@@ -429,24 +457,34 @@ public final class HTTP2ServerSession {
         let owner = session(userData)
         owner.partial[id] = nil
         if owner.receivingHeaders?.request.streamID == id { owner.receivingHeaders = nil }
-        owner.bodyRemaining[id] = nil
+        owner.bodies[id] = nil
         owner.closed.append(id)
         return 0
     }
 
     /// How much of a stream's body the next DATA frame carries (at most `length`: flow control and the frame size).
-    /// NO_COPY: the bytes themselves are the caller's, queued in `sendData`.
+    /// NO_COPY: the bytes themselves are the caller's, queued in `sendData`. A streamed body with nothing at hand yet
+    /// defers (`extendBody` resumes it).
     private static let readBody: nghttp2_data_source_read_callback = { _, id, _, length, flags, _, userData in
         guard let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
         let owner = session(userData)
-        let remaining = owner.bodyRemaining[id] ?? 0
-        let n = min(length, remaining)
-        flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
-        if n == remaining {
+        guard var body = owner.bodies[id] else {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            owner.bodyRemaining[id] = nil
+            return 0
+        }
+        let n = min(length, body.available)
+        if n == 0 && !body.complete {
+            body.deferred = true
+            owner.bodies[id] = body
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        }
+        flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
+        body.available -= n
+        if body.available == 0 && body.complete {
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            owner.bodies[id] = nil
         } else {
-            owner.bodyRemaining[id] = remaining - n
+            owner.bodies[id] = body
         }
         return n
     }

@@ -94,4 +94,9 @@ final class GzipStream: @unchecked Sendable {
         defer { piece = nil }
         return piece
     }
+
+    /// Loop side: a piece taken that could not be used yet, kept for the next `takePiece`.
+    func putBack(_ taken: CompressedBody) {
+        piece = taken
+    }
 }

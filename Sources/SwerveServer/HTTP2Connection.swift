@@ -10,6 +10,9 @@ final class HTTP2Connection {
     var waiting: [HTTP2Stream] = []
     /// Answered streams whose body is still (partly) to be sent, by stream id.
     var bodies: [Int32: StagedOutput] = [:]
+    /// Streams whose body is a gzip stream (`GzipStream`, by the stream's key in the handler's `streams`), its pieces
+    /// added to its body in `bodies` as they are compressed; by stream id.
+    var streamed: [Int32: HTTP2Stream] = [:]
     /// Serialized frames the connection's output had no room for, sent before anything else.
     var heldFrames: [UInt8] = []
     /// Access-log marks of answered streams without a body, queued after their HEADERS frame.
@@ -22,7 +25,7 @@ final class HTTP2Connection {
     }
 
     /// Streams the connection still owes something: a response, or body bytes.
-    var hasStreamsInFlight: Bool { !waiting.isEmpty || !bodies.isEmpty }
+    var hasStreamsInFlight: Bool { !waiting.isEmpty || !bodies.isEmpty || !streamed.isEmpty }
 }
 
 /// A request of an HTTP/2 connection on its way through the HTTP/1.1 pipeline.

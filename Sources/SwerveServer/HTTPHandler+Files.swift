@@ -90,8 +90,7 @@ extension HTTPHandler {
             // A stream has no Content-Length, so it needs chunked framing: HTTP/1.1 only (RFC 9112 §7: never
             // chunked to 1.0). Requests with a body are answered without streaming so the body is discarded in
             // order. Not after an expired wait: the workers are behind, and the pieces would queue behind them.
-            // HTTP/2 frames bodies itself, and its streams are not streamed yet (`answeringHTTP2`).
-            facts.gzipStream = request.head.versionMinor >= 1 && !request.hasBody && !context.waitExpired && !answeringHTTP2
+            facts.gzipStream = request.head.versionMinor >= 1 && !request.hasBody && !context.waitExpired
             let sidecars: SidecarIndex.Entry
             if let known = file.sidecars {
                 sidecars = known
@@ -508,7 +507,7 @@ extension HTTPHandler {
 
     static let lastChunk: StaticString = "0\r\n\r\n"
 
-    private func submitPiece(_ stream: GzipStream, context: ProcessContext) {
+    func submitPiece(_ stream: GzipStream, context: ProcessContext) {
         let resumer = context.resumer
         stream.submitted()
         site.compression?.run {

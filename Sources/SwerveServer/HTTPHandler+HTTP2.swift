@@ -57,13 +57,17 @@ extension HTTPHandler {
             connection.goingAway = true
             session.goAway()
         }
-        let sent = send(connection, output: &output)
+        var sent = send(connection, output: &output)
+        // Pieces of gzip streams that came in, and those whose body just went out: then send again.
+        if !connection.streamed.isEmpty && continueStreams(connection, context: context) && sent == .idle {
+            sent = send(connection, output: &output)
+        }
         dropClosedStreams(connection)
         // Bodies still waiting (for flow control, as long as the client likes) keep only what they need, not a
         // 32 KiB buffer each; those that went out at once never pay for the copy.
-        for body in connection.bodies.values where body.isFullSize { body.compact() }
+        for (id, body) in connection.bodies where body.isFullSize && connection.streamed[id] == nil { body.compact() }
         if sent == .failed || session.failure != nil {
-            // The client broke the protocol and may still be sending: linger, so its GOAWAY is read, not reset away.
+            // The client broke the protocol and may still be sending: linger, so it reads the GOAWAY, not a reset.
             return .close(consumed: input.count, lingering: true)
         }
         // Done after a GOAWAY: linger too, so frames the client sends meanwhile (an ACK, a WINDOW_UPDATE) are read
@@ -99,6 +103,7 @@ extension HTTPHandler {
             if let body = connection.bodies.removeValue(forKey: id) {
                 body.abandonMarks { reportMark($0, unsentBytes: $1) }
             }
+            if let stream = connection.streamed.removeValue(forKey: id) { endStream(stream) }
             connection.waiting.removeAll { stream in
                 guard stream.request.streamID == id else { return false }
                 listings[stream.key] = nil
@@ -113,6 +118,7 @@ extension HTTPHandler {
         for body in connection.bodies.values {
             body.abandonMarks { reportMark($0, unsentBytes: $1) }
         }
+        for stream in connection.streamed.values { endStream(stream) }
         for stream in connection.waiting { listings[stream.key] = nil }
     }
 
@@ -132,16 +138,18 @@ extension HTTPHandler {
             recycle(staged)
             return false
         }
-        // Gzip streams are turned off for HTTP/2 (`answeringHTTP2`): they frame their pieces for HTTP/1.1.
-        precondition(answer == .done, "an HTTP/2 stream was answered with a gzip stream")
-        // The head `writeHead` rendered first, then the body.
-        let bodyLength = staged.count - lastHead.bytes
+        // The head `writeHead` rendered first, then the body; a gzip stream's pieces come later (`continueStreams`).
+        let streamed = answer == .streaming
+        let bodyLength: Int? = streamed ? nil : staged.count - lastHead.bytes
         let submitted = staged.consumeBytes(lastHead.bytes) { head in
             connection.session.respond(streamID: stream.request.streamID, http1Head: head, bodyLength: bodyLength)
         }
         // The head is ours, rendered by ResponseHead: it always parses.
         precondition(submitted, "a rendered response head did not parse")
-        if staged.count > 0 {
+        if streamed {
+            connection.bodies[stream.request.streamID] = staged
+            connection.streamed[stream.request.streamID] = stream
+        } else if staged.count > 0 {
             connection.bodies[stream.request.streamID] = staged
         } else {
             staged.passMarks { connection.marksAfterFrames.append($0) }
@@ -163,8 +171,6 @@ extension HTTPHandler {
 
     /// The stream's request through the HTTP/1.1 pipeline into `output`.
     private func answerStream(_ stream: HTTP2Stream, output: inout OutputWriter, context: ProcessContext) -> Answer {
-        answeringHTTP2 = true
-        defer { answeringHTTP2 = false }
         let now = context.wallClockSeconds
         let isHead = stream.request.method.elementsEqual("HEAD".utf8)
         // The request as an HTTP/1.1 head, in the loop's scratch (made again if the stream is asked again).
@@ -196,7 +202,7 @@ extension HTTPHandler {
                     output: &output, context: context)
                 if answer == .suspend { return .suspend }
                 recordResponse(bytes, head: parsed, queuedFrom: 0, state: &stream.state, output: &output, context: context,
-                               streaming: false, version: version)
+                               streaming: answer == .streaming, version: version)
                 return answer
             case .error(let error):
                 writeError(error.status, isHead: isHead, connection: .none, output: &output, now: now)
@@ -212,6 +218,72 @@ extension HTTPHandler {
                 return .done
             }
         }
+    }
+
+    /// Compressed input a gzip stream may have ahead of what its client took: one piece is compressed while the
+    /// last is sent, and none while this much waits (a slow reader or a closed window holds one stream's memory to
+    /// about two pieces, `GzipStream.pieceInput` of input each).
+    static let streamAheadBytes = GzipStream.pieceInput
+
+    /// Moves the pieces of the connection's gzip streams into their bodies as they are compressed, and starts the
+    /// next while little of the body waits. True when a body grew (there is more to send).
+    private func continueStreams(_ connection: HTTP2Connection, context: ProcessContext) -> Bool {
+        var grew = false
+        for (id, stream) in connection.streamed {
+            guard let body = connection.bodies[id], let gzip = streams[stream.key], gzip.isIdle() else { continue }
+            if gzip.failed {
+                // The file shrank or zlib failed: the body cannot be completed honestly.
+                connection.session.reset(streamID: id)
+                connection.streamed[id] = nil
+                endStream(stream)
+                continue
+            }
+            if let piece = gzip.takePiece() {
+                if body.count == 0 { body.reset() }
+                // A segment for the piece and one for the record's mark.
+                guard body.freeSegments >= 2 else {
+                    // Its pieces wait for the client: keep this one until some went out.
+                    gzip.putBack(piece)
+                    continue
+                }
+                let finished = gzip.finished
+                body.write { output in
+                    output.appendExternal(piece.bytes, owner: piece)
+                    if let observer, stream.state.hasStreamRecord {
+                        observer.records[stream.state.streamRecord].queuedBytes += piece.count
+                        if finished {
+                            // The record ends when the last byte is out (or with what was sent, if the stream ends first).
+                            stream.state.hasStreamRecord = false
+                            output.appendMark(stream.state.streamRecord)
+                        }
+                    }
+                }
+                connection.session.extendBody(streamID: id, by: piece.count, complete: finished)
+                grew = true
+                if finished {
+                    streams[stream.key] = nil
+                    connection.streamed[id] = nil
+                    continue
+                }
+            }
+            if !gzip.finished && body.count < Self.streamAheadBytes {
+                var streamContext = context
+                streamContext.connectionID = stream.key
+                streamContext.resumer = context.resumer.raising(stream.resumed)
+                submitPiece(gzip, context: streamContext)
+            }
+        }
+        return grew
+    }
+
+    /// A gzip stream's stream ended (answered whole, reset, or its connection gone): its state and record go too.
+    private func endStream(_ stream: HTTP2Stream) {
+        streams[stream.key] = nil
+        guard stream.state.hasStreamRecord, let observer else { return }
+        stream.state.hasStreamRecord = false
+        // What its pieces carried is not known per frame here: the record is finished with what was queued.
+        let record = observer.records[stream.state.streamRecord]
+        observer.finish(stream.state.streamRecord, bodyBytes: max(0, record.queuedBytes - record.headBytes))
     }
 
     /// Writes into `output` what fits of the frames ready to go: frames held back last time first, then the
@@ -244,7 +316,7 @@ extension HTTPHandler {
             }
             output.append(header)
             body.move(length, into: &output)
-            if body.count == 0 {
+            if body.count == 0 && connection.streamed[id] == nil {
                 connection.bodies[id] = nil
                 recycle(body)
             }

@@ -174,8 +174,6 @@ final class HTTPHandler: ConnectionHandler {
     var resumeFlags: [ResumeFlag] = []
     /// Spare staged outputs for HTTP/2 streams (`recycle`).
     var stagedOutputs: [StagedOutput] = []
-    /// The request being answered is an HTTP/2 stream: no gzip stream (its pieces carry HTTP/1.1 chunk framing).
-    var answeringHTTP2 = false
 
     init(site: Site, observer: ResponseObserver?) {
         self.site = site

@@ -157,6 +157,38 @@ struct HTTP2WireTests {
         }
     }
 
+    @Test("a gzip stream (no cache: --cache-size 0) goes out in DATA frames as it is compressed, with HTTP/1.1's fields; many at once", arguments: [false, true])
+    func gzipStreams(tls: Bool) throws {
+        let certificates = tls ? try TestCertificates() : nil
+        let bigText = textLike(1_500_000, seed: 43)
+        let server = try TestServer(files: Self.files.merging(["big.js": bigText]) { $1 }) {
+            $0.tlsCertificate = certificates?.certificate
+            $0.tlsKey = certificates?.key
+            $0.cacheSize = 0
+        }
+        defer { server.shutdown() }
+        let h1 = try RawClient(port: server.port, tls: tls)
+        try h1.send("GET /big.js HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n")
+        let expected = try h1.readResponse()
+        #expect(expected.chunked && expected.header("Content-Encoding") == "gzip")
+        let h2 = try Self.client(server, tls: tls)
+        let ids = (0..<6).map { i in h2.request(i % 2 == 0 ? "/big.js" : "/app.js", [("accept-encoding", "gzip")]) }
+        let head = h2.request("/big.js", method: "HEAD", [("accept-encoding", "gzip")])
+        for (i, id) in ids.enumerated() {
+            let stream = try h2.response(id)
+            #expect(stream.closedWith == NGHTTP2_NO_ERROR.rawValue)
+            #expect(stream.status == 200)
+            #expect(stream.header("content-encoding") == "gzip")
+            #expect(stream.header("content-length") == nil)
+            #expect(gunzip(stream.body) == (i % 2 == 0 ? bigText : Self.text), "stream \(id)")
+            if i == 0 {
+                #expect(stream.fields.map { "\($0.name): \($0.value)" }.filter { !$0.hasPrefix("date: ") } == Self.comparable(expected.fields))
+            }
+        }
+        let headStream = try h2.response(head)
+        #expect(headStream.status == 200 && headStream.body.isEmpty && headStream.header("content-encoding") == "gzip")
+    }
+
     @Test("rapid reset (CVE-2023-44487): a client opening and cancelling streams in a loop gets GOAWAY ENHANCE_YOUR_CALM; others are served")
     func rapidReset() throws {
         let server = try Self.server(tls: nil)
