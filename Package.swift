@@ -12,7 +12,10 @@ import PackageDescription
 //                  copy is compiled in).
 //   CZlib        – the system zlib (zlib1g-dev).
 //   CZopfli      – the system zopfli (libzopfli-dev): recompresses cached gzip bodies smaller, in the background.
-//   SwerveCompression – gzip encoding and the byte-bounded LRU of compressed bodies (large ones in sealed memfds).
+//   CBrotli      – the system brotli encoder (libbrotli-dev, libbrotlienc): the `br` coding (issue 18).
+//   CZstd        – the system Zstandard (libzstd-dev): the `zstd` coding (issue 18).
+//   SwerveCompression – gzip, brotli and zstd encoding and the byte-bounded LRU of compressed bodies (large ones in
+//                  sealed memfds).
 //   COpenSSL     – the system OpenSSL 3 (libssl-dev): TLS for HTTPS and HTTP/2 (issue 17), the library nginx, h2o,
 //                  curl and Apache use; not a Swift TLS stack.
 //   SwerveTLS    – Swerve's TLS context: certificate and key loading, protocol versions, ciphers, ALPN.
@@ -48,10 +51,12 @@ let package = Package(
         .target(name: "SwerveFiles", dependencies: ["CSwerveSys", "SwerveHTTP"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZopfli", providers: [.apt(["libzopfli-dev"])]),
+        .systemLibrary(name: "CBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // zopfli's static archive (libzopfli-dev ships one), linked by exact name: a server then needs no libzopfli1,
         // which unlike zlib is not on every machine.
         .target(
-            name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "SwerveHTTP", "SwerveFiles", "CSwerveSys"],
+            name: "SwerveCompression", dependencies: ["CZlib", "CZopfli", "CBrotli", "CZstd", "SwerveHTTP", "SwerveFiles", "CSwerveSys"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libzopfli.a"])]
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -82,7 +87,7 @@ let package = Package(
         .target(name: "SwerveTestSupport", path: "Tests/SwerveTestSupport"),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "SwerveTestSupport"]),
         .testTarget(name: "SwerveFilesTests", dependencies: ["SwerveFiles", "SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
-        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "CZlib", "CSwerveSys", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "CZlib", "CZstd", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveTLSTests", dependencies: ["SwerveTLS", "COpenSSL", "SwerveTestSupport"]),
         .testTarget(name: "SwerveHTTP2Tests", dependencies: ["SwerveHTTP2", "CNghttp2"]),

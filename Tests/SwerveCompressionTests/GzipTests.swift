@@ -7,7 +7,7 @@ import Testing
 
 
 /// `count` bytes of HTML-like text (tags, words, numbers, newlines), the same for the same seed.
-private func textLike(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
+func textLike(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
     let words = ["<div class=\"item\">", "</div>\n", "<p>", "</p>\n", "<a href=\"/docs/", "\">", "</a>", "the",
                  "static", "file", "server", "swerve", "request", "response", "header", "gzip", "content", "encoding",
                  "Lorem", "ipsum", "dolor", "sit", "amet,", "consectetur", "adipiscing", "elit.", "\t", "  "]
@@ -28,7 +28,7 @@ private func textLike(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
 }
 
 /// `count` incompressible bytes, the same for the same seed.
-private func randomBytes(_ count: Int, seed: UInt64 = 2) -> [UInt8] {
+func randomBytes(_ count: Int, seed: UInt64 = 2) -> [UInt8] {
     var rng = SplitMix64(state: seed)
     var out = [UInt8]()
     out.reserveCapacity(count + 8)
