@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Remembers, per file version, which precompressed sidecars (`x.js.gz`, `x.js.br`) exist, so a missing sidecar
+/// Remembers, per file version, which precompressed sidecars (`x.js.gz`, `x.js.br`, `x.js.zst`) exist, so a missing sidecar
 /// does not cost a failed `open()` on every request (nginx's gzip_static pays one unless open_file_cache is set).
 ///
 /// Keyed by the source's `FileIdentity`: editing `x.js` changes the key and forces a fresh look. A sidecar added or
@@ -12,12 +12,14 @@ public final class SidecarIndex: Sendable {
     public struct Entry: Sendable {
         public var gzip: Bool
         public var brotli: Bool
+        public var zstd: Bool
         /// Monotonic milliseconds of the look.
         public var checkedAt: Int64
 
-        public init(gzip: Bool, brotli: Bool, checkedAt: Int64) {
+        public init(gzip: Bool, brotli: Bool, zstd: Bool, checkedAt: Int64) {
             self.gzip = gzip
             self.brotli = brotli
+            self.zstd = zstd
             self.checkedAt = checkedAt
         }
     }

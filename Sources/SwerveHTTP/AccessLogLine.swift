@@ -16,7 +16,7 @@ public enum AccessLogCache: UInt8, Sendable, BitwiseCopyable {
     case hit
     /// Compressed for this request, then cached.
     case miss
-    /// A `.gz`/`.br` file beside the resource.
+    /// A `.gz`/`.br`/`.zst` file beside the resource.
     case precompressed
     /// Compressed on the fly in pieces (too large to cache).
     case stream
@@ -214,6 +214,7 @@ public struct AccessLogLine {
             case .identity: w.append("identity")
             case .gzip: w.append("gzip")
             case .br: w.append("br")
+            case .zstd: w.append("zstd")
             }
             w.append("\",\"cache\":\"")
             w.append(cache.name)

@@ -8,9 +8,33 @@
 //   garbage is skipped to the next comma. Every read is at an index proven `< count` by the loop condition
 //   right above it, so a malformed or very long value cannot read out of bounds or trap.
 
-/// A content coding Swerve can send (RFC 9110 §8.4.1). `identity` is "no content coding".
+/// A content coding Swerve can send (RFC 9110 §8.4.1). `identity` is "no content coding"; `zstd` is RFC 8878's
+/// as RFC 9659 registers it for HTTP.
 public enum ContentCoding: UInt8, Sendable, BitwiseCopyable {
-    case identity, gzip, br
+    case identity, gzip, br, zstd
+}
+
+/// The server's order among compressions a client weighs equally (`--encodings`, default `br, zstd, gzip`): brotli
+/// and zstd bodies of text are smaller than gzip's, and every one of them is made once and cached. Three slots,
+/// each a coding or none, packed so the negotiator stays plain data.
+public struct EncodingPreference: Sendable, BitwiseCopyable, Equatable {
+    /// The order, most preferred first: identity marks an unused slot.
+    public let first: ContentCoding, second: ContentCoding, third: ContentCoding
+
+    /// `order`: distinct compressions (no identity), most preferred first.
+    public init(_ order: [ContentCoding]) {
+        precondition(order.count <= 3 && !order.contains(.identity) && Set(order.map(\.rawValue)).count == order.count,
+                     "EncodingPreference: up to three distinct compressions")
+        first = order.count > 0 ? order[0] : .identity
+        second = order.count > 1 ? order[1] : .identity
+        third = order.count > 2 ? order[2] : .identity
+    }
+
+    /// `br, zstd, gzip`.
+    public static let standard = EncodingPreference([.br, .zstd, .gzip])
+
+    /// The compressions in order.
+    public var order: [ContentCoding] { [first, second, third].filter { $0 != .identity } }
 }
 
 /// The content codings the server can offer for one resource (for example `[.identity, .gzip]` for a text file
@@ -25,6 +49,10 @@ public struct CodingSet: OptionSet, Sendable, BitwiseCopyable {
     public static let identity = CodingSet(rawValue: 1 << ContentCoding.identity.rawValue)
     public static let gzip = CodingSet(rawValue: 1 << ContentCoding.gzip.rawValue)
     public static let br = CodingSet(rawValue: 1 << ContentCoding.br.rawValue)
+    public static let zstd = CodingSet(rawValue: 1 << ContentCoding.zstd.rawValue)
+
+    @inlinable
+    public init(_ coding: ContentCoding) { self.init(rawValue: 1 << coding.rawValue) }
 }
 
 /// The preferences of one or more `Accept-Encoding` field lines (RFC 9110 §12.5.3), and the choice of the content
@@ -48,8 +76,9 @@ public struct CodingSet: OptionSet, Sendable, BitwiseCopyable {
 ///   coding takes the weight of `*` if `*` is listed, else it is not acceptable, except identity, which is
 ///   "acceptable by default" and then weighs 1 (0.001, the least preferred weight): any listed coding with a
 ///   non-zero weight beats an identity the client did not mention.
-/// - **Highest weight wins; ties go to br, then gzip, then identity** (prefer compression: the client said it
-///   values them equally, and a smaller body is cheaper for both sides).
+/// - **Highest weight wins; ties go to the server's order of compressions (`EncodingPreference`, by default br,
+///   then zstd, then gzip), then identity** (prefer compression: the client said it values them equally, and a
+///   smaller body is cheaper for both sides).
 /// - **Malformed elements are ignored whole**, not read as weight 1: an invalid qvalue (`q=2`, `q=0.1234`,
 ///   `q=abc`, `q=`, a quoted `q="0.5"`), two `q` parameters, whitespace around `=`, a parameter without `=`,
 ///   an unterminated quoted string, or bytes outside the grammar. Ignoring an element never makes more codings
@@ -62,8 +91,8 @@ public struct CodingSet: OptionSet, Sendable, BitwiseCopyable {
 ///   what combining lines in order gives if each element overwrites the previous statement about its coding,
 ///   and it lets a later line (say, added by an intermediary) restate an earlier one. `x-gzip` and `gzip` are
 ///   the same coding for this rule; `*` is tracked separately.
-/// - **Codings we do not offer** (`deflate`, `compress`, `zstd`, …) are parsed and dropped: they are never chosen
-///   and change nothing else (they are not "explicitly listed" codings of ours, so `*` still covers gzip and br).
+/// - **Codings we do not offer** (`deflate`, `compress`, …) are parsed and dropped: they are never chosen and
+///   change nothing else (they are not "explicitly listed" codings of ours, so `*` still covers ours).
 /// - **406**: `choose` returns nil when no coding in `available` has a non-zero weight. With identity available
 ///   that happens only when identity itself is excluded (`identity;q=0`, or `*;q=0` without an identity entry),
 ///   which is exactly where RFC 9110 §12.5.3 lets the server stop sending identity: "the origin server SHOULD
@@ -80,6 +109,7 @@ public struct AcceptEncoding: Sendable, BitwiseCopyable {
     var identityWeight: UInt16 = unlisted
     var gzipWeight: UInt16 = unlisted
     var brWeight: UInt16 = unlisted
+    var zstdWeight: UInt16 = unlisted
     var anyWeight: UInt16 = unlisted
 
     /// Whether at least one Accept-Encoding field line was added (even an empty one).
@@ -95,7 +125,7 @@ public struct AcceptEncoding: Sendable, BitwiseCopyable {
         // An empty buffer may have no base address: an empty value, which adds no element.
         guard let p = fieldValue.baseAddress else { return }
         let n = fieldValue.count
-        var identity = identityWeight, gzip = gzipWeight, br = brWeight, any = anyWeight
+        var identity = identityWeight, gzip = gzipWeight, br = brWeight, zstd = zstdWeight, any = anyWeight
         var i = 0
         while i < n {
             let c = Self.byte(p, i)
@@ -112,6 +142,7 @@ public struct AcceptEncoding: Sendable, BitwiseCopyable {
             case .identity: identity = element.weight
             case .gzip: gzip = element.weight
             case .br: br = element.weight
+            case .zstd: zstd = element.weight
             case .any: any = element.weight
             case .other, .invalid: break
             }
@@ -119,6 +150,7 @@ public struct AcceptEncoding: Sendable, BitwiseCopyable {
         identityWeight = identity
         gzipWeight = gzip
         brWeight = br
+        zstdWeight = zstd
         anyWeight = any
     }
 
@@ -129,6 +161,7 @@ public struct AcceptEncoding: Sendable, BitwiseCopyable {
         case .identity: listed = identityWeight
         case .gzip: listed = gzipWeight
         case .br: listed = brWeight
+        case .zstd: listed = zstdWeight
         }
         // RFC 9110 §12.5.3: "If the representation's content coding is one of the content codings listed in the
         // Accept-Encoding field value, then it is acceptable unless it is accompanied by a qvalue of 0."
@@ -153,39 +186,44 @@ public struct AcceptEncoding: Sendable, BitwiseCopyable {
     }
 
     /// The coding to send for a resource offered in `available`, or nil when no available coding is acceptable
-    /// (the caller answers 406 Not Acceptable). See the type's documentation for every decision.
+    /// (the caller answers 406 Not Acceptable); among equal weights, `preference` decides. See the type's
+    /// documentation for every decision.
     ///
     /// nil with identity in `available` means the client excluded identity (`identity;q=0`, or `*;q=0` without
     /// an identity entry) and accepts none of the other available codings: RFC 9110 §12.5.3 says the server
     /// "SHOULD send a response without any content coding unless the identity coding is indicated as
     /// unacceptable", and here it is, so Swerve answers 406 instead of sending what the client refused.
-    public func choose(from available: CodingSet) -> ContentCoding? {
+    public func choose(from available: CodingSet, preference: EncodingPreference = .standard) -> ContentCoding? {
         guard isPresent else {
             // Any coding would do (RFC 9110 §12.5.3 rule 1), but "it does not imply that the user agent will be
-            // able to correctly process all encodings": send the file as it is whenever we can.
+            // able to correctly process all encodings": send the file as it is whenever we can, else the coding
+            // most agents decode.
             if available.contains(.identity) { return .identity }
             if available.contains(.gzip) { return .gzip }
             if available.contains(.br) { return .br }
+            if available.contains(.zstd) { return .zstd }
             return nil
         }
         // RFC 9110 §12.5.3: "If multiple content codings are acceptable, then the acceptable content coding with
-        // the highest non-zero qvalue is preferred." Candidates are visited in tie-break order (br, gzip,
-        // identity) and only a strictly higher weight displaces an earlier one, so equal weights prefer
-        // compression. Starting from 0 drops every weight-0 ("not acceptable") coding.
+        // the highest non-zero qvalue is preferred." Candidates are visited in the server's order, identity last,
+        // and only a strictly higher weight displaces an earlier one, so equal weights go to the server's order
+        // and to compression. Starting from 0 drops every weight-0 ("not acceptable") coding. A compression the
+        // preference leaves out is never visited: it is turned off.
         var best: ContentCoding? = nil
         var bestWeight: UInt16 = 0
-        if available.contains(.br) {
-            let w = weight(of: .br)
-            if w > bestWeight { best = .br; bestWeight = w }
+        func consider(_ coding: ContentCoding) {
+            guard available.contains(CodingSet(coding)) else { return }
+            let w = weight(of: coding)
+            if w > bestWeight {
+                best = coding
+                bestWeight = w
+            }
         }
-        if available.contains(.gzip) {
-            let w = weight(of: .gzip)
-            if w > bestWeight { best = .gzip; bestWeight = w }
-        }
-        if available.contains(.identity) {
-            let w = weight(of: .identity)
-            if w > bestWeight { best = .identity; bestWeight = w }
-        }
+        // An unused slot holds identity: considering it early changes nothing, as identity comes last anyway.
+        consider(preference.first)
+        consider(preference.second)
+        consider(preference.third)
+        consider(.identity)
         return best
     }
 }
@@ -195,7 +233,7 @@ public struct AcceptEncoding: Sendable, BitwiseCopyable {
 extension AcceptEncoding {
     /// What one list element names.
     enum ElementName {
-        case identity, gzip, br
+        case identity, gzip, br, zstd
         /// `*`
         case any
         /// A well-formed coding we do not offer (deflate, compress, zstd, …).
@@ -353,7 +391,7 @@ extension AcceptEncoding {
         switch e &- s {
         case 1: return byte(p, s) == 0x2A ? .any : .other  // "*"
         case 2: return equalsLowercase(p, s, "br") ? .br : .other
-        case 4: return equalsLowercase(p, s, "gzip") ? .gzip : .other
+        case 4: return equalsLowercase(p, s, "gzip") ? .gzip : equalsLowercase(p, s, "zstd") ? .zstd : .other
         // RFC 9110 §8.4.1.3: "A recipient SHOULD consider "x-gzip" to be equivalent to "gzip"."
         case 6: return equalsLowercase(p, s, "x-gzip") ? .gzip : .other
         // RFC 9110 §12.5.3: "An "identity" token is used as a synonym for "no encoding" in order to communicate

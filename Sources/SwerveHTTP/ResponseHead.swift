@@ -74,6 +74,7 @@ public struct ResponseHead: ~Copyable {
         case .identity: break
         case .gzip: w.append("\r\nContent-Encoding: gzip")
         case .br: w.append("\r\nContent-Encoding: br")
+        case .zstd: w.append("\r\nContent-Encoding: zstd")
         }
         if chunked {
             w.append("\r\nTransfer-Encoding: chunked")
@@ -214,7 +215,7 @@ public enum ServerTiming: Sendable, Equatable {
     case hit
     /// Compressed for this request (it waited `nanoseconds` for zlib), now cached.
     case miss(nanoseconds: UInt64)
-    /// A precompressed sidecar file (`x.js.gz`, `x.js.br`) was sent.
+    /// A precompressed sidecar file (`x.js.gz`, `x.js.br`, `x.js.zst`) was sent.
     case precompressed
     /// Too large to cache: compressed on the fly in pieces.
     case stream

@@ -136,20 +136,24 @@ extension ResponsePlanner {
         public var gzipSidecar: Bool
         /// A `.br` sidecar at least as new as the file exists.
         public var brotliSidecar: Bool
+        /// A `.zst` sidecar at least as new as the file exists.
+        public var zstdSidecar: Bool
 
         public init(compressible: Bool, cachedGzip: Bool = false, gzipStream: Bool = false, gzipSidecar: Bool = false,
-                    brotliSidecar: Bool = false) {
+                    brotliSidecar: Bool = false, zstdSidecar: Bool = false) {
             self.compressible = compressible
             self.cachedGzip = cachedGzip
             self.gzipStream = gzipStream
             self.gzipSidecar = gzipSidecar
             self.brotliSidecar = brotliSidecar
+            self.zstdSidecar = zstdSidecar
         }
     }
 
     public enum Representation: Sendable, Equatable {
         case identity
         case brotliSidecar
+        case zstdSidecar
         case gzipSidecar
         /// Swerve's gzip body from the cache (or compressed for this request and then cached).
         case cachedGzip
@@ -159,9 +163,11 @@ extension ResponsePlanner {
         case notAcceptable
     }
 
-    /// RFC 9110 §12.5.3 with `AcceptEncoding.choose`'s weights and tie rules. For gzip, a sidecar (made ahead, often
-    /// smaller) beats the cached body, which beats a stream.
-    public static func representation(_ accept: AcceptEncoding, _ facts: RepresentationFacts) -> Representation {
+    /// RFC 9110 §12.5.3 with `AcceptEncoding.choose`'s weights and tie rules (`preference` among equal weights). For
+    /// gzip, a sidecar (made ahead, often smaller) beats the cached body, which beats a stream.
+    public static func representation(
+        _ accept: AcceptEncoding, _ facts: RepresentationFacts, preference: EncodingPreference = .standard
+    ) -> Representation {
         guard facts.compressible else {
             // "If a non-empty Accept-Encoding header field is present and none of the available content codings
             // are acceptable, the origin server SHOULD send a response without any content coding unless the
@@ -171,10 +177,12 @@ extension ResponsePlanner {
         var available: CodingSet = .identity
         if facts.gzipSidecar || facts.cachedGzip || facts.gzipStream { available.insert(.gzip) }
         if facts.brotliSidecar { available.insert(.br) }
-        switch accept.choose(from: available) {
+        if facts.zstdSidecar { available.insert(.zstd) }
+        switch accept.choose(from: available, preference: preference) {
         case nil: return .notAcceptable
         case .identity?: return .identity
         case .br?: return .brotliSidecar
+        case .zstd?: return .zstdSidecar
         case .gzip?:
             if facts.gzipSidecar { return .gzipSidecar }
             return facts.cachedGzip ? .cachedGzip : .gzipStream

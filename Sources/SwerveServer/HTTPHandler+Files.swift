@@ -100,6 +100,7 @@ extension HTTPHandler {
             }
             facts.gzipSidecar = sidecars.gzip
             facts.brotliSidecar = sidecars.brotli
+            facts.zstdSidecar = sidecars.zstd
         }
 
         // Ask the planner; when executing its choice finds a fact false, correct it and ask again (at most once
@@ -116,11 +117,16 @@ extension HTTPHandler {
                 return .done
             case .identity:
                 representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
-            case .brotliSidecar, .gzipSidecar:
-                let coding: ContentCoding = choice == .brotliSidecar ? .br : .gzip
-                guard let sidecar = cachedSidecar(source: identity, name: name, suffix: coding == .br ? ".br" : ".gz", context: context) else {
+            case .brotliSidecar, .zstdSidecar, .gzipSidecar:
+                let coding: ContentCoding = choice == .brotliSidecar ? .br : choice == .zstdSidecar ? .zstd : .gzip
+                let suffix: StaticString = coding == .br ? ".br" : coding == .zstd ? ".zst" : ".gz"
+                guard let sidecar = cachedSidecar(source: identity, name: name, suffix: suffix, context: context) else {
                     // Vanished, or older than its source since the index looked.
-                    if coding == .br { facts.brotliSidecar = false } else { facts.gzipSidecar = false }
+                    switch coding {
+                    case .br: facts.brotliSidecar = false
+                    case .zstd: facts.zstdSidecar = false
+                    default: facts.gzipSidecar = false
+                    }
                     continue choosing
                 }
                 file.close()
@@ -420,7 +426,7 @@ extension HTTPHandler {
     private func sidecarAvailability(name: UnsafeRawBufferPointer, identity: FileIdentity, context: ProcessContext) -> SidecarIndex.Entry {
         let now = context.monotonicMilliseconds
         if let known = site.sidecars.lookup(identity, now: now) { return known }
-        var entry = SidecarIndex.Entry(gzip: false, brotli: false, checkedAt: now)
+        var entry = SidecarIndex.Entry(gzip: false, brotli: false, zstd: false, checkedAt: now)
         if let sidecar = cachedSidecar(source: identity, name: name, suffix: ".gz", context: context) {
             sidecar.close()
             entry.gzip = true
@@ -428,6 +434,10 @@ extension HTTPHandler {
         if let sidecar = cachedSidecar(source: identity, name: name, suffix: ".br", context: context) {
             sidecar.close()
             entry.brotli = true
+        }
+        if let sidecar = cachedSidecar(source: identity, name: name, suffix: ".zst", context: context) {
+            sidecar.close()
+            entry.zstd = true
         }
         site.sidecars.record(identity, entry)
         return entry

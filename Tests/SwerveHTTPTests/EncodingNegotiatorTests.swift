@@ -41,7 +41,22 @@ private func acceptEncoding(bytes lines: [[UInt8]]) -> AcceptEncoding {
     return field
 }
 
-private let everyCodingSet: [CodingSet] = (0..<8).map { CodingSet(rawValue: UInt8($0)) }
+private let everyCodingSet: [CodingSet] = (0..<16).map { CodingSet(rawValue: UInt8($0)) }
+
+/// Choices with every coding available (a `.br` and a `.zst` sidecar beside a compressible file), in the server's
+/// standard order (br, zstd, gzip) among equal weights.
+private let allCodingsCases: [NegotiationCase] = [
+    .init("gzip, deflate, br, zstd", .br),
+    .init("gzip, zstd", .zstd),
+    .init("zstd;q=0.5, gzip", .gzip),
+    .init("br;q=0, *", .zstd),
+    .init("*;q=0.5", .br),
+    .init("ZSTD", .zstd),
+    .init("zstd;q=0, zstd", .zstd),
+    .init("zstd, zstd;q=0", .identity),
+    .init("zstd;q=0.001, identity;q=0.001", .zstd),
+    .init("identity;q=0, zstd;q=0", nil),
+]
 
 
 // MARK: - Tables
@@ -253,6 +268,26 @@ struct EncodingNegotiatorTests {
         #expect(acceptEncoding(c.lines).choose(from: [.identity, .gzip, .br]) == c.expected)
     }
 
+    @Test("RFC 9110 §12.5.3: choice with available [identity, gzip, br, zstd], server order br, zstd, gzip", arguments: allCodingsCases)
+    func allCodings(_ c: NegotiationCase) {
+        #expect(acceptEncoding(c.lines).choose(from: [.identity, .gzip, .br, .zstd]) == c.expected)
+    }
+
+    @Test("Among equal weights the server's order decides; a compression left out of it is never chosen")
+    func preferenceOrder() {
+        let all: CodingSet = [.identity, .gzip, .br, .zstd]
+        let equal = acceptEncoding(["br, zstd, gzip"])
+        #expect(equal.choose(from: all, preference: EncodingPreference([.gzip, .zstd, .br])) == .gzip)
+        #expect(equal.choose(from: all, preference: EncodingPreference([.zstd, .br, .gzip])) == .zstd)
+        // Only zstd on (`--encodings zstd`): gzip and br are off even when the client prefers them.
+        let zstdOnly = EncodingPreference([.zstd])
+        #expect(acceptEncoding(["gzip, br"]).choose(from: all, preference: zstdOnly) == .identity)
+        #expect(acceptEncoding(["gzip, br;q=0.9, zstd;q=0.1"]).choose(from: all, preference: zstdOnly) == .zstd)
+        // A higher weight still beats the server's order.
+        #expect(acceptEncoding(["br;q=0.5, gzip"]).choose(from: all, preference: .standard) == .gzip)
+        #expect(EncodingPreference.standard.order == [.br, .zstd, .gzip])
+    }
+
     @Test("RFC 9110 §12.5.3: choice with available [identity] (not compressible)", arguments: identityOnlyCases)
     func identityOnly(_ c: NegotiationCase) {
         #expect(acceptEncoding(c.lines).choose(from: .identity) == c.expected)
@@ -282,7 +317,7 @@ struct EncodingNegotiatorTests {
         for available in everyCodingSet {
             #expect(separate.choose(from: available) == combined.choose(from: available))
         }
-        for coding in [ContentCoding.identity, .gzip, .br] {
+        for coding in [ContentCoding.identity, .gzip, .br, .zstd] {
             #expect(separate.accepts(coding) == combined.accepts(coding))
         }
     }
@@ -297,6 +332,8 @@ struct EncodingNegotiatorTests {
         #expect(none.choose(from: [.gzip, .br]) == .gzip)
         #expect(none.choose(from: .gzip) == .gzip)
         #expect(none.choose(from: .br) == .br)
+        #expect(none.choose(from: [.br, .zstd]) == .br)
+        #expect(none.choose(from: .zstd) == .zstd)
         #expect(none.choose(from: []) == nil)
         // "any content coding is considered acceptable by the user agent"
         #expect(none.accepts(.identity) && none.accepts(.gzip) && none.accepts(.br))

@@ -44,7 +44,8 @@ struct ResponsePlannerTests {
 
     // MARK: 3. Representation
 
-    static let everything = Facts(compressible: true, cachedGzip: true, gzipStream: true, gzipSidecar: true, brotliSidecar: true)
+    static let everything = Facts(compressible: true, cachedGzip: true, gzipStream: true, gzipSidecar: true, brotliSidecar: true,
+                                  zstdSidecar: true)
 
     struct RepresentationRow: Sendable, CustomTestStringConvertible {
         let name: String
@@ -63,6 +64,11 @@ struct ResponsePlannerTests {
                           facts: Facts(compressible: true, gzipStream: true), expected: .gzipStream),
         RepresentationRow(name: "gzip, no way to gzip → identity", accept: ["gzip"], facts: Facts(compressible: true), expected: .identity),
         RepresentationRow(name: "br and gzip equal → br (the sidecar)", accept: ["gzip, br"], facts: everything, expected: .brotliSidecar),
+        RepresentationRow(name: "zstd and gzip equal → zstd (the sidecar)", accept: ["gzip, zstd"], facts: everything, expected: .zstdSidecar),
+        RepresentationRow(name: "br, zstd and gzip equal → br: the server's order", accept: ["gzip, zstd, br"], facts: everything,
+                          expected: .brotliSidecar),
+        RepresentationRow(name: "zstd preferred but no .zst → gzip", accept: ["zstd, gzip;q=0.5"],
+                          facts: Facts(compressible: true, cachedGzip: true, brotliSidecar: true), expected: .cachedGzip),
         RepresentationRow(name: "br preferred but no .br → gzip", accept: ["br, gzip;q=0.5"],
                           facts: Facts(compressible: true, cachedGzip: true), expected: .cachedGzip),
         RepresentationRow(name: "identity;q=0 and nothing else possible → 406", accept: ["identity;q=0"],

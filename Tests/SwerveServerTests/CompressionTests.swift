@@ -251,11 +251,12 @@ struct CompressionTests {
         #expect(gunzip(second.body) == data)
     }
 
-    @Test("precompressed sidecars: a newer .gz is sent as is, an older one is ignored, .br when accepted")
+    @Test("precompressed sidecars: a newer .gz is sent as is, an older one is ignored, .br and .zst when accepted (br first among equals)")
     func sidecars() throws {
         let source = textLike(20_000)
         let sidecar = Array("not really gzip, but the sidecar's own bytes".utf8)
-        let server = try TestServer(files: ["s.js": source, "s.js.gz": sidecar, "s.js.br": Array("brotli bytes".utf8)])
+        let zstd = try source.withUnsafeBytes { try ZstdEncoder(level: 19).compress($0) }
+        let server = try TestServer(files: ["s.js": source, "s.js.gz": sidecar, "s.js.br": Array("brotli bytes".utf8), "s.js.zst": zstd])
         defer { server.shutdown() }
         let path = server.root + "/s.js"
         var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
@@ -270,11 +271,17 @@ struct CompressionTests {
         #expect(brotli.header("Content-Encoding") == "br")
         #expect(brotli.bodyText == "brotli bytes")
         #expect(brotli.header("ETag") != response.header("ETag"))
+        #expect(try fetch(server.port, get("/s.js", "Accept-Encoding: gzip, zstd, br\r\n")).header("Content-Encoding") == "br")
+        let zstdResponse = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip, zstd\r\n"))
+        #expect(zstdResponse.header("Content-Encoding") == "zstd")
+        #expect(zstdResponse.header("Vary") == "Accept-Encoding")
+        #expect(zstdResponse.body == zstd)
+        #expect(zstdResponse.header("ETag") != response.header("ETag") && zstdResponse.header("ETag") != brotli.header("ETag"))
         // Make the source newer than both sidecars: they are ignored, Swerve compresses the source itself.
         times = [timespec(tv_sec: 1_900_000_000, tv_nsec: 0), timespec(tv_sec: 1_900_000_000, tv_nsec: 0)]
         utimensat(AT_FDCWD, path, &times, 0)
         try TestServer.waitUntilSettled(path)
-        let fresh = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip, br\r\n"))
+        let fresh = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip, br, zstd\r\n"))
         #expect(fresh.header("Content-Encoding") == "gzip")
         #expect(gunzip(fresh.body) == source)
     }
