@@ -206,6 +206,11 @@ extension CommandLineOptions {
                 guard (1...9).contains(level) else { throw UsageError("--gzip-level must be 1 to 9") }
                 configuration.gzipLevel = Int32(level)
             },
+            .value("encodings", "LIST", default: defaults.encodings.order.map(\.name).joined(separator: ","),
+                   "Compressions offered, in order of preference among codings a client accepts equally (br, zstd, gzip; a subset turns the others off).") {
+                configuration, text, option throws(UsageError) in
+                configuration.encodings = try OptionValue.encodings(text, for: option)
+            },
             .value("gzip-min-size", "BYTES", default: "\(defaults.gzipMinSize)", "Smallest file (bytes) worth compressing.") {
                 configuration, text, option throws(UsageError) in
                 let size = try OptionValue.integer(text, for: option)
@@ -348,7 +353,7 @@ extension CommandLineOptions {
         var usageWords = options.map { "[\($0.synopsis)]" + ($0.repeatable ? "..." : "") }
         usageWords += ["[--help]", "[--version]", "[DIR]"]
         var lines = wrap(usageWords, first: "Usage: swerve ", rest: String(repeating: " ", count: "Usage: swerve ".count))
-        lines += ["", "A fast static file server for HTTP/1.1.", ""]
+        lines += ["", "A fast static file server for HTTP/1.1 and HTTP/2.", ""]
         lines += wrap(words("DIR, or --root DIR: the directory to serve (not both). `--` before DIR if it starts with a dash."),
                       first: "", rest: "")
         lines += ["", "Options:"]

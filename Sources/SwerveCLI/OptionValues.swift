@@ -1,3 +1,5 @@
+import SwerveHTTP
+
 /// A mistake on the command line, worded for the user (`swerve: error: <message>`).
 public struct UsageError: Error, Equatable, Sendable, CustomStringConvertible {
     public let message: String
@@ -34,6 +36,21 @@ enum OptionValue {
             throw UsageError("\(option): '\(text)' is not a size (bytes, or a number with a K, M or G suffix)")
         }
         return count.bytes
+    }
+
+    /// `--encodings`: compressions by their tokens, comma-separated, each once, at least one (`br,zstd,gzip`).
+    static func encodings(_ text: String, for option: String) throws(UsageError) -> EncodingPreference {
+        let known: [ContentCoding] = [.br, .zstd, .gzip]
+        var order: [ContentCoding] = []
+        for word in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = String(word.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+            guard let coding = known.first(where: { $0.name == name }) else {
+                throw UsageError("\(option): '\(name)' is not br, zstd or gzip")
+            }
+            guard !order.contains(coding) else { throw UsageError("\(option): \(name) is listed twice") }
+            order.append(coding)
+        }
+        return EncodingPreference(order)
     }
 
     /// One of a few words, e.g. `on`/`off`; exact spelling, like the keywords in an nginx config.

@@ -12,6 +12,16 @@
 /// as RFC 9659 registers it for HTTP.
 public enum ContentCoding: UInt8, Sendable, BitwiseCopyable {
     case identity, gzip, br, zstd
+
+    /// The coding's token in Content-Encoding and Accept-Encoding (the IANA HTTP Content Coding Registry).
+    public var name: String {
+        switch self {
+        case .identity: "identity"
+        case .gzip: "gzip"
+        case .br: "br"
+        case .zstd: "zstd"
+        }
+    }
 }
 
 /// The server's order among compressions a client weighs equally (`--encodings`, default `br, zstd, gzip`): brotli

@@ -107,7 +107,7 @@ extension HTTPHandler {
         // per fact, so this ends).
         var representation: Representation
         choosing: while true {
-            let choice = ResponsePlanner.representation(accept, facts)
+            let choice = ResponsePlanner.representation(accept, facts, preference: site.encodings)
             switch choice {
             case .notAcceptable:
                 file.close()

@@ -19,7 +19,7 @@ extension HTTPHandler {
         let format: DirectoryListing.Format = query.json || media.prefersJSON ? .json : .html
         var accept = AcceptEncoding()
         parser.forEachValue(of: .acceptEncoding) { accept.add($0.bytes(in: request)) }
-        let wantsGzip = site.compression != nil && accept.choose(from: [.identity, .gzip]) == .gzip
+        let wantsGzip = site.compression != nil && accept.choose(from: [.identity, .gzip], preference: site.encodings) == .gzip
         let job = ListingJob(
             fd: directory.fd, relativePath: directory.path, root: resolver(now: context.monotonicMilliseconds).root,
             policy: DirectoryReader.Policy(showHidden: site.showHidden, followSymlinks: site.followSymlinks),
@@ -58,7 +58,7 @@ extension HTTPHandler {
         var accept = AcceptEncoding()
         parser.forEachValue(of: .acceptEncoding) { accept.add($0.bytes(in: request)) }
         let available: CodingSet = job.gzipBody != nil ? [.identity, .gzip] : .identity
-        guard let coding = accept.choose(from: available) else {
+        guard let coding = accept.choose(from: available, preference: site.encodings) else {
             writeError(.notAcceptable, isHead: isHead, connection: connection, vary: true, output: &output, now: now)
             return .done
         }

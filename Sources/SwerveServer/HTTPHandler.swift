@@ -52,6 +52,8 @@ final class Site: Sendable {
     let contentHashes: ContentHashes
     let cacheControl: CacheControlPolicy
     let gzipMinSize: Int
+    /// `--encodings`: the compressions offered, and their order among equal weights.
+    let encodings: EncodingPreference
     let serverTiming: Bool
     /// ETags from content hashes for every file (`--etag content`), not only for files dated 0 or 1.
     let contentETags: Bool
@@ -75,7 +77,7 @@ final class Site: Sendable {
     init(
         documentRoot: DocumentRoot, showHidden: Bool, followSymlinks: Bool, mime: MIMETable,
         compression: CompressionService?, contentHashes: ContentHashes, cacheControl: CacheControlPolicy,
-        gzipMinSize: Int, serverTiming: Bool, contentETags: Bool, headerRules: HeaderRules, cors: CORSPolicy?,
+        gzipMinSize: Int, encodings: EncodingPreference, serverTiming: Bool, contentETags: Bool, headerRules: HeaderRules, cors: CORSPolicy?,
         nosniff: Bool, pages: SitePages, listDirectories: Bool, workers: WorkerPool, observeResponses: Bool,
         health: HealthCheck?
     ) {
@@ -95,6 +97,7 @@ final class Site: Sendable {
         self.contentHashes = contentHashes
         self.cacheControl = cacheControl
         self.gzipMinSize = gzipMinSize
+        self.encodings = encodings
         self.serverTiming = serverTiming
         self.contentETags = contentETags
     }

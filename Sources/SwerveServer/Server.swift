@@ -202,7 +202,7 @@ public final class Server: Sendable {
             documentRoot: documentRoot, showHidden: configuration.showHidden,
             followSymlinks: configuration.followSymlinks, mime: mime, compression: compression,
             contentHashes: ContentHashes(pool: workers),
-            cacheControl: cacheControl, gzipMinSize: configuration.gzipMinSize, serverTiming: configuration.serverTiming,
+            cacheControl: cacheControl, gzipMinSize: configuration.gzipMinSize, encodings: configuration.encodings, serverTiming: configuration.serverTiming,
             contentETags: configuration.contentETags, headerRules: headerRules, cors: cors, nosniff: configuration.nosniff,
             pages: pages, listDirectories: configuration.listDirectories, workers: workers,
             observeResponses: accessLog != nil || metricsAddress != nil, health: health)

@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var followSymlinks = false
     /// zlib level for gzip responses: 1 (fastest) … 9 (smallest).
     public var gzipLevel: Int32 = 6
+    /// `--encodings`: the compressions offered and, among those a client weighs equally, their order.
+    public var encodings = EncodingPreference.standard
     /// Smaller files are never compressed: below ~256 bytes gzip's 18-byte framing and lost sendfile path cost
     /// more than they save.
     public var gzipMinSize = 256

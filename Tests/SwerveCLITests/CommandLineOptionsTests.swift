@@ -47,6 +47,8 @@ private let valueRows: [ValueRow] = [
     ValueRow("gzip-level", "9", "9") { "\($0.gzipLevel)" },
     ValueRow("gzip-level", "1", "1") { "\($0.gzipLevel)" },
     ValueRow("gzip-min-size", "0", "0") { "\($0.gzipMinSize)" },
+    ValueRow("encodings", "zstd,gzip", "zstd gzip") { $0.encodings.order.map(\.name).joined(separator: " ") },
+    ValueRow("encodings", "gzip, br", "gzip br") { $0.encodings.order.map(\.name).joined(separator: " ") },
     ValueRow("cache-size", "512K", "524288") { "\($0.cacheSize)" },
     ValueRow("cache-size", "512k", "524288") { "\($0.cacheSize)" },
     ValueRow("cache-size", "1G", "1073741824") { "\($0.cacheSize)" },
@@ -169,6 +171,10 @@ private let errorRows: [ErrorRow] = [
     ErrorRow(["--gzip-level", "99999999999"], "--gzip-level must be 1 to 9"),
     ErrorRow(["--gzip-level", "max"], "--gzip-level: 'max' is not a whole number"),
     ErrorRow(["--gzip-min-size", "-1"], "--gzip-min-size must not be negative"),
+    ErrorRow(["--encodings", "deflate"], "--encodings: 'deflate' is not br, zstd or gzip"),
+    ErrorRow(["--encodings", "br,,gzip"], "--encodings: '' is not br, zstd or gzip"),
+    ErrorRow(["--encodings", ""], "--encodings: '' is not br, zstd or gzip"),
+    ErrorRow(["--encodings", "gzip,br,gzip"], "--encodings: gzip is listed twice"),
     ErrorRow(["--cache-size", "64X"], "--cache-size: '64X' \(notASize)"),
     ErrorRow(["--cache-size", "-1M"], "--cache-size: '-1M' \(notASize)"),
     ErrorRow(["--cache-size", "M"], "--cache-size: 'M' \(notASize)"),
@@ -208,6 +214,7 @@ struct CommandLineOptionsTests {
         #expect(c.followSymlinks == false)
         #expect(c.gzipLevel == 6)
         #expect(c.gzipMinSize == 256)
+        #expect(c.encodings == .standard)
         #expect(c.cacheSize == 64 * 1024 * 1024)
         #expect(c.cacheEntryMax == nil)
         #expect(c.serverTiming == true)
@@ -342,7 +349,7 @@ struct CommandLineOptionsTests {
         for fragment in [
             "(default: html)", "(default: 0.0.0.0)", "(default: number of CPUs)", "(default: 16384)", "(default: 10)",
             "(default: 15)", "(default: 6)", "(default: 256)", "(default: 64M)", "(default: on)", "(default: no-cache)",
-            "(default: metadata)", "--gzip-level 1-9", "--server-timing on|off", "--zopfli on|off", "--etag metadata|content",
+            "(default: metadata)", "(default: br,zstd,gzip)", "--gzip-level 1-9", "--server-timing on|off", "--zopfli on|off", "--etag metadata|content",
         ] {
             #expect(text.contains(fragment), "missing \(fragment)")
         }

@@ -1,5 +1,6 @@
 import Glibc
 import SwerveCompression
+import SwerveHTTP
 import SwerveServer
 import Synchronization
 import Testing
@@ -284,6 +285,28 @@ struct CompressionTests {
         let fresh = try fetch(server.port, get("/s.js", "Accept-Encoding: gzip, br, zstd\r\n"))
         #expect(fresh.header("Content-Encoding") == "gzip")
         #expect(gunzip(fresh.body) == source)
+    }
+
+    @Test("--encodings: its order decides among equal weights, and a coding left out is never sent (sidecar or not)")
+    func encodingsOption() throws {
+        let source = textLike(20_000)
+        let files = ["s.js": source, "s.js.br": Array("brotli bytes".utf8), "s.js.zst": Array("zstd bytes".utf8)]
+        let zstdFirst = try TestServer(files: files) { $0.encodings = EncodingPreference([.zstd, .br, .gzip]) }
+        defer { zstdFirst.shutdown() }
+        let gzipOnly = try TestServer(files: files) { $0.encodings = EncodingPreference([.gzip]) }
+        defer { gzipOnly.shutdown() }
+        for server in [zstdFirst, gzipOnly] {
+            var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
+            utimensat(AT_FDCWD, server.root + "/s.js", &times, 0)
+            try TestServer.waitUntilSettled(server.root + "/s.js")
+        }
+        #expect(try fetch(zstdFirst.port, get("/s.js", "Accept-Encoding: br, zstd, gzip\r\n")).bodyText == "zstd bytes")
+        #expect(try fetch(zstdFirst.port, get("/s.js", "Accept-Encoding: br, zstd;q=0.5\r\n")).bodyText == "brotli bytes")
+        let gzipped = try fetch(gzipOnly.port, get("/s.js", "Accept-Encoding: br, zstd, gzip\r\n"))
+        #expect(gzipped.header("Content-Encoding") == "gzip")
+        #expect(gunzip(gzipped.body) == source)
+        let plain = try fetch(gzipOnly.port, get("/s.js", "Accept-Encoding: br, zstd\r\n"))
+        #expect(plain.header("Content-Encoding") == nil && plain.body == source)
     }
 
     @Test("never stale: same-size rewrite in the same second, rename replace, and delete are seen at once")
