@@ -6,7 +6,8 @@ import SwerveHTTP2
 final class HTTP2Connection {
     let session: HTTP2ServerSession
     /// Requests not answered yet, in arrival order: the pipeline suspended them for work off the loop (a
-    /// compression, a listing), and they are asked again whenever the connection runs.
+    /// compression, a listing), and each is asked again when its own work resumes it (`HTTP2Stream.resumed`) or its
+    /// wait runs out.
     var waiting: [HTTP2Stream] = []
     /// Answered streams whose body is still (partly) to be sent, by stream id.
     var bodies: [Int32: StagedOutput] = [:]
@@ -33,14 +34,14 @@ final class HTTP2Stream {
     let request: HTTP2ServerSession.Request
     /// The per-request facts the pipeline keeps between suspends (compression attempts, a miss waited for).
     var state = HTTPConnectionState()
-    /// The key of this stream's side-table entries (a listing job), in place of a connection id: negative, so it
+    /// The key of this stream's side-table entries (a listing job, a gzip stream), in place of a connection id: negative, so it
     /// never meets an HTTP/1.1 connection's fd.
     let key: Int32
     /// Monotonic milliseconds of the first suspend, 0 before: after `waitLimitMilliseconds` the stream is answered
     /// without waiting (as `ProcessContext.waitExpired` tells an HTTP/1.1 request).
     var waitingSince: Int64 = 0
     /// Raised when the work this stream waits for is done (its resumer is the connection's, raising this too).
-    /// From the loop's spares (`HTTPHandler.takeResumeFlag`).
+    /// From the loop's spares (`HTTPHandler.resumeFlags`).
     var resumed: ResumeFlag
 
     /// How long a stream waits for work off the loop before it is answered without it: the engine's default

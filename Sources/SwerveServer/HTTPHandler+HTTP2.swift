@@ -276,7 +276,8 @@ extension HTTPHandler {
         return grew
     }
 
-    /// A gzip stream's stream ended (answered whole, reset, or its connection gone): its state and record go too.
+    /// A stream whose gzip body had not ended is gone (reset by either side, or its connection closed): the gzip
+    /// stream goes, and its record ends with what was queued.
     private func endStream(_ stream: HTTP2Stream) {
         streams[stream.key] = nil
         guard stream.state.hasStreamRecord, let observer else { return }
