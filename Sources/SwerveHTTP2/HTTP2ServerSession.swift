@@ -36,6 +36,10 @@ public final class HTTP2ServerSession {
         /// 1,000, then 33 a second (nghttp2 1.57's defaults). Beyond it: GOAWAY with ENHANCE_YOUR_CALM.
         public var resetBurst: Int = 1000
         public var resetsPerSecond: Int = 33
+        /// Request body bytes read and dropped per stream (a static server reads no body): 1 MiB, HTTP/1.1's
+        /// `discardBodyLimit` (form posts and probes finish normally). Past it, once the response is out, the stream
+        /// is reset with NO_ERROR, so a client cannot keep the server reading an upload for nothing.
+        public var maxDiscardedBodyBytes: Int = 1 << 20
 
         public init() {}
     }
@@ -69,7 +73,8 @@ public final class HTTP2ServerSession {
         public private(set) var headerListTooLarge = false
         /// Bytes counted against the limit so far.
         var headerListBytes = 0
-        /// The request has a body (a HEADERS frame without END_STREAM): it is discarded as it arrives.
+        /// The request has a body (a HEADERS frame without END_STREAM): it is answered without it, and the body is
+        /// dropped as it arrives (up to `Limits.maxDiscardedBodyBytes`, then RST_STREAM NO_ERROR ends the upload).
         public var hadBody = false
 
         public init(streamID: Int32) { self.streamID = streamID }
@@ -150,6 +155,13 @@ public final class HTTP2ServerSession {
     private var partial: [Int32: RequestInProgress] = [:]
     /// The request whose header block is being read (`onBeginHeaders` to its HEADERS frame's end).
     private var receivingHeaders: RequestInProgress?
+    /// Requests answered before their body ended, by stream: what was dropped, and whether the response is out.
+    private var uploads: [Int32: Upload] = [:]
+
+    private struct Upload {
+        var discarded = 0
+        var responseSent = false
+    }
     private var complete: [Request] = []
     /// Body bytes of each answered stream not yet handed out in DATA frames.
     private var bodies: [Int32: Body] = [:]
@@ -198,6 +210,8 @@ public final class HTTP2ServerSession {
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, Self.onFrameReceived)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, Self.onStreamClose)
         nghttp2_session_callbacks_set_send_data_callback(callbacks, Self.sendData)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, Self.onFrameSent)
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, Self.onDataChunk)
         var options: OpaquePointer?
         nghttp2_option_new(&options)
         nghttp2_option_set_max_settings(options, limits.maxSettingsEntries)
@@ -281,7 +295,8 @@ public final class HTTP2ServerSession {
                 UInt8(code >> 24), UInt8((code >> 16) & 0xFF), UInt8((code >> 8) & 0xFF), UInt8(code & 0xFF)]
     }
 
-    /// The requests completed since the last call, in the order their END_STREAM arrived.
+    /// The requests completed since the last call, in the order their END_STREAM (or, for one with a body, the end
+    /// of their header block) arrived.
     public func takeRequests() -> [Request] {
         defer { complete.removeAll(keepingCapacity: true) }
         return complete
@@ -444,19 +459,53 @@ public final class HTTP2ServerSession {
         guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
         // The header block is complete: the next one may be another stream's.
         if type == UInt8(NGHTTP2_HEADERS.rawValue) { owner.receivingHeaders = nil }
-        if !endStream {
-            owner.partial[id]?.request.hadBody = true
-            return 0
-        }
+        // DATA of a request already handed over (its body, which a static server does not read): nghttp2 consumes it.
         guard let request = owner.partial.removeValue(forKey: id) else { return 0 }
+        if !endStream {
+            // A request with a body is answered at once, without reading the body: nothing Swerve serves depends on
+            // it. The body is read and dropped as it comes (so a client finishes its upload normally), up to
+            // `Limits.maxDiscardedBodyBytes`; past that, once the response is out, RST_STREAM NO_ERROR stops the
+            // upload (RFC 9113 §8.1: "a server MAY request that the client abort transmission of a request without
+            // error by sending a RST_STREAM with an error code of NO_ERROR after sending a complete response").
+            request.request.hadBody = true
+            owner.uploads[id] = Upload()
+        }
         owner.complete.append(request.request)
         return 0
+    }
+
+    private static let onFrameSent: nghttp2_on_frame_send_callback = { _, frame, userData in
+        guard let frame, frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 else { return 0 }
+        let owner = session(userData)
+        let id = frame.pointee.hd.stream_id
+        guard var upload = owner.uploads[id] else { return 0 }
+        upload.responseSent = true
+        owner.uploads[id] = upload
+        owner.stopUploadIfTooLong(id)
+        return 0
+    }
+
+    private static let onDataChunk: nghttp2_on_data_chunk_recv_callback = { _, _, id, _, length, userData in
+        let owner = session(userData)
+        guard var upload = owner.uploads[id] else { return 0 }
+        upload.discarded += length
+        owner.uploads[id] = upload
+        owner.stopUploadIfTooLong(id)
+        return 0
+    }
+
+    /// A request body being dropped past `maxDiscardedBodyBytes`, its response out: RST_STREAM NO_ERROR.
+    private func stopUploadIfTooLong(_ id: Int32) {
+        guard let upload = uploads[id], upload.responseSent, upload.discarded > limits.maxDiscardedBodyBytes else { return }
+        uploads[id] = nil
+        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_NO_ERROR.rawValue)
     }
 
     private static let onStreamClose: nghttp2_on_stream_close_callback = { _, id, _, userData in
         let owner = session(userData)
         owner.partial[id] = nil
         if owner.receivingHeaders?.request.streamID == id { owner.receivingHeaders = nil }
+        owner.uploads[id] = nil
         owner.bodies[id] = nil
         owner.closed.append(id)
         return 0

@@ -73,6 +73,40 @@ struct HTTP2ServerSessionTests {
             return nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), -1, nil, &list, list.count, nil)
         }
 
+        /// Body bytes of each POST not yet handed to nghttp2.
+        var uploadLeft: [Int32: Int] = [:]
+        private var uploads: [Int32: [UInt8]] = [:]
+
+        /// Submits a POST with `body` (sent in DATA frames as flow control allows) and returns its stream id.
+        func post(_ path: String, body: [UInt8]) -> Int32 {
+            let fields = [(":method", "POST"), (":scheme", "https"), (":authority", "example.org"), (":path", path)]
+            var keep: [UnsafeMutablePointer<UInt8>] = []
+            defer { for p in keep { p.deallocate() } }
+            var list: [nghttp2_nv] = fields.map { name, value in
+                let n = Array(name.utf8), v = Array(value.utf8)
+                let np = UnsafeMutablePointer<UInt8>.allocate(capacity: n.count + 1)
+                np.initialize(from: n, count: n.count)
+                let vp = UnsafeMutablePointer<UInt8>.allocate(capacity: v.count + 1)
+                vp.initialize(from: v, count: v.count)
+                keep += [np, vp]
+                return nghttp2_nv(name: np, value: vp, namelen: n.count, valuelen: v.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0)) { _, id, buffer, length, flags, _, user in
+                let me = Unmanaged<Client>.fromOpaque(user!).takeUnretainedValue()
+                let left = me.uploads[id] ?? []
+                let n = min(length, left.count)
+                left.withUnsafeBufferPointer { buffer!.update(from: $0.baseAddress!, count: n) }
+                me.uploads[id] = Array(left.dropFirst(n))
+                me.uploadLeft[id] = left.count - n
+                if n == left.count { flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
+                return n
+            }
+            let id = nghttp2_submit_request(session, nil, &list, list.count, &provider, nil)
+            uploads[id] = body
+            uploadLeft[id] = body.count
+            return id
+        }
+
         /// What the client would write.
         func output() -> [UInt8] {
             var out: [UInt8] = []
@@ -172,6 +206,29 @@ struct HTTP2ServerSessionTests {
         #expect(client.bodies[id] == body)
         #expect(client.closed[id] == NGHTTP2_NO_ERROR.rawValue)
         #expect(server.takeClosedStreams() == [id])
+    }
+
+    @Test("§8.1: a request with a body is answered at once; a short body is dropped and its stream ends normally, a long one is stopped with RST_STREAM NO_ERROR",
+          arguments: [(100, false), (200_000, true)])
+    func requestBody(bodySize: Int, stopped: Bool) {
+        var limits = HTTP2ServerSession.Limits()
+        limits.maxDiscardedBodyBytes = 1000
+        let server = HTTP2ServerSession(limits: limits)
+        let client = Client()
+        let bodies = Bodies()
+        pump(client, server, bodies)
+        let id = client.post("/upload", body: Array(repeating: 0x61, count: bodySize))
+        var seen: [HTTP2ServerSession.Request] = []
+        pump(client, server, bodies) { request in
+            seen.append(request)
+            bodies.respond(server, request.streamID, status: 405, body: Self.text("no"))
+        }
+        #expect(seen.map(\.streamID) == [id])
+        #expect(seen.first?.hadBody == true)
+        #expect(client.statuses[id] == 405 && client.bodies[id] == Self.text("no"))
+        #expect(client.closed[id] == NGHTTP2_NO_ERROR.rawValue)
+        // Stopped: the client had body bytes left that it never sent.
+        #expect((client.uploadLeft[id] ?? 0 > 0) == stopped, "\(client.uploadLeft[id] ?? 0) bytes left")
     }
 
     @Test("§6.1: a DATA frame the caller has no room for is held back and offered again, its bytes in order")
