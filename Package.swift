@@ -84,13 +84,13 @@ let package = Package(
             ]
         ),
         // Helpers shared by the test targets (seeded generator, throwaway TLS certificates); not part of any product.
-        .target(name: "SwerveTestSupport", path: "Tests/SwerveTestSupport"),
+        .target(name: "SwerveTestSupport", dependencies: ["CNghttp2"], path: "Tests/SwerveTestSupport"),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "SwerveTestSupport"]),
         .testTarget(name: "SwerveFilesTests", dependencies: ["SwerveFiles", "SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "CZlib", "CZstd", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveTLSTests", dependencies: ["SwerveTLS", "COpenSSL", "SwerveTestSupport"]),
-        .testTarget(name: "SwerveHTTP2Tests", dependencies: ["SwerveHTTP2", "CNghttp2"]),
+        .testTarget(name: "SwerveHTTP2Tests", dependencies: ["SwerveHTTP2", "CNghttp2", "SwerveTestSupport"]),
         .testTarget(name: "SwerveServerTests", dependencies: ["SwerveServer", "SwerveEngine", "SwerveHTTP", "SwerveFiles", "SwerveCompression", "SwerveTLS", "CZlib", "CSwerveSys", "COpenSSL", "CNghttp2", "SwerveTestSupport"]),
     ]
 )

@@ -1,4 +1,5 @@
 import CNghttp2
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveHTTP2
@@ -53,24 +54,11 @@ struct HTTP2ServerSessionTests {
         @discardableResult
         func get(_ path: String, _ extra: [(String, String)] = [], endStream: Bool = true) -> Int32 {
             let fields = [(":method", "GET"), (":scheme", "https"), (":authority", "example.org"), (":path", path)] + extra
-            let names = fields.map { Array($0.0.utf8) }
-            let values = fields.map { Array($0.1.utf8) }
-            var list: [nghttp2_nv] = []
-            var keep: [UnsafeMutablePointer<UInt8>] = []
-            for i in fields.indices {
-                let n = UnsafeMutablePointer<UInt8>.allocate(capacity: names[i].count + 1)
-                n.initialize(from: names[i], count: names[i].count)
-                let v = UnsafeMutablePointer<UInt8>.allocate(capacity: values[i].count + 1)
-                v.initialize(from: values[i], count: values[i].count)
-                keep += [n, v]
-                list.append(nghttp2_nv(name: n, value: v, namelen: names[i].count, valuelen: values[i].count,
-                                       flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+            return withNghttpHeaderList(fields) { list in
+                endStream
+                    ? nghttp2_submit_request(session, nil, list.baseAddress, list.count, nil, nil)
+                    : nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), -1, nil, list.baseAddress, list.count, nil)
             }
-            defer { for p in keep { p.deallocate() } }
-            if endStream {
-                return nghttp2_submit_request(session, nil, &list, list.count, nil, nil)
-            }
-            return nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), -1, nil, &list, list.count, nil)
         }
 
         /// Body bytes of each POST not yet handed to nghttp2.
@@ -80,17 +68,6 @@ struct HTTP2ServerSessionTests {
         /// Submits a POST with `body` (sent in DATA frames as flow control allows) and returns its stream id.
         func post(_ path: String, body: [UInt8]) -> Int32 {
             let fields = [(":method", "POST"), (":scheme", "https"), (":authority", "example.org"), (":path", path)]
-            var keep: [UnsafeMutablePointer<UInt8>] = []
-            defer { for p in keep { p.deallocate() } }
-            var list: [nghttp2_nv] = fields.map { name, value in
-                let n = Array(name.utf8), v = Array(value.utf8)
-                let np = UnsafeMutablePointer<UInt8>.allocate(capacity: n.count + 1)
-                np.initialize(from: n, count: n.count)
-                let vp = UnsafeMutablePointer<UInt8>.allocate(capacity: v.count + 1)
-                vp.initialize(from: v, count: v.count)
-                keep += [np, vp]
-                return nghttp2_nv(name: np, value: vp, namelen: n.count, valuelen: v.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
             var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0)) { _, id, buffer, length, flags, _, user in
                 let me = Unmanaged<Client>.fromOpaque(user!).takeUnretainedValue()
                 let left = me.uploads[id] ?? []
@@ -101,7 +78,9 @@ struct HTTP2ServerSessionTests {
                 if n == left.count { flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
                 return n
             }
-            let id = nghttp2_submit_request(session, nil, &list, list.count, &provider, nil)
+            let id = withNghttpHeaderList(fields) { list in
+                nghttp2_submit_request(session, nil, list.baseAddress, list.count, &provider, nil)
+            }
             uploads[id] = body
             uploadLeft[id] = body.count
             return id

@@ -1,5 +1,6 @@
 import CNghttp2
 import Glibc
+import SwerveTestSupport
 
 /// An HTTP/2 client for wire tests: nghttp2's client session (framing, HPACK, flow control) over a `RawClient`
 /// socket, in the clear (prior knowledge) or over TLS (ALPN h2). Collects each stream's status, fields and body as
@@ -86,7 +87,7 @@ final class HTTP2Client {
     @discardableResult
     func request(_ path: String, method: String = "GET", _ fields: [(String, String)] = [], authority: String = "h") -> Int32 {
         let all = [(":method", method), (":scheme", "https"), (":authority", authority), (":path", path)] + fields
-        return withHeaderList(all) { list in nghttp2_submit_request(session, nil, list.baseAddress, list.count, nil, nil) }
+        return withNghttpHeaderList(all) { list in nghttp2_submit_request(session, nil, list.baseAddress, list.count, nil, nil) }
     }
 
     /// Cancels a stream (RST_STREAM CANCEL).
@@ -158,21 +159,4 @@ final class HTTP2Client {
     private func receive(_ bytes: [UInt8]) {
         _ = bytes.withUnsafeBufferPointer { nghttp2_session_mem_recv(session, $0.baseAddress, $0.count) }
     }
-}
-
-/// Calls `body` with an nghttp2 header list for `fields` (the bytes live for the call).
-func withHeaderList<R>(_ fields: [(String, String)], _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> R) -> R {
-    var keep: [UnsafeMutablePointer<UInt8>] = []
-    defer { for p in keep { p.deallocate() } }
-    var list: [nghttp2_nv] = []
-    for (name, value) in fields {
-        let n = Array(name.utf8), v = Array(value.utf8)
-        let np = UnsafeMutablePointer<UInt8>.allocate(capacity: n.count + 1)
-        np.initialize(from: n, count: n.count)
-        let vp = UnsafeMutablePointer<UInt8>.allocate(capacity: v.count + 1)
-        vp.initialize(from: v, count: v.count)
-        keep += [np, vp]
-        list.append(nghttp2_nv(name: np, value: vp, namelen: n.count, valuelen: v.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
-    }
-    return list.withUnsafeMutableBufferPointer { body($0) }
 }
