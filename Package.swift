@@ -87,7 +87,7 @@ let package = Package(
         .target(name: "SwerveTestSupport", dependencies: ["CNghttp2"], path: "Tests/SwerveTestSupport"),
         .testTarget(name: "SwerveHTTPTests", dependencies: ["SwerveHTTP", "SwerveTestSupport"]),
         .testTarget(name: "SwerveFilesTests", dependencies: ["SwerveFiles", "SwerveHTTP", "CSwerveSys", "SwerveTestSupport"]),
-        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "CZlib", "CZstd", "CSwerveSys", "SwerveTestSupport"]),
+        .testTarget(name: "SwerveCompressionTests", dependencies: ["SwerveCompression", "SwerveFiles", "SwerveHTTP", "CZlib", "CZstd", "CSwerveSys", "SwerveTestSupport"]),
         .testTarget(name: "SwerveCLITests", dependencies: ["SwerveCLI", "SwerveServer"]),
         .testTarget(name: "SwerveTLSTests", dependencies: ["SwerveTLS", "COpenSSL", "SwerveTestSupport"]),
         .testTarget(name: "SwerveHTTP2Tests", dependencies: ["SwerveHTTP2", "CNghttp2", "SwerveTestSupport"]),

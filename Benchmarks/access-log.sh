@@ -28,7 +28,7 @@ head -c 1024 /dev/zero | tr '\0' 'a' > "$WORK/site/1k.txt"
 start() {  # NAME PORT ARGS...
     local name=$1 port=$2
     shift 2
-    taskset -c 0 "$BIN" --root "$WORK/site" --host 127.0.0.1 --port "$port" --workers 1 --zopfli off "$@" \
+    taskset -c 0 "$BIN" --root "$WORK/site" --host 127.0.0.1 --port "$port" --workers 1 --recompress off "$@" \
         >"$WORK/$name.stdout" 2>"$WORK/$name.stderr" &
     local pid=$!
     pids+=("$pid")

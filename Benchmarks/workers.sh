@@ -19,7 +19,7 @@ run() {  # WORKERS CAP WRK_CPUS WRK_THREADS PATH [wrk args]
     shift 5
     [[ $workers == 2 ]] && server_cpus=0,1
     taskset -c "$server_cpus" "$BIN" --root "$site" --host 127.0.0.1 --port 18960 --workers "$workers" \
-        --access-log off --zopfli off >/dev/null 2>&1 &
+        --access-log off --recompress off >/dev/null 2>&1 &
     local pid=$! out
     for _ in $(seq 100); do curl -fs -o /dev/null -H 'Accept-Encoding: gzip' "http://127.0.0.1:18960$path" && break; sleep 0.05; done
     cap_create workers "$cap"

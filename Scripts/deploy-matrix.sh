@@ -50,7 +50,7 @@ start_server() { # ROOT PORT
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
         log "!! port $port already answers; refusing to start"; return 1
     fi
-    "$BIN" --root "$root" --host 127.0.0.1 --port "$port" --workers 1 --zopfli off "${MIME_ARGS[@]}" \
+    "$BIN" --root "$root" --host 127.0.0.1 --port "$port" --workers 1 --recompress off "${MIME_ARGS[@]}" \
         >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
     PORT=$port

@@ -5,6 +5,7 @@
 
   index.html  exactly 1,024 bytes of HTML
   app.js      exactly 102,400 bytes of JavaScript-like text that gzip -9 shrinks about 4x
+  site.css    exactly 51,200 bytes of stylesheet rules (the CSS row of Benchmarks/codings.sh)
   big.bin     exactly 10 MiB of incompressible bytes
 
 Everything comes from a fixed seed, so every run (and every machine) gets byte-identical files.
@@ -63,6 +64,37 @@ def app_js(size: int = 100 * 1024) -> bytes:
     return "".join(out).encode()[:size]
 
 
+def site_css(size: int = 50 * 1024) -> bytes:
+    """Rule after rule of plausible CSS: class names from a pool, the usual properties, a palette, small values."""
+    rng = random.Random(SEED + 1)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    classes = ["-".join("".join(rng.choice(letters) for _ in range(rng.randint(3, 8))) for _ in range(rng.randint(1, 3)))
+               for _ in range(150)]
+    # A site's palette, not random colours: real stylesheets repeat a few dozen values.
+    palette = [f"#{rng.randint(0, 0xFFFFFF):06x}" for _ in range(24)]
+    props = [
+        lambda: f"margin: {rng.randint(0, 48)}px {rng.randint(0, 48)}px;",
+        lambda: f"padding: {rng.randint(0, 32)}px;",
+        lambda: f"color: {rng.choice(palette)};",
+        lambda: f"background-color: {rng.choice(palette)};",
+        lambda: f"font-size: {rng.choice(['0.75', '0.875', '1', '1.125', '1.25', '1.5', '2'])}rem;",
+        lambda: f"display: {rng.choice(['flex', 'grid', 'block', 'inline-block', 'none'])};",
+        lambda: f"border: {rng.randint(1, 4)}px solid {rng.choice(palette)};",
+        lambda: f"transition: {rng.choice(['opacity', 'transform', 'color'])} {rng.randint(1, 9) * 50}ms ease-in-out;",
+        lambda: f"grid-template-columns: repeat({rng.randint(1, 12)}, minmax(0, 1fr));",
+    ]
+    out = []
+    total = 0
+    while total < size:
+        selector = ", ".join("." + rng.choice(classes) + rng.choice(["", ":hover", " > a", "::before", " .active"])
+                             for _ in range(rng.randint(1, 3)))
+        body = "\n".join("  " + rng.choice(props)() for _ in range(rng.randint(2, 6)))
+        chunk = f"{selector} {{\n{body}\n}}\n"
+        out.append(chunk)
+        total += len(chunk)
+    return "".join(out).encode()[:size]
+
+
 def big_bin(size: int = 10 * 1024 * 1024) -> bytes:
     return random.Random(SEED).randbytes(size)
 
@@ -72,6 +104,7 @@ def main() -> None:
     site.mkdir(parents=True, exist_ok=True)
     (site / "index.html").write_bytes(index_html())
     (site / "app.js").write_bytes(app_js())
+    (site / "site.css").write_bytes(site_css())
     (site / "big.bin").write_bytes(big_bin())
 
 

@@ -206,6 +206,21 @@ extension CommandLineOptions {
                 guard (1...9).contains(level) else { throw UsageError("--gzip-level must be 1 to 9") }
                 configuration.gzipLevel = Int32(level)
             },
+            .value("brotli-level", "0-11", default: "\(defaults.brotliLevel)",
+                   "brotli quality of the first compression, 0 (fastest) to 11 (smallest).") {
+                configuration, text, option throws(UsageError) in
+                let level = try OptionValue.integer(text, for: option)
+                guard (0...11).contains(level) else { throw UsageError("--brotli-level must be 0 to 11") }
+                configuration.brotliLevel = Int32(level)
+            },
+            .value("zstd-level", "1-19", default: "\(defaults.zstdLevel)",
+                   "zstd level of the first compression, 1 (fastest) to 19 (smallest).") {
+                configuration, text, option throws(UsageError) in
+                let level = try OptionValue.integer(text, for: option)
+                // 20–22 are zstd's "ultra" levels (its CLI wants --ultra): windows past RFC 9659's 8 MB, much memory.
+                guard (1...19).contains(level) else { throw UsageError("--zstd-level must be 1 to 19") }
+                configuration.zstdLevel = Int32(level)
+            },
             .value("encodings", "LIST", default: defaults.encodings.order.map(\.name).joined(separator: ","),
                    "Compressions offered, in order of preference among codings a client accepts equally (br, zstd, gzip; a subset turns the others off).") {
                 configuration, text, option throws(UsageError) in
@@ -225,10 +240,10 @@ extension CommandLineOptions {
                 configuration, text, option throws(UsageError) in
                 configuration.cacheEntryMax = try OptionValue.byteCount(text, for: option)
             },
-            .value("zopfli", "on|off", default: defaults.zopfli ? "on" : "off",
-                   "Recompress cached gzip bodies with zopfli in the background (smaller, same format).") {
+            .value("recompress", "on|off", default: defaults.recompress ? "on" : "off",
+                   "Recompress cached bodies in the background, smallest setting (zopfli for gzip, brotli 11, zstd 19).") {
                 configuration, text, option throws(UsageError) in
-                configuration.zopfli = try OptionValue.choice(text, ["on": true, "off": false], for: option)
+                configuration.recompress = try OptionValue.choice(text, ["on": true, "off": false], for: option)
             },
             .value("server-timing", "on|off", default: defaults.serverTiming ? "on" : "off", "Server-Timing header on compressed responses.") {
                 configuration, text, option throws(UsageError) in

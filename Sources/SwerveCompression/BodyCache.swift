@@ -160,10 +160,16 @@ public final class BodyCache: Sendable {
 }
 
 extension BodyCache {
-    /// One entry's name inside the cache: a file version and a coding, compared as plain bits.
-    struct Key: Hashable, BitwiseCopyable {
-        var identity: FileIdentity
-        var coding: ContentCoding
+    /// One entry's name: a file version and a coding, compared as plain bits. Also what the compression jobs are
+    /// keyed by (one job per entry).
+    public struct Key: Hashable, Sendable, BitwiseCopyable {
+        public var identity: FileIdentity
+        public var coding: ContentCoding
+
+        public init(identity: FileIdentity, coding: ContentCoding) {
+            self.identity = identity
+            self.coding = coding
+        }
     }
 
     /// One slot of the node array. A held entry is on two intrusive doubly linked lists: the LRU list and its

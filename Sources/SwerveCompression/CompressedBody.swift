@@ -43,16 +43,10 @@ public final class CompressedBody: @unchecked Sendable {
     public let identityLength: Int
     /// How long compression took, for `Server-Timing` on the miss that produced this body.
     public let compressNanoseconds: UInt64
-    /// Which deflate encoder made the bytes. Two encoders give different bytes for the same file, so the gzip
-    /// representation's strong ETag names the encoder (RFC 9110 §8.8.1).
-    public let encoder: Encoder
-
-    public enum Encoder: Sendable, Equatable {
-        /// zlib (`GzipEncoder`), also what stream pieces and small files' plain bytes are tagged with.
-        case zlib
-        /// zopfli (`ZopfliGzip`), the background recompression of a cached body.
-        case zopfli
-    }
+    /// The bytes are the background recompression's (zopfli, brotli 11, zstd 19), not the first pass's. Two passes
+    /// give different bytes for the same file, so the representation's strong ETag names the pass (RFC 9110
+    /// §8.8.1).
+    public let recompressed: Bool
 
     /// Alignment of the block. 16 is what `malloc` guarantees on x86_64/arm64 Linux, so `allocate` stays a plain
     /// `malloc`, and vectorised copies out of the block start aligned.
@@ -74,42 +68,42 @@ public final class CompressedBody: @unchecked Sendable {
     public static var memfdBodies: Int { memfdCount.load(ordering: .relaxed) }
 
     /// Copies `source` into a new block. Cost: one allocation + one `memcpy` of `source.count` bytes.
-    public convenience init(copying source: UnsafeRawBufferPointer, identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib) {
+    public convenience init(copying source: UnsafeRawBufferPointer, identityLength: Int, compressNanoseconds: UInt64, recompressed: Bool = false) {
         self.init(bytes: Self.makeBlock(copying: source), fd: -1, identityLength: identityLength,
-                  compressNanoseconds: compressNanoseconds, encoder: encoder)
+                  compressNanoseconds: compressNanoseconds, recompressed: recompressed)
     }
 
     /// Takes the bytes of an encoder's output array. An `Array`'s storage cannot be adopted as a malloc'd block,
     /// so this copies once (cost as `init(copying:)`); the array is released by the caller as usual.
-    public convenience init(taking bytes: [UInt8], identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib) {
+    public convenience init(taking bytes: [UInt8], identityLength: Int, compressNanoseconds: UInt64, recompressed: Bool = false) {
         self.init(bytes: bytes.withUnsafeBytes { Self.makeBlock(copying: $0) }, fd: -1, identityLength: identityLength,
-                  compressNanoseconds: compressNanoseconds, encoder: encoder)
+                  compressNanoseconds: compressNanoseconds, recompressed: recompressed)
     }
 
     /// Adopts `bytes` (a block from `makeBlock` when `fd` is -1, else a mapping of the memfd `fd`); `deinit` frees it.
-    private init(bytes: UnsafeRawBufferPointer, fd: Int32, identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder) {
+    private init(bytes: UnsafeRawBufferPointer, fd: Int32, identityLength: Int, compressNanoseconds: UInt64, recompressed: Bool) {
         self.bytes = bytes
         self.fd = fd
         self.identityLength = identityLength
         self.compressNanoseconds = compressNanoseconds
-        self.encoder = encoder
+        self.recompressed = recompressed
     }
 
     /// A body for the compressed-body cache: backed by a sealed memfd (sent with `sendfile`) when it is at least
     /// `memfdThreshold` bytes and the `memfdLimit` budget has a slot; otherwise – and if any step of making the
     /// memfd fails – a malloc'd block exactly as `init(taking:…)`. Never fails.
     public static func cacheEntry(
-        taking bytes: [UInt8], identityLength: Int, compressNanoseconds: UInt64, encoder: Encoder = .zlib
+        taking bytes: [UInt8], identityLength: Int, compressNanoseconds: UInt64, recompressed: Bool = false
     ) -> CompressedBody {
         if bytes.count >= memfdThreshold, reserveMemfdSlot() {
             if let (mapping, fd) = bytes.withUnsafeBytes({ makeSealedMemfd(copying: $0) }) {
                 return CompressedBody(bytes: mapping, fd: fd, identityLength: identityLength,
-                                      compressNanoseconds: compressNanoseconds, encoder: encoder)
+                                      compressNanoseconds: compressNanoseconds, recompressed: recompressed)
             }
             memfdCount.subtract(1, ordering: .relaxed)
         }
         return CompressedBody(taking: bytes, identityLength: identityLength, compressNanoseconds: compressNanoseconds,
-                              encoder: encoder)
+                              recompressed: recompressed)
     }
 
     deinit {

@@ -45,6 +45,13 @@ public struct EncodingPreference: Sendable, BitwiseCopyable, Equatable {
 
     /// The compressions in order.
     public var order: [ContentCoding] { [first, second, third].filter { $0 != .identity } }
+
+    /// The compressions, as a set.
+    public var codings: CodingSet {
+        var set: CodingSet = []
+        for coding in [first, second, third] where coding != .identity { set.insert(CodingSet(coding)) }
+        return set
+    }
 }
 
 /// The content codings the server can offer for one resource (for example `[.identity, .gzip]` for a text file

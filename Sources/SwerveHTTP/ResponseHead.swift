@@ -245,10 +245,11 @@ public enum ServerTiming: Sendable, Equatable {
 /// Content tags (`--etag content`, and files dated 0 or 1 by reproducible builds, whose mtime says nothing) are the
 /// first 128 bits of the content's SHA-256: `"sha256-<32 hex>"`. Replicas behind a load balancer agree on them.
 ///
-/// Swerve's own gzip encoding of a file adds `-gz`: a different representation needs a different strong tag
-/// (RFC 9110 §8.8.1: a strong validator "changes value whenever a change occurs to the representation data"),
-/// and the gzip bytes are not the identity bytes. For the same reason the zopfli recompression of a cached body
-/// adds `-zopfli` instead: same content, other bytes, so a range of one can never be spliced onto the other.
+/// Swerve's own compression of a file adds the coding's suffix: `-gz` (gzip), `-br` (brotli), `-zst` (zstd). A
+/// different representation needs a different strong tag (RFC 9110 §8.8.1: a strong validator "changes value
+/// whenever a change occurs to the representation data"), and compressed bytes are not the identity bytes. For the
+/// same reason the background recompression of a cached body names its pass instead (`-zopfli`, `-br11`, `-zst19`):
+/// same content, other bytes, so a range of one can never be spliced onto the other.
 public struct ETag: Equatable, Sendable {
     public enum Source: Equatable, Sendable {
         /// `modified` and `changed`: mtime and ctime in nanoseconds since the epoch (wrapping 64-bit).
@@ -257,33 +258,45 @@ public struct ETag: Equatable, Sendable {
     }
 
     public var source: Source
-    /// The tag of Swerve's own gzip encoding of the file.
-    public var gzip = false
-    /// With `gzip`: the bytes are zopfli's (`-zopfli`) rather than zlib's (`-gz`).
-    public var zopfli = false
+    /// The coding of Swerve's own compression of the file; identity for the file's bytes as they are (and for a
+    /// sidecar, which is a file with a tag of its own).
+    public var coding: ContentCoding = .identity
+    /// With a compression: the bytes are the background recompression's (zopfli, brotli 11, zstd 19) rather than
+    /// the first pass's.
+    public var recompressed = false
 
     /// Longest rendering: two quotes, four 16-digit numbers, three separators, `-zopfli`.
     public static let maximumLength = 2 + 4 * 16 + 3 + 7
 
-    public init(source: Source, gzip: Bool = false) {
+    public init(source: Source, coding: ContentCoding = .identity) {
         self.source = source
-        self.gzip = gzip
+        self.coding = coding
     }
 
-    public init(contentHigh: UInt64, low: UInt64, gzip: Bool = false) {
+    public init(contentHigh: UInt64, low: UInt64, coding: ContentCoding = .identity) {
         source = .content(high: contentHigh, low: low)
-        self.gzip = gzip
+        self.coding = coding
+    }
+
+    /// The same tag for Swerve's own `coding` of the file, made by the first pass or by the recompression.
+    public func coded(_ coding: ContentCoding, recompressed: Bool = false) -> ETag {
+        var tag = self
+        tag.coding = coding
+        tag.recompressed = coding != .identity && recompressed
+        return tag
     }
 
     /// The same tag for Swerve's gzip representation made by zlib.
-    public var gzipped: ETag { gzipped(zopfli: false) }
+    public var gzipped: ETag { coded(.gzip) }
 
-    /// The same tag for Swerve's gzip representation, made by zopfli or by zlib.
-    public func gzipped(zopfli: Bool) -> ETag {
-        var tag = self
-        tag.gzip = true
-        tag.zopfli = zopfli
-        return tag
+    /// The suffix naming the coding and pass (empty for identity).
+    var suffix: StaticString {
+        switch coding {
+        case .identity: ""
+        case .gzip: recompressed ? "-zopfli" : "-gz"
+        case .br: recompressed ? "-br11" : "-br"
+        case .zstd: recompressed ? "-zst19" : "-zst"
+        }
     }
 
     public func render(into w: inout ByteWriter) {
@@ -302,7 +315,7 @@ public struct ETag: Equatable, Sendable {
             w.appendFixedHex(high)
             w.appendFixedHex(low)
         }
-        if gzip { w.append(zopfli ? "-zopfli" : "-gz") }
+        if coding != .identity { w.append(suffix) }
         w.append(byte: 0x22)
     }
 

@@ -51,8 +51,8 @@ public struct ResponseHeadMemo: ~Copyable {
             etag0 = 0; etag1 = 0; etag2 = 0; etag3 = 0
             if let etag = head.etag {
                 flags |= 32
-                if etag.gzip { flags |= 64 }
-                if etag.zopfli { flags |= 128 }
+                flags |= UInt64(etag.coding.rawValue) << 6   // bits 6–7
+                if etag.recompressed { flags |= 1 << 13 }
                 switch etag.source {
                 case .metadata(let inode, let size, let modified, let changed):
                     etag0 = inode; etag1 = size; etag2 = modified; etag3 = changed

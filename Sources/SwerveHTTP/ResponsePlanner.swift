@@ -5,7 +5,7 @@
 /// A request for a resource goes through four questions, in the order RFC 9110 implies, each answered here:
 /// 1. `route`: what kind of request is this (a resource to look up, OPTIONS, a refused method)?
 /// 2. `target`: given what the path names on disk, what is served (the file, a redirect, an error)?
-/// 3. `representation`: which bytes of the file (identity, a sidecar, the cached gzip body, a gzip stream)?
+/// 3. `representation`: which bytes of the file (identity, a sidecar, a cached compressed body, a compressed stream)?
 /// 4. `body`: given that representation's validators and length: 304 or 412, or the whole body, one range, several,
 ///    or 416?
 /// Facts only the I/O can establish are learnt between the questions; when the I/O then finds a fact false (a sidecar
@@ -126,45 +126,39 @@ extension ResponsePlanner {
         /// the file is at least `--gzip-min-size`. A compressible resource has several representations, so all of
         /// its responses carry `Vary: Accept-Encoding`.
         public var compressible: Bool
-        /// Swerve's own gzip body can be had from the cache: the cache is on, the file fits an entry, it is settled
-        /// (`FileIdentity.isSettled`), and the request may still wait for a compression or the body is cached.
-        public var cachedGzip: Bool
-        /// A gzip stream can be made: HTTP/1.1 (chunked framing), no request body to discard behind it, and the
-        /// compression workers are not behind.
-        public var gzipStream: Bool
-        /// A `.gz` sidecar at least as new as the file exists.
-        public var gzipSidecar: Bool
-        /// A `.br` sidecar at least as new as the file exists.
-        public var brotliSidecar: Bool
-        /// A `.zst` sidecar at least as new as the file exists.
-        public var zstdSidecar: Bool
+        /// Swerve's own compressed body (in any coding of the preference) can be had from the cache: the cache is
+        /// on, the file fits an entry, it is settled (`FileIdentity.isSettled`), and the request may still wait for
+        /// a compression or the body is cached.
+        public var cached: Bool
+        /// A compressed stream can be made: chunked framing (HTTP/1.1) or HTTP/2, no request body to discard behind
+        /// it, and the compression workers are not behind.
+        public var stream: Bool
+        /// The codings of sidecars (`.gz`, `.br`, `.zst`) at least as new as the file.
+        public var sidecars: CodingSet
 
-        public init(compressible: Bool, cachedGzip: Bool = false, gzipStream: Bool = false, gzipSidecar: Bool = false,
-                    brotliSidecar: Bool = false, zstdSidecar: Bool = false) {
+        public init(compressible: Bool, cached: Bool = false, stream: Bool = false, sidecars: CodingSet = []) {
             self.compressible = compressible
-            self.cachedGzip = cachedGzip
-            self.gzipStream = gzipStream
-            self.gzipSidecar = gzipSidecar
-            self.brotliSidecar = brotliSidecar
-            self.zstdSidecar = zstdSidecar
+            self.cached = cached
+            self.stream = stream
+            self.sidecars = sidecars
         }
     }
 
     public enum Representation: Sendable, Equatable {
         case identity
-        case brotliSidecar
-        case zstdSidecar
-        case gzipSidecar
-        /// Swerve's gzip body from the cache (or compressed for this request and then cached).
-        case cachedGzip
-        /// Swerve's gzip stream, compressed while it is sent (no length, so no ranges).
-        case gzipStream
+        /// A precompressed file beside the resource (`.br`, `.zst`, `.gz`), in that coding.
+        case sidecar(ContentCoding)
+        /// Swerve's own body in that coding, from the cache (or compressed for this request and then cached).
+        case cached(ContentCoding)
+        /// Swerve's stream in that coding, compressed while it is sent (no length, so no ranges).
+        case stream(ContentCoding)
         /// 406: the client refused every coding the server has (RFC 9110 §15.5.7).
         case notAcceptable
     }
 
-    /// RFC 9110 §12.5.3 with `AcceptEncoding.choose`'s weights and tie rules (`preference` among equal weights). For
-    /// gzip, a sidecar (made ahead, often smaller) beats the cached body, which beats a stream.
+    /// RFC 9110 §12.5.3 with `AcceptEncoding.choose`'s weights and tie rules (`preference` among equal weights: a
+    /// compression it leaves out is never sent, sidecar or not). Within the chosen coding a sidecar (made ahead,
+    /// often smaller) beats the cached body, which beats a stream.
     public static func representation(
         _ accept: AcceptEncoding, _ facts: RepresentationFacts, preference: EncodingPreference = .standard
     ) -> Representation {
@@ -175,17 +169,14 @@ extension ResponsePlanner {
             return accept.isPresent && accept.choose(from: .identity) == nil ? .notAcceptable : .identity
         }
         var available: CodingSet = .identity
-        if facts.gzipSidecar || facts.cachedGzip || facts.gzipStream { available.insert(.gzip) }
-        if facts.brotliSidecar { available.insert(.br) }
-        if facts.zstdSidecar { available.insert(.zstd) }
+        available.formUnion(facts.sidecars)
+        if facts.cached || facts.stream { available.formUnion(preference.codings) }
         switch accept.choose(from: available, preference: preference) {
         case nil: return .notAcceptable
         case .identity?: return .identity
-        case .br?: return .brotliSidecar
-        case .zstd?: return .zstdSidecar
-        case .gzip?:
-            if facts.gzipSidecar { return .gzipSidecar }
-            return facts.cachedGzip ? .cachedGzip : .gzipStream
+        case let coding?:
+            if facts.sidecars.contains(CodingSet(coding)) { return .sidecar(coding) }
+            return facts.cached ? .cached(coding) : .stream(coding)
         }
     }
 }

@@ -11,7 +11,7 @@ final class HTTP2Connection {
     var waiting: [HTTP2Stream] = []
     /// Answered streams whose body is still (partly) to be sent, by stream id.
     var bodies: [Int32: StagedOutput] = [:]
-    /// Streams whose body is a gzip stream (`GzipStream`, by the stream's key in the handler's `streams`), its pieces
+    /// Streams whose body is a compressed stream (`CompressionStream`, by the stream's key in the handler's `streams`), its pieces
     /// added to its body in `bodies` as they are compressed; by stream id.
     var streamed: [Int32: HTTP2Stream] = [:]
     /// Serialized frames the connection's output had no room for, sent before anything else.
@@ -34,7 +34,7 @@ final class HTTP2Stream {
     let request: HTTP2ServerSession.Request
     /// The per-request facts the pipeline keeps between suspends (compression attempts, a miss waited for).
     var state = HTTPConnectionState()
-    /// The key of this stream's side-table entries (a listing job, a gzip stream), in place of a connection id: negative, so it
+    /// The key of this stream's side-table entries (a listing job, a compressed stream), in place of a connection id: negative, so it
     /// never meets an HTTP/1.1 connection's fd.
     let key: Int32
     /// Monotonic milliseconds of the first suspend, 0 before: after `waitLimitMilliseconds` the stream is answered

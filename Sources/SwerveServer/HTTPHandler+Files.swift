@@ -6,7 +6,7 @@ import SwerveFiles
 import SwerveHTTP
 
 /// Serving a file: choose the representation (content negotiation: identity, a precompressed sidecar, a cached
-/// gzip body, or a gzip stream), evaluate the request's preconditions against that representation's validators
+/// compressed body, or a compressed stream), evaluate the request's preconditions against that representation's validators
 /// (RFC 9110 §13.2.2), then its Range (§14), and only then do the I/O the plan calls for.
 extension HTTPHandler {
     enum StreamStep { case suspend, outputFull, failed, finished }
@@ -15,9 +15,9 @@ extension HTTPHandler {
     enum BodySource {
         /// A file (the resource itself, or a sidecar).
         case file(OpenFile)
-        /// Swerve's cached gzip body (sent with `sendfile` from its sealed memfd when it has one, else from memory).
+        /// Swerve's cached compressed body (sent with `sendfile` from its sealed memfd when it has one, else from memory).
         case memory(CompressedBody)
-        /// Swerve's gzip stream of the file, length unknown (no ranges).
+        /// Swerve's compressed stream of the file, length unknown (no ranges).
         case stream(OpenFile)
     }
 
@@ -86,11 +86,11 @@ extension HTTPHandler {
             let cache = compression.cache
             // Cached bodies are made only from settled files: an unsettled one may still be changing under the same
             // identity, so it is streamed (or sent as it is) until its ctime is in the past.
-            facts.cachedGzip = cache.isEnabled && identity.size <= cache.maxEntryBytes && settled
+            facts.cached = cache.isEnabled && identity.size <= cache.maxEntryBytes && settled
             // A stream has no Content-Length, so it needs chunked framing: HTTP/1.1 only (RFC 9112 §7: never
             // chunked to 1.0). Requests with a body are answered without streaming so the body is discarded in
             // order. Not after an expired wait: the workers are behind, and the pieces would queue behind them.
-            facts.gzipStream = request.head.versionMinor >= 1 && !request.hasBody && !context.waitExpired
+            facts.stream = request.head.versionMinor >= 1 && !request.hasBody && !context.waitExpired
             let sidecars: SidecarIndex.Entry
             if let known = file.sidecars {
                 sidecars = known
@@ -98,9 +98,9 @@ extension HTTPHandler {
                 sidecars = sidecarAvailability(name: name, identity: identity, context: context)
                 file.cached?.sidecars = sidecars
             }
-            facts.gzipSidecar = sidecars.gzip
-            facts.brotliSidecar = sidecars.brotli
-            facts.zstdSidecar = sidecars.zstd
+            if sidecars.gzip { facts.sidecars.insert(.gzip) }
+            if sidecars.brotli { facts.sidecars.insert(.br) }
+            if sidecars.zstd { facts.sidecars.insert(.zstd) }
         }
 
         // Ask the planner; when executing its choice finds a fact false, correct it and ask again (at most once
@@ -117,63 +117,56 @@ extension HTTPHandler {
                 return .done
             case .identity:
                 representation = Representation(source: .file(file), coding: .identity, etag: identityTag)
-            case .brotliSidecar, .zstdSidecar, .gzipSidecar:
-                let coding: ContentCoding = choice == .brotliSidecar ? .br : choice == .zstdSidecar ? .zstd : .gzip
+            case .sidecar(let coding):
                 let suffix: StaticString = coding == .br ? ".br" : coding == .zstd ? ".zst" : ".gz"
                 guard let sidecar = cachedSidecar(source: identity, name: name, suffix: suffix, context: context) else {
                     // Vanished, or older than its source since the index looked.
-                    switch coding {
-                    case .br: facts.brotliSidecar = false
-                    case .zstd: facts.zstdSidecar = false
-                    default: facts.gzipSidecar = false
-                    }
+                    facts.sidecars.remove(CodingSet(coding))
                     continue choosing
                 }
                 file.close()
                 representation = Representation(source: .file(sidecar), coding: coding, etag: sidecarTag(sidecar, context), serverTiming: .precompressed)
-            case .cachedGzip:
-                // Settled, so it has a tag (`facts.cachedGzip` requires that), unless it is an error page.
+            case .cached(let coding):
+                // Settled, so it has a tag (`facts.cached` requires that), unless it is an error page.
                 guard let compression = site.compression, identityTag != nil || request.isErrorPage else {
-                    facts.cachedGzip = false
+                    facts.cached = false
                     continue choosing
                 }
-                let cached = compression.cachedBody(identity)
-                // The tag names the encoder of the body that would be sent: the cached one, or zlib's for a miss.
-                let gzipTag = identityTag?.gzipped(zopfli: cached?.encoder == .zopfli)
-                // Decide 304/412 before compressing anything: the gzip tag is known without the body. (RFC 9110
-                // §13.2.1: an error page ignores preconditions.)
-                if !request.isErrorPage, let early = ResponsePlanner.conditions(
-                    request.head.method, request.preconditions, etag: gzipTag, lastModified: validators.lastModified, now: now),
-                   early != .proceed {
+                let cached = compression.cachedBody(identity, coding: coding)
+                // The tag names the pass of the body that would be sent: the cached one, or the first for a miss.
+                let codedTag = identityTag?.coded(coding, recompressed: cached?.recompressed ?? false)
+                // Decide 304/412 before compressing anything: the tag is known without the body. (RFC 9110 §13.2.1:
+                // an error page ignores preconditions.)
+                if !request.isErrorPage, let early = earlyConditions(request, codedTag: codedTag, lastModified: validators.lastModified, now: now) {
                     file.close()
-                    writeConditional(early, validators: Validators(etag: gzipTag, lastModified: validators.lastModified),
+                    writeConditional(early.outcome, validators: Validators(etag: early.etag, lastModified: validators.lastModified),
                                      traits: traits, vary: true, request: request, output: &output, now: now)
                     return .done
                 }
                 if let body = cached {
                     file.close()
-                    representation = Representation(source: .memory(body), coding: .gzip, etag: gzipTag,
+                    representation = Representation(source: .memory(body), coding: coding, etag: codedTag,
                                                     serverTiming: request.waited ? .miss(nanoseconds: body.compressNanoseconds) : .hit)
                 } else if context.waitExpired || state.compressionAttempts >= Self.maximumCompressionAttempts {
-                    // Waited as long as a request may (then `gzipStream` is off too: the bytes as they are), or the
+                    // Waited as long as a request may (then `stream` is off too: the bytes as they are), or the
                     // file kept changing while it was read: no body from the cache for this request.
-                    facts.cachedGzip = false
+                    facts.cached = false
                     continue choosing
                 } else {
-                    switch compression.compress(identity, fd: file.fd, resumer: context.resumer) {
+                    switch compression.compress(identity, coding: coding, fd: file.fd, resumer: context.resumer) {
                     case .pending:
                         state.compressionAttempts += 1
                         file.close()
                         return .suspend
                     case .futile:
-                        // Its gzip body would not fit the cache (it grew): not worth a stream either.
-                        facts.cachedGzip = false
-                        facts.gzipStream = false
+                        // Its body would not fit the cache (it grew): not worth a stream either.
+                        facts.cached = false
+                        facts.stream = false
                         continue choosing
                     }
                 }
-            case .gzipStream:
-                representation = Representation(source: .stream(file), coding: .gzip, etag: identityTag?.gzipped, serverTiming: .stream)
+            case .stream(let coding):
+                representation = Representation(source: .stream(file), coding: coding, etag: identityTag?.coded(coding), serverTiming: .stream)
             }
             break
         }
@@ -183,6 +176,30 @@ extension HTTPHandler {
         return send(
             representation, validators: validators, traits: traits, vary: varies, request: request, identitySize: identity.size,
             output: &output, context: context)
+    }
+
+    /// The preconditions of a request for Swerve's cached body tagged `codedTag`, decided before that body is had: nil
+    /// when there are none or they let the request proceed.
+    ///
+    /// An If-None-Match naming the *other* pass of the same coding of this very file version (the first pass's tag
+    /// while the recompressed body is cached, or the other way round after an eviction or a restart) is answered
+    /// 304 with the client's tag. Those bytes are a correct coding of the current content, so the client's copy is
+    /// current, and RFC 9110 §13.1.2 lets the server select that representation for this client; a full 200 of
+    /// the other pass's bytes would re-send the same content for nothing. Only for a 304: If-Range and If-Match
+    /// still compare against the body that would be sent, so no range of one pass is ever spliced onto the other.
+    private func earlyConditions(
+        _ request: FileRequest, codedTag: ETag?, lastModified: Int?, now: Int
+    ) -> (outcome: PreconditionOutcome, etag: ETag?)? {
+        let method = request.head.method
+        guard let outcome = ResponsePlanner.conditions(method, request.preconditions, etag: codedTag, lastModified: lastModified, now: now)
+        else { return nil }
+        if outcome != .proceed { return (outcome, codedTag) }
+        guard let codedTag else { return nil }
+        let otherPass = codedTag.coded(codedTag.coding, recompressed: !codedTag.recompressed)
+        if ResponsePlanner.conditions(method, request.preconditions, etag: otherPass, lastModified: lastModified, now: now) == .notModified {
+            return (.notModified, otherPass)
+        }
+        return nil
     }
 
     /// A sidecar's own tag, when it is settled (a sidecar is a file like any other).
@@ -283,7 +300,7 @@ extension HTTPHandler {
             break
         }
         guard let length else {
-            // A live gzip stream has no stable byte positions: Range is ignored (200, whole body).
+            // A live compressed stream has no stable byte positions: Range is ignored (200, whole body).
             guard case .stream(let file) = representation.source else { return .done }
             return startStream(file, representation: representation, validators: validators, traits: traits, vary: vary, request: request, output: &output, context: context)
         }
@@ -478,7 +495,7 @@ extension HTTPHandler {
         return file
     }
 
-    // MARK: Streaming gzip
+    // MARK: Streaming compression
 
     private func startStream(
         _ file: OpenFile, representation: Representation, validators: Validators, traits: PathTraits,
@@ -486,7 +503,7 @@ extension HTTPHandler {
     ) -> Answer {
         let now = context.wallClockSeconds
         var response = fileHead(status: .ok, validators: validators, traits: traits, vary: vary, request: request, length: 0)
-        response.contentEncoding = .gzip
+        response.contentEncoding = representation.coding
         response.chunked = true
         response.serverTiming = representation.serverTiming
         if request.isHead {
@@ -496,14 +513,12 @@ extension HTTPHandler {
         }
         let fd = file.fdForEngine()
         guard fd >= 0, let compression = site.compression,
-              let stream = try? GzipStream(fd: fd, size: file.identity.size, level: compression.level)
+              let stream = try? CompressionStream(fd: fd, size: file.identity.size, coding: representation.coding, levels: compression.levels)
         else {
-            // No descriptor for the stream (EMFILE) or no zlib state for it: the bytes as they are, rather than a
-            // gzip response with an empty body. (A GzipStream that failed to initialise did not take the fd over.)
+            // No descriptor for the stream (EMFILE) or no encoder state for it: the bytes as they are, rather than a
+            // compressed response with an empty body. (A stream that failed to initialise did not take the fd over.)
             if fd >= 0 { Glibc.close(fd) }
-            var tag = representation.etag
-            tag?.gzip = false
-            tag?.zopfli = false
+            let tag = representation.etag?.coded(.identity)
             return send(
                 Representation(source: .file(file), coding: .identity, etag: tag),
                 validators: Validators(etag: tag, lastModified: validators.lastModified), traits: traits, vary: vary,
@@ -517,7 +532,7 @@ extension HTTPHandler {
 
     static let lastChunk: StaticString = "0\r\n\r\n"
 
-    func submitPiece(_ stream: GzipStream, context: ProcessContext) {
+    func submitPiece(_ stream: CompressionStream, context: ProcessContext) {
         let resumer = context.resumer
         stream.submitted()
         site.compression?.run {

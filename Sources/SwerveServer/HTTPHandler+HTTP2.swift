@@ -58,7 +58,7 @@ extension HTTPHandler {
             session.goAway()
         }
         var sent = send(connection, output: &output)
-        // Pieces of gzip streams that came in, and those whose body just went out: then send again.
+        // Pieces of compressed streams that came in, and those whose body just went out: then send again.
         if !connection.streamed.isEmpty && continueStreams(connection, context: context) && sent == .idle {
             sent = send(connection, output: &output)
         }
@@ -138,7 +138,7 @@ extension HTTPHandler {
             recycle(staged)
             return false
         }
-        // The head `writeHead` rendered first, then the body; a gzip stream's pieces come later (`continueStreams`).
+        // The head `writeHead` rendered first, then the body; a compressed stream's pieces come later (`continueStreams`).
         let streamed = answer == .streaming
         let bodyLength: Int? = streamed ? nil : staged.count - lastHead.bytes
         let submitted = staged.consumeBytes(lastHead.bytes) { head in
@@ -220,12 +220,12 @@ extension HTTPHandler {
         }
     }
 
-    /// Compressed input a gzip stream may have ahead of what its client took: one piece is compressed while the
+    /// Compressed input a compressed stream may have ahead of what its client took: one piece is compressed while the
     /// last is sent, and none while this much waits (a slow reader or a closed window holds one stream's memory to
-    /// about two pieces, `GzipStream.pieceInput` of input each).
-    static let streamAheadBytes = GzipStream.pieceInput
+    /// about two pieces, `CompressionStream.pieceInput` of input each).
+    static let streamAheadBytes = CompressionStream.pieceInput
 
-    /// Moves the pieces of the connection's gzip streams into their bodies as they are compressed, and starts the
+    /// Moves the pieces of the connection's compressed streams into their bodies as they are compressed, and starts the
     /// next while little of the body waits. True when a body grew (there is more to send).
     private func continueStreams(_ connection: HTTP2Connection, context: ProcessContext) -> Bool {
         var grew = false

@@ -5,7 +5,7 @@ import SwerveFiles
 import SwerveHTTP
 
 /// Directory listings (`--list-dirs`): the request waits while a worker reads and renders the directory, then is
-/// answered from the job like a small file in memory: gzip when accepted, a strong ETag, 304, HEAD headers only.
+/// answered from the job like a small file in memory: compressed (br, zstd or gzip) when accepted, a strong ETag, 304, HEAD headers only.
 extension HTTPHandler {
     /// Starts the job that reads `directory` (open for reading, taken over) and suspends the request.
     func startListing(
@@ -19,12 +19,17 @@ extension HTTPHandler {
         let format: DirectoryListing.Format = query.json || media.prefersJSON ? .json : .html
         var accept = AcceptEncoding()
         parser.forEachValue(of: .acceptEncoding) { accept.add($0.bytes(in: request)) }
-        let wantsGzip = site.compression != nil && accept.choose(from: [.identity, .gzip], preference: site.encodings) == .gzip
+        // The coding this client will take, if it takes a compression: made once, beside the plain bytes.
+        let offered: CodingSet = site.compression != nil ? site.encodings.codings.union(.identity) : .identity
+        let chosen = accept.choose(from: offered, preference: site.encodings)
+        let compression = site.compression.flatMap { service in
+            chosen.flatMap { $0 == .identity ? nil : (coding: $0, levels: service.levels) }
+        }
         let job = ListingJob(
             fd: directory.fd, relativePath: directory.path, root: resolver(now: context.monotonicMilliseconds).root,
             policy: DirectoryReader.Policy(showHidden: site.showHidden, followSymlinks: site.followSymlinks),
             listing: DirectoryListing(path: display, entries: [], query: query), format: format,
-            gzipLevel: wantsGzip ? site.compression?.level : nil)
+            compression: compression)
         listings[context.connectionID] = job
         let resumer = context.resumer
         site.workers.submit {
@@ -57,13 +62,14 @@ extension HTTPHandler {
         }
         var accept = AcceptEncoding()
         parser.forEachValue(of: .acceptEncoding) { accept.add($0.bytes(in: request)) }
-        let available: CodingSet = job.gzipBody != nil ? [.identity, .gzip] : .identity
+        var available: CodingSet = .identity
+        if job.compressedBody != nil, let coding = job.coding { available.insert(CodingSet(coding)) }
         guard let coding = accept.choose(from: available, preference: site.encodings) else {
             writeError(.notAcceptable, isHead: isHead, connection: connection, vary: true, output: &output, now: now)
             return .done
         }
-        let sent = coding == .gzip ? job.gzipBody! : body
-        let etag = ETag(contentHigh: digest.high, low: digest.low, gzip: coding == .gzip)
+        let sent = coding == .identity ? body : job.compressedBody!
+        let etag = ETag(contentHigh: digest.high, low: digest.low, coding: coding)
         // The directory's path as the site's rules see it (`docs/`), for Cache-Control and --header.
         let rulePath = Array(job.listing.path.dropFirst())
         let (cacheControl, extraFields) = rulePath.withUnsafeBytes { path in
@@ -74,7 +80,7 @@ extension HTTPHandler {
         response.contentType = Self.contentType(job.format, site.mime)
         response.contentEncoding = coding
         response.etag = etag
-        // HTML or JSON by Accept, gzip or not by Accept-Encoding.
+        // HTML or JSON by Accept, the coding by Accept-Encoding.
         response.vary = [.accept, .acceptEncoding]
         response.cacheControl = cacheControl
         response.extraFields = extraFields

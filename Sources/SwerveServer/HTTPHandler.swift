@@ -14,7 +14,7 @@ public struct HTTPConnectionState: BitwiseCopyable {
     /// Bytes of the chunked body discarded so far (framing included), against `HTTPHandler.discardBodyLimit`.
     var chunkedDiscarded = 0
     var decoder = ChunkedBodyDecoder()
-    /// A gzip stream (see `GzipStream`) is being sent; its object lives in the handler's `streams` table.
+    /// A gzip stream (see `CompressionStream`) is being sent; its object lives in the handler's `streams` table.
     var streaming = false
     /// Close the connection once the stream ends (the request asked to close).
     var closeAfterStream = false
@@ -138,8 +138,8 @@ final class HTTPHandler: ConnectionHandler {
     /// This loop's recently rendered heads (a keep-alive client gets the same head for a file all second long).
     let heads = ResponseHeadMemo()
     let pathScratch: UnsafeMutableRawBufferPointer
-    /// Gzip streams in progress, by connection id. Touched only by this loop.
-    var streams: [Int32: GzipStream] = [:]
+    /// Compressed streams in progress, by connection id. Touched only by this loop.
+    var streams: [Int32: CompressionStream] = [:]
     /// Open files by path, revalidated once per loop wake-up.
     let files = OpenFileCache()
     /// The root this loop resolves in, taken from `site.documentRoot` at least every
@@ -251,7 +251,7 @@ final class HTTPHandler: ConnectionHandler {
         case done
         /// Work was started off the loop; ask again when resumed (the request stays unconsumed).
         case suspend
-        /// Headers are queued and a gzip stream follows; its first piece is being compressed.
+        /// Headers are queued and a compressed stream follows; its first piece is being compressed.
         case streaming
     }
 

@@ -10,7 +10,7 @@ import Synchronization
 /// directory's own identity changing: a file inside is rewritten), so a listing is never stale. Its ETag is the
 /// content's SHA-256 (128 bits): equal listings have equal tags, and a 304 answers a client that has this very one.
 ///
-/// Hand-over as for `GzipStream`: the loop writes the inputs before submitting, the worker writes the results and
+/// Hand-over as for `CompressionStream`: the loop writes the inputs before submitting, the worker writes the results and
 /// then `ready` with a releasing store, and the loop reads the results only after an acquiring load saw it. That
 /// ordering is what makes `@unchecked Sendable` sound here.
 final class ListingJob: @unchecked Sendable {
@@ -21,19 +21,21 @@ final class ListingJob: @unchecked Sendable {
     private let policy: DirectoryReader.Policy
     let listing: DirectoryListing
     let format: DirectoryListing.Format
-    /// zlib level for the gzip body, or nil when the client does not take gzip.
-    private let gzipLevel: Int32?
+    /// The compression to make besides the plain bytes, with the levels to make it at; nil when the client takes
+    /// none (or compression is off).
+    private let compression: (coding: ContentCoding, levels: CompressionLevels)?
 
     /// The listing's bytes (nil if the directory could not be read: it went away).
     private(set) var body: CompressedBody?
-    private(set) var gzipBody: CompressedBody?
+    /// The listing's bytes in `compression`'s coding (nil when none was asked for, or the codec failed).
+    private(set) var compressedBody: CompressedBody?
     /// The listing's SHA-256 (its ETag), set with `body`.
     private(set) var digest: ContentHashes.Digest?
     private let ready = Atomic<Bool>(false)
 
     init(
         fd: Int32, relativePath: [UInt8], root: RootDirectory, policy: DirectoryReader.Policy, listing: DirectoryListing,
-        format: DirectoryListing.Format, gzipLevel: Int32?
+        format: DirectoryListing.Format, compression: (coding: ContentCoding, levels: CompressionLevels)?
     ) {
         self.fd = fd
         self.relativePath = relativePath
@@ -41,8 +43,11 @@ final class ListingJob: @unchecked Sendable {
         self.policy = policy
         self.listing = listing
         self.format = format
-        self.gzipLevel = gzipLevel
+        self.compression = compression
     }
+
+    /// The coding of `compressedBody`.
+    var coding: ContentCoding? { compression?.coding }
 
     /// Worker side: read, render, hash, compress; then publish.
     func run() {
@@ -57,9 +62,10 @@ final class ListingJob: @unchecked Sendable {
         bytes.withUnsafeBytes { hasher.update($0) }
         digest = ContentHashes.Digest(sha256: hasher.finish())
         body = CompressedBody(taking: bytes, identityLength: bytes.count, compressNanoseconds: 0)
-        if let gzipLevel, let encoder = try? GzipEncoder(level: gzipLevel),
-           let gzip = try? bytes.withUnsafeBytes({ bytes throws(GzipError) in try encoder.compress(bytes) }) {
-            gzipBody = CompressedBody(taking: gzip, identityLength: bytes.count, compressNanoseconds: 0)
+        if let compression, let compressed = try? bytes.withUnsafeBytes({ bytes throws(CompressionError) in
+            try compression.levels.compress(bytes, coding: compression.coding)
+        }) {
+            compressedBody = CompressedBody(taking: compressed, identityLength: bytes.count, compressNanoseconds: 0)
         }
     }
 

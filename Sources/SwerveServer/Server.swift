@@ -79,6 +79,8 @@ public final class Server: Sendable {
             throw ServerError("\(name) must be a positive number of seconds", usage: true)
         }
         guard (1...9).contains(configuration.gzipLevel) else { throw ServerError("--gzip-level must be 1…9", usage: true) }
+        guard (0...11).contains(configuration.brotliLevel) else { throw ServerError("--brotli-level must be 0…11", usage: true) }
+        guard (1...19).contains(configuration.zstdLevel) else { throw ServerError("--zstd-level must be 1…19", usage: true) }
         guard configuration.gzipMinSize >= 0 else { throw ServerError("--gzip-min-size must not be negative", usage: true) }
         guard configuration.cacheSize >= 0 else { throw ServerError("--cache-size must not be negative", usage: true) }
         if let entryMax = configuration.cacheEntryMax, entryMax < 0 || entryMax > configuration.cacheSize {
@@ -185,18 +187,21 @@ public final class Server: Sendable {
         let workers = WorkerPool(threads: configuration.compressionWorkers)
         self.workers = workers
         let cache = BodyCache(capacityBytes: configuration.cacheSize, maxEntryBytes: configuration.cacheEntryMax)
-        let recompressor = configuration.zopfli && cache.isEnabled ? WorkerPool(threads: 1, idlePriority: true) : nil
+        let recompressor = configuration.recompress && cache.isEnabled ? WorkerPool(threads: 1, idlePriority: true) : nil
         if recompressor != nil {
             // zopfli's working memory (~30 bytes per input byte, in blocks of hundreds of KiB) is freed after each
             // job, but glibc raises its mmap threshold each time such a block is freed, so later ones came from a
             // thread arena that stayed resident for good. VmRSS after serving the benchmark's site once: 10,596 kB,
-            // against 8,724 kB with --zopfli off. A fixed threshold (glibc's initial 128 KiB) keeps large blocks in
+            // against 8,724 kB with recompression off. A fixed threshold (glibc's initial 128 KiB) keeps large blocks in
             // mmap, returned on free (9,404 kB); with `malloc_trim` after each job (CompressionService) 8,940 kB.
             // Nothing on the request path allocates blocks that large.
             mallopt(M_MMAP_THRESHOLD, 128 << 10)
         }
         self.recompressor = recompressor
-        let compression = CompressionService(cache: cache, level: configuration.gzipLevel, pool: workers, recompressor: recompressor)
+        let compression = CompressionService(
+            cache: cache,
+            levels: CompressionLevels(gzip: configuration.gzipLevel, brotli: configuration.brotliLevel, zstd: configuration.zstdLevel),
+            pool: workers, recompressor: recompressor)
         self.compression = compression
         let site = Site(
             documentRoot: documentRoot, showHidden: configuration.showHidden,
@@ -397,7 +402,7 @@ public final class Server: Sendable {
         // The loops are gone (joined): their last lines are handed over from this thread.
         for buffer in accessLogBuffers { buffer.submit() }
         workers.shutdown()
-        // A zopfli job can take seconds and only ever makes the cache smaller: not worth delaying the exit for.
+        // A recompression can take seconds and only ever makes the cache smaller: not worth delaying the exit for.
         recompressor?.abandon()
         let stats = statistics
         logger.info("stopped", metadata: [
@@ -416,7 +421,7 @@ public final class Server: Sendable {
         public var compressions: Int
         public var compressionInputBytes: Int
         public var compressionNanoseconds: Int
-        /// Cached bodies replaced by a smaller zopfli body.
+        /// Cached bodies replaced by a smaller recompressed body.
         public var recompressions: Int
     }
 

@@ -32,6 +32,11 @@ public struct ServerConfiguration: Sendable {
     public var followSymlinks = false
     /// zlib level for gzip responses: 1 (fastest) … 9 (smallest).
     public var gzipLevel: Int32 = 6
+    /// brotli quality of the first pass: 0 (fastest) … 11 (smallest). 5 compresses the benchmark's 100 KB
+    /// JavaScript smaller than gzip -9 in about what gzip -6 takes (docs/PERFORMANCE.md "Bytes per coding").
+    public var brotliLevel: Int32 = 5
+    /// zstd level of the first pass: 1 (fastest) … 19 (smallest); 3 is zstd's own default.
+    public var zstdLevel: Int32 = 3
     /// `--encodings`: the compressions offered and, among those a client weighs equally, their order.
     public var encodings = EncodingPreference.standard
     /// Smaller files are never compressed: below ~256 bytes gzip's 18-byte framing and lost sendfile path cost
@@ -41,9 +46,9 @@ public struct ServerConfiguration: Sendable {
     public var cacheSize = 64 * 1024 * 1024
     /// Largest single cached body; nil: an eighth of `cacheSize`.
     public var cacheEntryMax: Int?
-    /// Recompress cached gzip bodies with zopfli on an idle-priority thread (4–8% fewer bytes per response, once
-    /// per file version; see `CompressionService`).
-    public var zopfli = true
+    /// Recompress cached bodies on an idle-priority thread at each coding's smallest setting (zopfli for gzip,
+    /// brotli 11, zstd 19: fewer bytes per response, once per file version; see `CompressionService`).
+    public var recompress = true
     /// `Server-Timing: cache;desc="hit"` and friends on compressed responses.
     public var serverTiming = true
     /// Cache-Control for every file unless a rule matches; nil: `no-cache` (see `CacheControlPolicy`).

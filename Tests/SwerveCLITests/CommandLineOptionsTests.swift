@@ -58,7 +58,11 @@ private let valueRows: [ValueRow] = [
     ValueRow("cache-entry-max", "1M", "1048576") { $0.cacheEntryMax.map { "\($0)" } ?? "nil" },
     ValueRow("cache-entry-max", "0", "0") { $0.cacheEntryMax.map { "\($0)" } ?? "nil" },
     ValueRow("server-timing", "off", "false") { "\($0.serverTiming)" },
-    ValueRow("zopfli", "off", "false") { "\($0.zopfli)" },
+    ValueRow("recompress", "off", "false") { "\($0.recompress)" },
+    ValueRow("brotli-level", "0", "0") { "\($0.brotliLevel)" },
+    ValueRow("brotli-level", "11", "11") { "\($0.brotliLevel)" },
+    ValueRow("zstd-level", "1", "1") { "\($0.zstdLevel)" },
+    ValueRow("zstd-level", "19", "19") { "\($0.zstdLevel)" },
     ValueRow("cache-control", "max-age=60", "max-age=60") { $0.cacheControl ?? "nil" },
     ValueRow("cache-control", "", "") { $0.cacheControl ?? "nil" },
     ValueRow("cache-rule", "*.css=max-age=60", "[\"*.css=max-age=60\"]") { "\($0.cacheRules)" },
@@ -170,6 +174,10 @@ private let errorRows: [ErrorRow] = [
     ErrorRow(["--gzip-level", "10"], "--gzip-level must be 1 to 9"),
     ErrorRow(["--gzip-level", "99999999999"], "--gzip-level must be 1 to 9"),
     ErrorRow(["--gzip-level", "max"], "--gzip-level: 'max' is not a whole number"),
+    ErrorRow(["--brotli-level", "12"], "--brotli-level must be 0 to 11"),
+    ErrorRow(["--brotli-level", "-1"], "--brotli-level must be 0 to 11"),
+    ErrorRow(["--zstd-level", "0"], "--zstd-level must be 1 to 19"),
+    ErrorRow(["--zstd-level", "22"], "--zstd-level must be 1 to 19"),
     ErrorRow(["--gzip-min-size", "-1"], "--gzip-min-size must not be negative"),
     ErrorRow(["--encodings", "deflate"], "--encodings: 'deflate' is not br, zstd or gzip"),
     ErrorRow(["--encodings", "br,,gzip"], "--encodings: '' is not br, zstd or gzip"),
@@ -187,7 +195,7 @@ private let errorRows: [ErrorRow] = [
     ErrorRow(["--cache-size", "0", "--cache-entry-max", "1"], "--cache-entry-max must not exceed --cache-size"),
     ErrorRow(["--server-timing", "yes"], "--server-timing: 'yes' is not on or off"),
     ErrorRow(["--server-timing", "ON"], "--server-timing: 'ON' is not on or off"),
-    ErrorRow(["--zopfli", "1"], "--zopfli: '1' is not on or off"),
+    ErrorRow(["--recompress", "1"], "--recompress: '1' is not on or off"),
     ErrorRow(["--etag", "strong"], "--etag: 'strong' is not metadata or content"),
     ErrorRow(["--access-log", ""], "--access-log needs a path, - or off"),
     ErrorRow(["--tls-cert", ""], "--tls-cert needs a file"),
@@ -259,8 +267,10 @@ struct CommandLineOptionsTests {
     func defaultChoices() throws {
         #expect(try configuration(["--server-timing", "on"]).serverTiming == true)
         #expect(try configuration(["--server-timing=off", ]).serverTiming == false)
-        #expect(try configuration([]).zopfli == true)
-        #expect(try configuration(["--zopfli", "off"]).zopfli == false)
+        #expect(try configuration([]).recompress == true)
+        #expect(try configuration(["--recompress", "off"]).recompress == false)
+        #expect(try configuration([]).brotliLevel == 5)
+        #expect(try configuration([]).zstdLevel == 3)
         #expect(try configuration(["--etag", "metadata"]).contentETags == false)
     }
 
@@ -349,7 +359,7 @@ struct CommandLineOptionsTests {
         for fragment in [
             "(default: html)", "(default: 0.0.0.0)", "(default: number of CPUs)", "(default: 16384)", "(default: 10)",
             "(default: 15)", "(default: 6)", "(default: 256)", "(default: 64M)", "(default: on)", "(default: no-cache)",
-            "(default: metadata)", "(default: br,zstd,gzip)", "--gzip-level 1-9", "--server-timing on|off", "--zopfli on|off", "--etag metadata|content",
+            "(default: metadata)", "(default: br,zstd,gzip)", "--gzip-level 1-9", "--server-timing on|off", "--recompress on|off", "--brotli-level 0-11", "--zstd-level 1-19", "--etag metadata|content",
         ] {
             #expect(text.contains(fragment), "missing \(fragment)")
         }

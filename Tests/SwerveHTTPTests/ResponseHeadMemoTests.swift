@@ -100,8 +100,9 @@ struct ResponseHeadMemoTests {
         case 3: spec.lastModified = spec.lastModified == nil ? 1_700_000_000 : (rng.next() % 2 == 0 ? nil : spec.lastModified! + 1)
         case 4:
             let tags: [ETag?] = [
-                nil, ETag(contentHigh: 1, low: 2), ETag(contentHigh: 1, low: 3), ETag(contentHigh: 1, low: 2, gzip: true),
-                ETag(contentHigh: 1, low: 2).gzipped(zopfli: true),
+                nil, ETag(contentHigh: 1, low: 2), ETag(contentHigh: 1, low: 3), ETag(contentHigh: 1, low: 2, coding: .gzip),
+                ETag(contentHigh: 1, low: 2).coded(.gzip, recompressed: true), ETag(contentHigh: 1, low: 2, coding: .br),
+                ETag(contentHigh: 1, low: 2).coded(.br, recompressed: true), ETag(contentHigh: 1, low: 2, coding: .zstd),
                 ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_003, changed: 5)),
                 ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_004, changed: 5)),
                 ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_003, changed: 6)),

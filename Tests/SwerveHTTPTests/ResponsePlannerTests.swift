@@ -44,39 +44,57 @@ struct ResponsePlannerTests {
 
     // MARK: 3. Representation
 
-    static let everything = Facts(compressible: true, cachedGzip: true, gzipStream: true, gzipSidecar: true, brotliSidecar: true,
-                                  zstdSidecar: true)
+    static let everything = Facts(compressible: true, cached: true, stream: true, sidecars: [.gzip, .br, .zstd])
 
     struct RepresentationRow: Sendable, CustomTestStringConvertible {
         let name: String
         let accept: [String]
         let facts: Facts
+        var preference = EncodingPreference.standard
         let expected: ResponsePlanner.Representation
         var testDescription: String { name }
     }
 
     static let representationRows: [RepresentationRow] = [
         RepresentationRow(name: "no Accept-Encoding → identity, even with every coding at hand", accept: [], facts: everything, expected: .identity),
-        RepresentationRow(name: "gzip → the sidecar beats the cached body", accept: ["gzip"], facts: everything, expected: .gzipSidecar),
+        RepresentationRow(name: "gzip → the sidecar beats the cached body", accept: ["gzip"], facts: everything, expected: .sidecar(.gzip)),
         RepresentationRow(name: "gzip, no sidecar → the cached body", accept: ["gzip"],
-                          facts: Facts(compressible: true, cachedGzip: true, gzipStream: true), expected: .cachedGzip),
+                          facts: Facts(compressible: true, cached: true, stream: true), expected: .cached(.gzip)),
         RepresentationRow(name: "gzip, nothing cacheable → a stream", accept: ["gzip"],
-                          facts: Facts(compressible: true, gzipStream: true), expected: .gzipStream),
-        RepresentationRow(name: "gzip, no way to gzip → identity", accept: ["gzip"], facts: Facts(compressible: true), expected: .identity),
-        RepresentationRow(name: "br and gzip equal → br (the sidecar)", accept: ["gzip, br"], facts: everything, expected: .brotliSidecar),
-        RepresentationRow(name: "zstd and gzip equal → zstd (the sidecar)", accept: ["gzip, zstd"], facts: everything, expected: .zstdSidecar),
+                          facts: Facts(compressible: true, stream: true), expected: .stream(.gzip)),
+        RepresentationRow(name: "gzip, no way to compress → identity", accept: ["gzip"], facts: Facts(compressible: true), expected: .identity),
+        RepresentationRow(name: "br and gzip equal → br (the sidecar)", accept: ["gzip, br"], facts: everything, expected: .sidecar(.br)),
+        RepresentationRow(name: "zstd and gzip equal → zstd (the sidecar)", accept: ["gzip, zstd"], facts: everything, expected: .sidecar(.zstd)),
         RepresentationRow(name: "br, zstd and gzip equal → br: the server's order", accept: ["gzip, zstd, br"], facts: everything,
-                          expected: .brotliSidecar),
-        RepresentationRow(name: "zstd preferred but no .zst → gzip", accept: ["zstd, gzip;q=0.5"],
-                          facts: Facts(compressible: true, cachedGzip: true, brotliSidecar: true), expected: .cachedGzip),
-        RepresentationRow(name: "br preferred but no .br → gzip", accept: ["br, gzip;q=0.5"],
-                          facts: Facts(compressible: true, cachedGzip: true), expected: .cachedGzip),
+                          expected: .sidecar(.br)),
+        RepresentationRow(name: "a browser's list, no sidecars → Swerve's own br body", accept: ["gzip, deflate, br, zstd"],
+                          facts: Facts(compressible: true, cached: true, stream: true), expected: .cached(.br)),
+        RepresentationRow(name: "zstd preferred, no .zst → Swerve's own zstd body, not the .br sidecar", accept: ["zstd, br;q=0.5"],
+                          facts: Facts(compressible: true, cached: true, sidecars: .br), expected: .cached(.zstd)),
+        RepresentationRow(name: "br preferred, nothing cacheable → a br stream", accept: ["br, gzip;q=0.5"],
+                          facts: Facts(compressible: true, stream: true), expected: .stream(.br)),
+        RepresentationRow(name: "br;q=0 → the next of the server's order", accept: ["br;q=0, zstd, gzip"],
+                          facts: Facts(compressible: true, cached: true), expected: .cached(.zstd)),
+        RepresentationRow(name: "*;q=0.5 covers the unlisted br and zstd, the listed gzip wins", accept: ["gzip, *;q=0.5"],
+                          facts: Facts(compressible: true, cached: true), expected: .cached(.gzip)),
+        RepresentationRow(name: "*;q=0.5 alone → br, the first of the server's order", accept: ["*;q=0.5"],
+                          facts: Facts(compressible: true, cached: true), expected: .cached(.br)),
+        RepresentationRow(name: "unknown codings only → identity", accept: ["deflate, compress, x-foo"],
+                          facts: everything, expected: .identity),
+        RepresentationRow(name: "a duplicated coding: the last element wins", accept: ["br, gzip;q=0.5, br;q=0.1"],
+                          facts: Facts(compressible: true, cached: true), expected: .cached(.gzip)),
+        RepresentationRow(name: "--encodings gzip: a br sidecar and br acceptance give gzip", accept: ["br, gzip"],
+                          facts: Facts(compressible: true, cached: true, sidecars: .br), preference: EncodingPreference([.gzip]),
+                          expected: .cached(.gzip)),
+        RepresentationRow(name: "--encodings zstd,br: zstd first among equals", accept: ["br, zstd, gzip"],
+                          facts: Facts(compressible: true, cached: true), preference: EncodingPreference([.zstd, .br]),
+                          expected: .cached(.zstd)),
         RepresentationRow(name: "identity;q=0 and nothing else possible → 406", accept: ["identity;q=0"],
                           facts: Facts(compressible: true), expected: .notAcceptable),
-        RepresentationRow(name: "identity;q=0, gzip possible → gzip", accept: ["gzip, identity;q=0"],
-                          facts: Facts(compressible: true, gzipStream: true), expected: .gzipStream),
+        RepresentationRow(name: "identity;q=0, a stream possible → gzip stream", accept: ["gzip, identity;q=0"],
+                          facts: Facts(compressible: true, stream: true), expected: .stream(.gzip)),
         RepresentationRow(name: "not compressible: identity, whatever is accepted", accept: ["gzip, br"],
-                          facts: Facts(compressible: false, cachedGzip: true), expected: .identity),
+                          facts: Facts(compressible: false, cached: true), expected: .identity),
         RepresentationRow(name: "not compressible, identity refused → 406", accept: ["*;q=0"],
                           facts: Facts(compressible: false), expected: .notAcceptable),
         RepresentationRow(name: "gzip;q=0 → identity", accept: ["gzip;q=0"], facts: everything, expected: .identity),
@@ -88,23 +106,23 @@ struct ResponsePlannerTests {
         var accept = AcceptEncoding()
         for value in row.accept { accept.add(arena.bytes(value)) }
         withExtendedLifetime(arena) {
-            #expect(ResponsePlanner.representation(accept, row.facts) == row.expected)
+            #expect(ResponsePlanner.representation(accept, row.facts, preference: row.preference) == row.expected)
         }
     }
 
-    @Test("a fact found false is corrected and asked again: a vanished .br sidecar falls to gzip, a futile compression to identity")
+    @Test("a fact found false is corrected and asked again: a vanished .br sidecar falls to Swerve's br body, a futile compression to identity")
     func correctedFacts() {
         let arena = Arena()
         var accept = AcceptEncoding()
         accept.add(arena.bytes("br, gzip"))
         withExtendedLifetime(arena) {
-            var facts = Facts(compressible: true, cachedGzip: true, gzipStream: true, brotliSidecar: true)
-            #expect(ResponsePlanner.representation(accept, facts) == .brotliSidecar)
-            facts.brotliSidecar = false
-            #expect(ResponsePlanner.representation(accept, facts) == .cachedGzip)
-            facts.cachedGzip = false
-            #expect(ResponsePlanner.representation(accept, facts) == .gzipStream)
-            facts.gzipStream = false
+            var facts = Facts(compressible: true, cached: true, stream: true, sidecars: .br)
+            #expect(ResponsePlanner.representation(accept, facts) == .sidecar(.br))
+            facts.sidecars.remove(.br)
+            #expect(ResponsePlanner.representation(accept, facts) == .cached(.br))
+            facts.cached = false
+            #expect(ResponsePlanner.representation(accept, facts) == .stream(.br))
+            facts.stream = false
             #expect(ResponsePlanner.representation(accept, facts) == .identity)
         }
     }

@@ -36,7 +36,7 @@ final class TestServer: @unchecked Sendable {
         configuration.shutdownGrace = 2
         // Off unless a test turns it on (RecompressionTests): the background swap changes a cached body's bytes and
         // ETag at a moment no test controls, between two requests that expect the same answer.
-        configuration.zopfli = false
+        configuration.recompress = false
         // Quiet unless a test asks for a log (AccessLogWireTests).
         configuration.accessLog = .off
         configure(&configuration)

@@ -1,24 +1,27 @@
 import Glibc
 import SwerveCompression
 import SwerveFiles
+import SwerveHTTP
 import Synchronization
 
-/// A gzip response streamed in pieces: for a compressible file larger than the cache's entry limit, sent with
-/// chunked transfer-coding, never whole in memory and never cached.
+/// A compressed response (gzip, br or zstd) streamed in pieces: for a compressible file larger than the cache's
+/// entry limit, or not yet settled, or with the cache off. Sent with chunked transfer-coding (HTTP/1.1) or as DATA
+/// frames of unknown total (HTTP/2), never whole in memory and never cached.
 ///
 /// Ownership alternates, which is what makes `@unchecked Sendable` sound here: while a piece job is queued or
 /// running (`inFlight`), only the worker touches the stream; the worker publishes the piece with a releasing store
 /// of `ready`, and the loop touches the stream again only after an acquiring load saw it – not merely because the
 /// connection was resumed (a resume can come from elsewhere: an expired wait, an earlier job of the same
 /// connection), so a second job can never run beside the first.
-final class GzipStream: @unchecked Sendable {
-    /// Input read and compressed per piece. 64 KiB of text compresses in well under a millisecond at level 6, so
-    /// a worker is never tied up long, and a piece plus its output stays far below any buffer bound.
+final class CompressionStream: @unchecked Sendable {
+    /// Input read and compressed per piece. 64 KiB of text compresses in well under a millisecond at gzip 6, brotli 5
+    /// or zstd 3, so a worker is never tied up long, and a piece plus its output stays far below any buffer bound.
     static let pieceInput = 64 * 1024
 
     let fd: Int32
     let size: Int
-    private let encoder: GzipEncoder
+    let coding: ContentCoding
+    private let encoder: any StreamEncoder
     private var offset = 0
     private let input: UnsafeMutableRawBufferPointer
     private let scratch: UnsafeMutableRawBufferPointer
@@ -31,11 +34,12 @@ final class GzipStream: @unchecked Sendable {
     /// Set by the worker when the submitted job is done (its piece, `finished` and `failed` are written).
     private let ready = Atomic<Bool>(false)
 
-    /// Takes ownership of `fd`.
-    init(fd: Int32, size: Int, level: Int32) throws {
+    /// Takes ownership of `fd`, unless it throws (no encoder for the coding: the caller keeps `fd`).
+    init(fd: Int32, size: Int, coding: ContentCoding, levels: CompressionLevels) throws(CompressionError) {
+        encoder = try levels.streamEncoder(for: coding, size: size)
         self.fd = fd
         self.size = size
-        encoder = try GzipEncoder(level: level)
+        self.coding = coding
         input = .allocate(byteCount: Self.pieceInput, alignment: 16)
         scratch = .allocate(byteCount: 32 * 1024, alignment: 16)
     }
@@ -46,7 +50,7 @@ final class GzipStream: @unchecked Sendable {
         scratch.deallocate()
     }
 
-    /// Worker side: reads and compresses the next piece (the last one carries the gzip trailer).
+    /// Worker side: reads and compresses the next piece (the last one carries the coding's trailer).
     func produceNext() {
         var output: [UInt8] = []
         output.reserveCapacity(Self.pieceInput / 2)
