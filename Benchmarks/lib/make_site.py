@@ -18,6 +18,17 @@ from pathlib import Path
 SEED = 20261127
 
 
+def repeat_until(size: int, make) -> bytes:
+    """Pieces from `make()` until there are `size` bytes, cut to exactly `size`."""
+    out = []
+    total = 0
+    while total < size:
+        piece = make()
+        out.append(piece)
+        total += len(piece)
+    return "".join(out).encode()[:size]
+
+
 def index_html() -> bytes:
     head = (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -52,16 +63,12 @@ def app_js(size: int = 100 * 1024) -> bytes:
         lambda: f"for (let i = 0; i < {rng.randint(1, 64)}; i++) {{ {rng.choice(idents)}[i] += {rng.choice(idents)}(i); }}",
         lambda: f"await {rng.choice(idents)}.{rng.choice(words)}({rng.choice(idents)}, {{ {rng.choice(words)}: {rng.randint(0, 99)} }});",
     ]
-    out = []
-    total = 0
-    while total < size:
+    def function() -> str:
         name = rng.choice(idents)
         args = ", ".join(rng.sample(idents, rng.randint(0, 3)))
         body = "\n".join("  " + rng.choice(stmts)() for _ in range(rng.randint(2, 7)))
-        chunk = f"export function {name}({args}) {{\n{body}\n}}\n\n"
-        out.append(chunk)
-        total += len(chunk)
-    return "".join(out).encode()[:size]
+        return f"export function {name}({args}) {{\n{body}\n}}\n\n"
+    return repeat_until(size, function)
 
 
 def site_css(size: int = 50 * 1024) -> bytes:
@@ -83,16 +90,12 @@ def site_css(size: int = 50 * 1024) -> bytes:
         lambda: f"transition: {rng.choice(['opacity', 'transform', 'color'])} {rng.randint(1, 9) * 50}ms ease-in-out;",
         lambda: f"grid-template-columns: repeat({rng.randint(1, 12)}, minmax(0, 1fr));",
     ]
-    out = []
-    total = 0
-    while total < size:
+    def rule() -> str:
         selector = ", ".join("." + rng.choice(classes) + rng.choice(["", ":hover", " > a", "::before", " .active"])
                              for _ in range(rng.randint(1, 3)))
         body = "\n".join("  " + rng.choice(props)() for _ in range(rng.randint(2, 6)))
-        chunk = f"{selector} {{\n{body}\n}}\n"
-        out.append(chunk)
-        total += len(chunk)
-    return "".join(out).encode()[:size]
+        return f"{selector} {{\n{body}\n}}\n"
+    return repeat_until(size, rule)
 
 
 def big_bin(size: int = 10 * 1024 * 1024) -> bytes:

@@ -201,25 +201,18 @@ extension CommandLineOptions {
             .flag("list-dirs", "List a directory that has no index.html (HTML, or JSON when asked for).") { $0.listDirectories = true },
             .value("gzip-level", "1-9", default: "\(defaults.gzipLevel)", "gzip compression level, 1 (fastest) to 9 (smallest).") {
                 configuration, text, option throws(UsageError) in
-                // Read as an Int so that 10 and 99999999999 both get the range message, not "not a whole number".
-                let level = try OptionValue.integer(text, for: option)
-                guard (1...9).contains(level) else { throw UsageError("--gzip-level must be 1 to 9") }
-                configuration.gzipLevel = Int32(level)
+                configuration.gzipLevel = try OptionValue.level(text, in: 1...9, for: option)
             },
             .value("brotli-level", "0-11", default: "\(defaults.brotliLevel)",
                    "brotli quality of the first compression, 0 (fastest) to 11 (smallest).") {
                 configuration, text, option throws(UsageError) in
-                let level = try OptionValue.integer(text, for: option)
-                guard (0...11).contains(level) else { throw UsageError("--brotli-level must be 0 to 11") }
-                configuration.brotliLevel = Int32(level)
+                configuration.brotliLevel = try OptionValue.level(text, in: 0...11, for: option)
             },
             .value("zstd-level", "1-19", default: "\(defaults.zstdLevel)",
                    "zstd level of the first compression, 1 (fastest) to 19 (smallest).") {
                 configuration, text, option throws(UsageError) in
-                let level = try OptionValue.integer(text, for: option)
                 // 20–22 are zstd's "ultra" levels (its CLI wants --ultra): windows past RFC 9659's 8 MB, much memory.
-                guard (1...19).contains(level) else { throw UsageError("--zstd-level must be 1 to 19") }
-                configuration.zstdLevel = Int32(level)
+                configuration.zstdLevel = try OptionValue.level(text, in: 1...19, for: option)
             },
             .value("encodings", "LIST", default: defaults.encodings.order.map(\.name).joined(separator: ","),
                    "Compressions offered, in order of preference among codings a client accepts equally (br, zstd, gzip; a subset turns the others off).") {

@@ -24,6 +24,14 @@ enum OptionValue {
         return value
     }
 
+    /// A compression level within `range`. Read as an Int first, so that 10 and 99999999999 both get the range
+    /// message, not "not a whole number".
+    static func level(_ text: String, in range: ClosedRange<Int>, for option: String) throws(UsageError) -> Int32 {
+        let level = try integer(text, for: option)
+        guard range.contains(level) else { throw UsageError("\(option) must be \(range.lowerBound) to \(range.upperBound)") }
+        return Int32(level)
+    }
+
     static func seconds(_ text: String, for option: String) throws(UsageError) -> Double {
         guard let value = Double(text) else { throw UsageError("\(option): '\(text)' is not a number of seconds") }
         // `Double` also reads "inf" and "nan"; neither is a timeout.
