@@ -250,6 +250,11 @@ public enum ServerTiming: Sendable, Equatable {
 /// whenever a change occurs to the representation data"), and compressed bytes are not the identity bytes. For the
 /// same reason the background recompression of a cached body names its pass instead (`-zopfli`, `-br11`, `-zst19`):
 /// same content, other bytes, so a range of one can never be spliced onto the other.
+///
+/// A compressed *stream* (made piece by piece while it is sent) carries the first pass's tag as a weak one
+/// (`W/"…-br"`): its bytes are a correct coding of the same content but not promised to be the cached body's byte for
+/// byte (zstd's streamed frames of a 3 MB file differ from its one-shot frame), which is exactly what a weak validator
+/// says (RFC 9110 §8.8.1). It validates a 304 (If-None-Match compares weakly) and never an If-Range or If-Match.
 public struct ETag: Equatable, Sendable {
     public enum Source: Equatable, Sendable {
         /// `modified` and `changed`: mtime and ctime in nanoseconds since the epoch (wrapping 64-bit).
@@ -264,9 +269,11 @@ public struct ETag: Equatable, Sendable {
     /// With a compression: the bytes are the background recompression's (zopfli, brotli 11, zstd 19) rather than
     /// the first pass's.
     public var recompressed = false
+    /// `W/`: a weak validator (a compressed stream's).
+    public var weak = false
 
-    /// Longest rendering: two quotes, four 16-digit numbers, three separators, `-zopfli`.
-    public static let maximumLength = 2 + 4 * 16 + 3 + 7
+    /// Longest rendering: `W/`, two quotes, four 16-digit numbers, three separators, `-zopfli`.
+    public static let maximumLength = 2 + 2 + 4 * 16 + 3 + 7
 
     public init(source: Source, coding: ContentCoding = .identity) {
         self.source = source
@@ -278,16 +285,21 @@ public struct ETag: Equatable, Sendable {
         self.coding = coding
     }
 
-    /// The same tag for Swerve's own `coding` of the file, made by the first pass or by the recompression.
+    /// The same (strong) tag for Swerve's own `coding` of the file, made by the first pass or by the recompression.
     public func coded(_ coding: ContentCoding, recompressed: Bool = false) -> ETag {
         var tag = self
         tag.coding = coding
         tag.recompressed = coding != .identity && recompressed
+        tag.weak = false
         return tag
     }
 
-    /// The same tag for Swerve's gzip representation made by zlib.
-    public var gzipped: ETag { coded(.gzip) }
+    /// The same tag as a weak validator.
+    public var weakened: ETag {
+        var tag = self
+        tag.weak = true
+        return tag
+    }
 
     /// The suffix naming the coding and pass (empty for identity).
     var suffix: StaticString {
@@ -300,6 +312,7 @@ public struct ETag: Equatable, Sendable {
     }
 
     public func render(into w: inout ByteWriter) {
+        if weak { w.append("W/") }
         w.append(byte: 0x22)
         switch source {
         case .metadata(let inode, let size, let modified, let changed):

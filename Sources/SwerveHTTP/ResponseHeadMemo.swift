@@ -53,6 +53,7 @@ public struct ResponseHeadMemo: ~Copyable {
                 flags |= 32
                 flags |= UInt64(etag.coding.rawValue) << 6   // bits 6–7
                 if etag.recompressed { flags |= 1 << 13 }
+                if etag.weak { flags |= 1 << 14 }
                 switch etag.source {
                 case .metadata(let inode, let size, let modified, let changed):
                     etag0 = inode; etag1 = size; etag2 = modified; etag3 = changed

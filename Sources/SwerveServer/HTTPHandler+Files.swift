@@ -166,7 +166,8 @@ extension HTTPHandler {
                     }
                 }
             case .stream(let coding):
-                representation = Representation(source: .stream(file), coding: coding, etag: identityTag?.coded(coding), serverTiming: .stream)
+                // A weak tag: the streamed bytes are not promised to be the cached body's (see `ETag`).
+                representation = Representation(source: .stream(file), coding: coding, etag: identityTag?.coded(coding).weakened, serverTiming: .stream)
             }
             break
         }

@@ -103,6 +103,7 @@ struct ResponseHeadMemoTests {
                 nil, ETag(contentHigh: 1, low: 2), ETag(contentHigh: 1, low: 3), ETag(contentHigh: 1, low: 2, coding: .gzip),
                 ETag(contentHigh: 1, low: 2).coded(.gzip, recompressed: true), ETag(contentHigh: 1, low: 2, coding: .br),
                 ETag(contentHigh: 1, low: 2).coded(.br, recompressed: true), ETag(contentHigh: 1, low: 2, coding: .zstd),
+                ETag(contentHigh: 1, low: 2, coding: .zstd).weakened,
                 ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_003, changed: 5)),
                 ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_004, changed: 5)),
                 ETag(source: .metadata(inode: 7, size: 1024, modified: 2_000_000_003, changed: 6)),

@@ -97,7 +97,7 @@ struct CodingsWireTests {
         #expect(server.server.statistics.cache.entries == 3)
     }
 
-    @Test("§7.1 a file above the entry limit streams chunked in the preferred accepted coding (br, zstd, gzip)")
+    @Test("§7.1 §8.8.1 a file above the entry limit streams chunked in the preferred accepted coding (br, zstd, gzip), with a weak tag")
     func streams() throws {
         let data = textLike(3_000_000, seed: 9)
         let server = try TestServer(files: ["huge.js": data]) { $0.cacheSize = 2 * 1024 * 1024 }
@@ -110,6 +110,17 @@ struct CodingsWireTests {
             #expect(response.header("Content-Encoding") == expected, "\(accept)")
             #expect(response.header("Server-Timing") == "cache;desc=\"stream\"", "\(accept)")
             #expect(try ReferenceDecoder.decode(response.body, contentEncoding: expected) == data, "\(accept)")
+            // RFC 9110 §8.8.1: a stream's bytes are not promised to be byte-identical to a cached body's, so its tag
+            // is weak: it validates a 304 (weak comparison) but no If-Range.
+            let tag = try #require(response.header("ETag"), "\(accept)")
+            #expect(tag.hasPrefix("W/\"") && tag.hasSuffix(["br": "-br\"", "zstd": "-zst\"", "gzip": "-gz\""][expected]!), "\(tag)")
+            try client.send(get("/huge.js", "Accept-Encoding: \(accept)\r\nIf-None-Match: \(tag)\r\n"))
+            let notModified = try client.readResponse()
+            #expect(notModified.status == 304 && notModified.header("ETag") == tag, "\(accept)")
+            try client.send(get("/huge.js", "Accept-Encoding: \(accept)\r\nIf-None-Match: \(tag.dropFirst(2))\r\n"))
+            #expect(try client.readResponse().status == 304, "\(accept): the strong form of the tag compares weakly equal")
+            try client.send(get("/huge.js", "Accept-Encoding: \(accept)\r\nIf-Match: \(tag)\r\n"))
+            #expect(try client.readResponse().status == 412, "\(accept): If-Match compares strongly")
         }
         #expect(server.server.statistics.cache.entries == 0)
     }
