@@ -8,6 +8,8 @@
 # prints req/s and wrk's own CPU per response (user + system time / responses). At the end: for every label after
 # the first, the median over the rounds of its per-round ratio to the first label (req/s and wrk µs/req). On this
 # shared machine only such paired ratios mean anything; single numbers drift by tens of percent within a minute.
+# H2=1 in the environment: `h2load -t1 -c64 -m10 -DSECONDS` instead of wrk (HTTP/2; https URLs negotiate h2 by ALPN,
+# http ones use prior knowledge), the client's CPU taken the same way.
 set -euo pipefail
 [[ $# -ge 4 ]] || { sed -n '2,10p' "$0" >&2; exit 64; }
 rounds=$1 seconds=$2
@@ -23,9 +25,15 @@ for round in $(seq 1 "$rounds"); do
     for offset in $(seq 0 $((count - 1))); do
         spec=${specs[$(( (round - 1 + offset) % count ))]}
         label=${spec%%=*} url=${spec#*=}
-        out=$(/usr/bin/time -f "wrkcpu %U %S" taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${seconds}s" "${extra[@]}" "$url" 2>&1)
-        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-        n=$(awk '/requests in/ {print $1}' <<<"$out")
+        if [[ "${H2:-0}" == 1 ]]; then
+            out=$(/usr/bin/time -f "wrkcpu %U %S" taskset -c 1 h2load -t1 -c"${CONNS:-64}" -m10 -D"$seconds" ${extra[@]+"${extra[@]}"} "$url" 2>&1)
+            rps=$(awk '/^finished in/ {print $4}' <<<"$out")
+            n=$(awk '/^requests:/ {print $8}' <<<"$out")
+        else
+            out=$(/usr/bin/time -f "wrkcpu %U %S" taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${seconds}s" ${extra[@]+"${extra[@]}"} "$url" 2>&1)
+            rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+            n=$(awk '/requests in/ {print $1}' <<<"$out")
+        fi
         cpu=$(awk '/^wrkcpu/ {print $2 + $3}' <<<"$out")
         echo "$round $label $rps $n $cpu" >>"$results"
         printf 'round %2d  %-12s %10.0f req/s  wrk %6.2f µs/req\n' "$round" "$label" "$rps" "$(bc -l <<<"$cpu * 1000000 / $n")"
