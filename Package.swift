@@ -27,8 +27,8 @@ import PackageDescription
 //   swerve       – the thin command-line executable.
 /// Release builds skip Swift's dynamic exclusivity checks in the per-request code: the hot path keeps its mutable
 /// state in plain structs behind raw pointers and per-loop objects, and a profile showed the checks at ~1.5% of a
-/// small-file request. Debug builds (and so the tests) keep them. SwerveHTTP2, SwerveTLS and SwerveCompression got
-/// them too on 2026-12-03: an HTTP/2 profile showed swift_beginAccess/endAccess and their thread-local access set in
+/// small-file request. Debug builds (and so the tests) keep them. SwerveHTTP2, SwerveTLS and SwerveCompression skip
+/// them too since 2026-12-03: an HTTP/2 profile showed swift_beginAccess/endAccess and their thread-local access set in
 /// every nghttp2 callback; HTTP/2 1 KiB at 35% of a core, two A/Bs of 8 and 10 rotated 4 s rounds: ×1.069 and ×1.112
 /// req/s; HTTP/1.1 cached gzip ×0.999 (10 rounds), no change.
 let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
