@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SwerveServer
+import SwerveTestSupport
 import Testing
 
 /// `--list-dirs` over the wire: HTML and JSON, gzip, 304, HEAD, Vary, the policy, and a directory too large to list whole.
@@ -46,7 +47,7 @@ struct ListingWireTests {
         #expect(root.status == 200 && !root.bodyText.contains("href=\"../\""))
     }
 
-    @Test("JSON by Accept or ?format=json; gzip when accepted; HEAD the same headers; 304 for its ETag, per representation")
+    @Test("JSON by Accept or ?format=json; gzip, br or zstd when accepted; HEAD the same headers; 304 for its ETag, per representation")
     func representations() throws {
         let server = try TestServer(files: Self.files) { $0.listDirectories = true }
         defer { server.shutdown() }
@@ -73,6 +74,17 @@ struct ListingWireTests {
         #expect(notModified.header("ETag") == etag && notModified.header("Vary") == "Accept, Accept-Encoding")
         // The identity listing's tag is not the gzip one's: a 200.
         #expect(try request(server.port, "/docs/", "If-None-Match: \(etag)\r\n").status == 200)
+
+        // A browser's Accept-Encoding gets brotli, zstd when preferred; each its own tag, each a 304 for it.
+        let plain = try request(server.port, "/docs/").body
+        for (accept, coding, suffix) in [("gzip, deflate, br, zstd", "br", "-br"), ("zstd, gzip;q=0.5", "zstd", "-zst")] {
+            let compressed = try request(server.port, "/docs/", "Accept-Encoding: \(accept)\r\n")
+            #expect(compressed.header("Content-Encoding") == coding)
+            #expect(try ReferenceDecoder.decode(compressed.body, contentEncoding: coding) == plain)
+            let tag = try #require(compressed.header("ETag"))
+            #expect(tag == String(etag.dropLast(4)) + suffix + "\"")
+            #expect(try request(server.port, "/docs/", "Accept-Encoding: \(accept)\r\nIf-None-Match: \(tag)\r\n").status == 304)
+        }
     }
 
     @Test("a listing is never stale: a file added or rewritten inside shows at once, with another ETag")
