@@ -65,6 +65,10 @@ public struct ProcessContext: Sendable {
     public var waitExpired: Bool
     /// The client's address and port.
     public var peer: PeerAddress
+    /// The keep-alive timeout ran out with nothing in flight: this run is the connection's last, and the engine
+    /// closes it afterwards whatever the outcome. A protocol with a goodbye says it now (HTTP/2's GOAWAY, RFC 9113
+    /// §9.1: "the terminating endpoint SHOULD first send a GOAWAY frame").
+    public var idleExpired = false
 }
 
 /// A handle that puts a suspended connection back into its loop's run queue. Safe from any thread; resuming a

@@ -558,7 +558,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
 
     /// Lets the handler consume buffered input and flushes what it wrote. Returns false when the connection was
     /// closed or must not be read further for now.
-    func runHandler(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) -> Bool {
+    func runHandler(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, idleExpired: Bool = false) -> Bool {
         while true {
             if slot.pointee.output == nil {
                 slot.pointee.output = outputPool.pop() ?? makeOutputBuffer()
@@ -572,7 +572,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                     draining: draining, wallClockSeconds: wallClock, wallClockNanoseconds: wallClockNanoseconds,
                     monotonicMilliseconds: now, wakeup: wakeups,
                     resumer: ConnectionResumer(mailbox: mailbox, token: SelectorToken(fd: fd, generation: slot.pointee.generation)),
-                    connectionID: fd, waitExpired: slot.pointee.workExpired, peer: slot.pointee.peer))
+                    connectionID: fd, waitExpired: slot.pointee.workExpired, peer: slot.pointee.peer, idleExpired: idleExpired))
             if case .suspend = outcome {} else {
                 // The request that waited (if any) was answered: the next suspend starts a deadline of its own.
                 slot.pointee.workDeadline = 0
@@ -1018,12 +1018,25 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
                 slot.pointee.workExpired = true
                 resume(fd, slot)
             } else if slot.pointee.phase != .free && slot.pointee.deadline <= now {
-                close(fd)
+                if slot.pointee.phase == .open && slot.pointee.timer == .idle && slot.pointee.output == nil
+                    && !slot.pointee.suspended && !slot.pointee.midMessage && !slot.pointee.tlsHandshaking {
+                    closeIdle(fd, slot)
+                } else {
+                    close(fd)
+                }
             }
             fd += 1
         }
         // Shrink the scan range past closed connections at the top.
         while highestFD > 0 && slots[Int(highestFD)].phase == .free { highestFD -= 1 }
+    }
+
+    /// An idle keep-alive connection whose timeout ran out: its handler runs once more with `idleExpired` (an
+    /// HTTP/2 connection queues a GOAWAY), then it closes once that output is written, lingering if the handler
+    /// asked to; with nothing written it closes at once.
+    private func closeIdle(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>) {
+        slot.pointee.closeAfterFlush = true
+        _ = runHandler(fd, slot, idleExpired: true)
     }
 
     private func beginDraining() {

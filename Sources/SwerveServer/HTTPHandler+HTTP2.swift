@@ -50,10 +50,12 @@ extension HTTPHandler {
                 index += 1
             }
         }
-        if context.draining && !connection.goingAway {
+        if (context.draining || context.idleExpired) && !connection.goingAway {
             // RFC 9113 §6.8: "A server that is attempting to gracefully shut down a connection SHOULD send an initial
             // GOAWAY frame with the last stream identifier set to 2^31-1 and a NO_ERROR code." nghttp2 names the
             // last stream it processed instead, which tells the client at once which requests to retry elsewhere.
+            // The same on the idle timeout, §9.1: "When either endpoint chooses to close the transport-layer TCP
+            // connection, the terminating endpoint SHOULD first send a GOAWAY (Section 6.8) frame".
             connection.goingAway = true
             session.goAway()
         }
@@ -72,7 +74,7 @@ extension HTTPHandler {
         }
         // Done after a GOAWAY: linger too, so frames the client sends meanwhile (an ACK, a WINDOW_UPDATE) are read
         // and dropped instead of turning the close into a reset that could destroy the GOAWAY before it is read.
-        if session.isFinished { return .close(consumed: input.count, lingering: true) }
+        if session.isFinished || context.idleExpired { return .close(consumed: input.count, lingering: true) }
         if sent == .blocked { return .outputFull(consumed: input.count) }
         // While draining, a stream still owed keeps the connection from closing when its output drains; otherwise
         // the idle timeout runs whenever nothing is queued (a client that leaves a zero window open, say).

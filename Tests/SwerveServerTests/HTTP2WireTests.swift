@@ -304,10 +304,30 @@ struct HTTP2WireTests {
         #expect(stalled.streams[id]?.status == 200 && stalled.streams[id]?.body.isEmpty == true)
         let other = try Self.client(server, tls: false)
         #expect(try other.response(other.request("/app.js")).body == Self.text)
-        // Nothing moves on the stalled connection: the idle timeout closes it (the read would time out first if not).
+        // Nothing moves on the stalled connection: the idle timeout closes it (the read would time out first if not),
+        // after a GOAWAY naming the stream it processed (RFC 9113 §9.1).
         try stalled.run { stalled.closed }
         #expect(stalled.closed)
         #expect(stalled.raw.eof)
+        #expect(stalled.goAway?.code == NGHTTP2_NO_ERROR.rawValue && stalled.goAway?.lastStream == id)
+    }
+
+    @Test("§9.1 idle timeout: an idle HTTP/2 connection gets GOAWAY NO_ERROR naming its last stream, then the close; HTTP/1.1 just closes")
+    func idleTimeoutGoAway() throws {
+        let server = try Self.server(tls: nil) { $0.keepAliveTimeout = 0.5 }
+        defer { server.shutdown() }
+        let h2 = try Self.client(server, tls: false)
+        let id = h2.request("/app.js")
+        #expect(try h2.response(id).body == Self.text)
+        try h2.run { h2.closed }
+        #expect(h2.goAway?.code == NGHTTP2_NO_ERROR.rawValue)
+        #expect(h2.goAway?.lastStream == id)
+        #expect(h2.raw.eof)
+        // An HTTP/1.1 connection has no goodbye: its idle timeout closes it with nothing more on the wire.
+        let h1 = try RawClient(port: server.port)
+        try h1.send("GET /app.js HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try h1.readResponse().status == 200)
+        #expect(h1.readsEOF())
     }
 
     @Test("§6.8 graceful shutdown: GOAWAY first, the stream in flight completes, then the connection closes")
