@@ -59,7 +59,7 @@ public final class BrotliStreamEncoder: StreamEncoder {
         self.state = state
         BrotliEncoderSetParameter(state, BROTLI_PARAM_QUALITY, UInt32(quality))
         BrotliEncoderSetParameter(state, BROTLI_PARAM_LGWIN, UInt32(BrotliEncoder.windowBits(forInputBytes: sizeHint)))
-                BrotliEncoderSetParameter(state, BROTLI_PARAM_SIZE_HINT, UInt32(clamping: sizeHint))
+        BrotliEncoderSetParameter(state, BROTLI_PARAM_SIZE_HINT, UInt32(clamping: sizeHint))
     }
 
     deinit {

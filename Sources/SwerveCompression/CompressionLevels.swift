@@ -5,7 +5,7 @@ import SwerveHTTP
 /// (zopfli for gzip, brotli 11, zstd 19: each coding's smallest setting that still runs in about a second per MiB
 /// here). The defaults live in `ServerConfiguration`.
 ///
-/// Measured on this machine (the benchmark's 100 KB JavaScript, one shot, `Benchmarks/compression-sizes.sh`): see
+/// Measured on this machine (bytes and first-request times per coding, `Benchmarks/codings.sh`): see
 /// docs/PERFORMANCE.md "Bytes per coding".
 public struct CompressionLevels: Sendable, Equatable {
     /// zlib level, 1…9.
@@ -31,8 +31,9 @@ public struct CompressionLevels: Sendable, Equatable {
     public func compress(_ input: UnsafeRawBufferPointer, coding: ContentCoding) throws(CompressionError) -> [UInt8] {
         switch coding {
         case .gzip:
+            let encoder = try gzipEncoder()
             do {
-                return try GzipEncoder(level: gzip).compress(input)
+                return try encoder.compress(input)
             } catch {
                 throw CompressionError(error.description)
             }
@@ -71,15 +72,20 @@ public struct CompressionLevels: Sendable, Equatable {
         }
     }
 
+    /// zlib's encoder at the first pass's level, its error in this module's type.
+    private func gzipEncoder() throws(CompressionError) -> GzipEncoder {
+        do {
+            return try GzipEncoder(level: gzip)
+        } catch {
+            throw CompressionError(error.description)
+        }
+    }
+
     /// A first-pass encoder for a stream of `size` input bytes in `coding`.
     public func streamEncoder(for coding: ContentCoding, size: Int) throws(CompressionError) -> any StreamEncoder {
         switch coding {
         case .gzip:
-            do {
-                return try GzipEncoder(level: gzip)
-            } catch {
-                throw CompressionError(error.description)
-            }
+            return try gzipEncoder()
         case .br:
             return try BrotliStreamEncoder(quality: brotli, sizeHint: size)
         case .zstd:

@@ -4,7 +4,7 @@ import CZstd
 /// (`compress`), or fed in pieces (`StreamEncoder`, after `startStream`).
 ///
 /// RFC 9659 §3: a `zstd`-coded body's window must not exceed 8 MB ("decoders MAY impose a limit ... of 8 MB"; an
-/// encoder "MUST NOT" exceed it), so the window log is capped at 23 whatever the level would choose. The frame
+/// encoder "MUST NOT" exceed it), so the window never passes 2^23, whatever the level (`capWindow`). The frame
 /// carries the content size, so a decoder can allocate once. The context lives in a heap allocation owned by this
 /// class (libzstd keeps pointers into it). Not thread-safe: one encoder per thread at a time.
 public final class ZstdEncoder: StreamEncoder {
@@ -32,10 +32,7 @@ public final class ZstdEncoder: StreamEncoder {
 
     /// `input` as one complete zstd frame.
     public func compress(_ input: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] {
-        ZSTD_CCtx_reset(context, ZSTD_reset_session_and_parameters)
-        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level))
-        try capWindow(size: input.count)
-        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 1))
+        try beginFrame(size: input.count)
         let capacity = ZSTD_compressBound(input.count)
         var result = 0
         let out = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
@@ -49,10 +46,7 @@ public final class ZstdEncoder: StreamEncoder {
     /// Starts a streamed frame of `size` bytes (pledged: the frame carries it, and a stream of another length
     /// fails rather than end well-formed). The window follows the same RFC 9659 cap as `compress`.
     public func startStream(size: Int) throws(CompressionError) {
-        ZSTD_CCtx_reset(context, ZSTD_reset_session_and_parameters)
-        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level))
-        try capWindow(size: size)
-        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 1))
+        try beginFrame(size: size)
         try check(ZSTD_CCtx_setPledgedSrcSize(context, UInt64(size)))
         streaming = true
     }
@@ -79,6 +73,15 @@ public final class ZstdEncoder: StreamEncoder {
                 return
             }
         }
+    }
+
+    /// A fresh frame of `size` input bytes, one shot or streamed: the level, the window within RFC 9659's limit, and
+    /// the content size in the frame header.
+    private func beginFrame(size: Int) throws(CompressionError) {
+        ZSTD_CCtx_reset(context, ZSTD_reset_session_and_parameters)
+        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level))
+        try capWindow(size: size)
+        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 1))
     }
 
     /// Highest level whose own window is within RFC 9659's limit for any input (zstd's table, lib/compress/clevels.h:

@@ -46,11 +46,9 @@ public struct EncodingPreference: Sendable, BitwiseCopyable, Equatable {
     /// The compressions in order.
     public var order: [ContentCoding] { [first, second, third].filter { $0 != .identity } }
 
-    /// The compressions, as a set.
+    /// The compressions, as a set (asked per compressible file: no array). An unused slot is identity.
     public var codings: CodingSet {
-        var set: CodingSet = []
-        for coding in [first, second, third] where coding != .identity { set.insert(CodingSet(coding)) }
-        return set
+        CodingSet(first).union(CodingSet(second)).union(CodingSet(third)).subtracting(.identity)
     }
 }
 
