@@ -1,6 +1,8 @@
 # The peer servers of the benchmark, configured alike (sourced; needs root and the Debian packages nginx, h2o,
 # lighttpd): one worker each, access logs off, keep-alive without a request limit, sendfile, gzip served from a
-# sidecar or a cache rather than compressed per request.
+# sidecar or a cache rather than compressed per request. Every listener defers accepting until a connection's first
+# bytes arrive (TCP_DEFER_ACCEPT, 1 s): h2o does by default, nginx with `listen … deferred`, lighttpd with
+# `server.defer-accept`, and Swerve by default.
 #
 #   peer_start NAME DIR SITE PORT   start NAME (nginx|h2o|lighttpd) pinned to $SERVER_CPU (default 0), config and
 #                                   logs in DIR; sets PEER_PID (the process whose tree is the server)
@@ -42,7 +44,7 @@ http {
     uwsgi_temp_path $1/tmp/uwsgi;
     scgi_temp_path $1/tmp/scgi;
     server {
-        listen 127.0.0.1:$3${PEER_TLS_CERT:+ ssl}${PEER_HTTP2:+ http2};
+        listen 127.0.0.1:$3 deferred${PEER_TLS_CERT:+ ssl}${PEER_HTTP2:+ http2};
         root $2;
 $(if [[ -n "${PEER_TLS_CERT:-}" ]]; then cat <<TLS
         ssl_certificate $PEER_TLS_CERT;
@@ -89,6 +91,7 @@ peer_conf_lighttpd() {  # DIR SITE PORT
 server.document-root = "$2"
 server.bind = "127.0.0.1"
 server.port = $3
+server.defer-accept = 1
 server.errorlog = "$1/error.log"
 server.max-worker = 0
 server.max-fds = 20000

@@ -33,7 +33,8 @@ public final class Engine<Handler: ConnectionHandler>: @unchecked Sendable {
             for _ in 0..<workers {
                 let fd = try Listener.open(
                     address: configuration.host, port: port, reusePort: workers > 1,
-                    unsentLowWatermark: configuration.unsentLowWatermark)
+                    unsentLowWatermark: configuration.unsentLowWatermark,
+                    deferAcceptSeconds: configuration.deferAcceptSeconds)
                 fds.append(fd)
                 // Port 0: the first bind picks a port; the other loops must join that same port.
                 if port == 0 { port = Listener.boundPort(fd) }

@@ -45,9 +45,11 @@ enum Listener {
     /// The TCP options every client socket needs are set here, once: Linux creates an accepted socket as a clone of
     /// its listener (`tcp_create_openreq_child`), so `TCP_NODELAY` and `TCP_NOTSENT_LOWAT` carry over and each
     /// accepted connection costs no `setsockopt` (checked by `ListenerTests.acceptedSocketsInheritOptions`).
-    /// `unsentLowWatermark` 0 leaves the kernel default.
+    /// `unsentLowWatermark` 0 leaves the kernel default. `deferAcceptSeconds` is the listener's own
+    /// `TCP_DEFER_ACCEPT` (see `EngineConfiguration.deferAcceptSeconds`); 0 leaves it off.
     static func open(
-        address: ListenAddress, port: UInt16, reusePort: Bool, unsentLowWatermark: Int = 0, listen shouldListen: Bool = true
+        address: ListenAddress, port: UInt16, reusePort: Bool, unsentLowWatermark: Int = 0, deferAcceptSeconds: Int = 0,
+        listen shouldListen: Bool = true
     ) throws(SystemError) -> Int32 {
         let domain = address.family == .ipv4 ? AF_INET : AF_INET6
         let fd = socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -63,6 +65,10 @@ enum Listener {
         if unsentLowWatermark > 0 {
             var lowat = Int32(clamping: unsentLowWatermark)
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, &lowat, socklen_t(MemoryLayout<Int32>.size))
+        }
+        if deferAcceptSeconds > 0 {
+            var seconds = Int32(clamping: deferAcceptSeconds)
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_DEFER_ACCEPT, &seconds, socklen_t(MemoryLayout<Int32>.size))
         }
         let rc: Int32
         switch address.family {

@@ -169,8 +169,12 @@ struct EngineTests {
     @Test("graceful stop: an in-flight large response finishes, idle connections close, no new connections")
     func gracefulStop() throws {
         let data = pseudoRandomBytes(48 * 1024 * 1024, seed: 3)
-        let server = try TestServer(files: ["big.bin": data]) { $0.shutdownGrace = 10 }
+        let server = try TestServer(files: ["big.bin": data, "ok.txt": Array("ok".utf8)]) { $0.shutdownGrace = 10 }
+        // An idle keep-alive connection: it has had its response and waits. (One that never sent a byte is not the
+        // server's yet: the listener defers it until its first bytes, see EngineConfiguration.deferAcceptSeconds.)
         let idle = try RawClient(port: server.port)
+        try idle.send("GET /ok.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(try idle.readResponse().bodyText == "ok")
         let busy = try RawClient(port: server.port, timeoutSeconds: 20)
         try busy.send("GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n")
         // Read only the beginning: the rest is still queued in the server (socket buffers hold a few MB at most)
