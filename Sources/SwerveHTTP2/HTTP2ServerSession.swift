@@ -151,10 +151,12 @@ public final class HTTP2ServerSession {
 
     let limits: Limits
     private var session: OpaquePointer?
-    /// Requests whose header block is still arriving, or whose body is, by stream.
-    private var partial: [Int32: RequestInProgress] = [:]
-    /// The request whose header block is being read (`onBeginHeaders` to its HEADERS frame's end).
-    private var receivingHeaders: RequestInProgress?
+    /// The request whose header block is being read (`onBeginHeaders` to its HEADERS frame's end). One at most: a
+    /// header block arrives whole before any other frame (RFC 9113 §4.3: "Each field block is processed as a
+    /// discrete unit. Field blocks MUST be transmitted as a contiguous sequence of frames, with no interleaved frames
+    /// of any other type or from any other stream"), so neither a table by stream nor a box per request is needed,
+    /// and each field is added in place.
+    private var receiving: Request?
     /// Requests answered before their body ended, by stream: what was dropped, and whether the response is out.
     private var uploads: [Int32: Upload] = [:]
 
@@ -298,14 +300,30 @@ public final class HTTP2ServerSession {
     /// The requests completed since the last call, in the order their END_STREAM (or, for one with a body, the end
     /// of their header block) arrived.
     public func takeRequests() -> [Request] {
-        defer { complete.removeAll(keepingCapacity: true) }
-        return complete
+        var requests: [Request] = []
+        takeRequests { requests.append($0) }
+        return requests
+    }
+
+    /// The same, one by one, keeping the session's own list for reuse (handing the list out would make emptying it a
+    /// new allocation each time).
+    public func takeRequests(_ each: (Request) -> Void) {
+        for request in complete { each(request) }
+        complete.removeAll(keepingCapacity: true)
     }
 
     /// Streams closed since the last call: answered in full, or reset (their bodies will not be asked for).
     public func takeClosedStreams() -> [Int32] {
-        defer { closed.removeAll(keepingCapacity: true) }
-        return closed
+        var ids: [Int32] = []
+        takeClosedStreams { ids.append($0) }
+        return ids
+    }
+
+    /// The same, one by one, keeping the list for reuse.
+    public func takeClosedStreams(_ each: (Int32) -> Void) {
+        guard !closed.isEmpty else { return }
+        for id in closed { each(id) }
+        closed.removeAll(keepingCapacity: true)
     }
 
     /// Answers a stream with a response head in HTTP/1.1's form (status line, fields, blank line), sent as HTTP/2
@@ -424,23 +442,17 @@ public final class HTTP2ServerSession {
     private static let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
         guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
               frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
-        let id = frame.pointee.hd.stream_id
-        let request = RequestInProgress(Request(streamID: id))
-        let owner = session(userData)
-        owner.partial[id] = request
-        owner.receivingHeaders = request
+        session(userData).receiving = Request(streamID: frame.pointee.hd.stream_id)
         return 0
     }
 
     private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
         guard let frame, let name, let value else { return 0 }
         let owner = session(userData)
-        // A header block arrives whole before any other frame (RFC 9113 §4.3: CONTINUATION frames follow their
-        // HEADERS with nothing between), so its request is at hand without a lookup. In place, through the box: no
-        // copy of the request per field.
-        let id = frame.pointee.hd.stream_id
-        let request = owner.receivingHeaders?.request.streamID == id ? owner.receivingHeaders : owner.partial[id]
-        request?.request.add(
+        // The block being read is the request's (a trailer block has no request: its fields are not kept). In place:
+        // no copy of the request per field.
+        guard owner.receiving?.streamID == frame.pointee.hd.stream_id else { return 0 }
+        owner.receiving!.add(
             name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength),
             limit: owner.limits.maxHeaderListBytes)
         return 0
@@ -456,21 +468,21 @@ public final class HTTP2ServerSession {
             owner.countReset()
             return 0
         }
-        guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
+        // DATA (a body, which a static server does not read: nghttp2 consumes it) and other frames: nothing to hand over.
+        guard type == UInt8(NGHTTP2_HEADERS.rawValue), owner.receiving?.streamID == id else { return 0 }
         // The header block is complete: the next one may be another stream's.
-        if type == UInt8(NGHTTP2_HEADERS.rawValue) { owner.receivingHeaders = nil }
-        // DATA of a request already handed over (its body, which a static server does not read): nghttp2 consumes it.
-        guard let request = owner.partial.removeValue(forKey: id) else { return 0 }
+        var request: Request? = nil
+        swap(&request, &owner.receiving)
         if !endStream {
             // A request with a body is answered at once, without reading the body: nothing Swerve serves depends on
             // it. The body is read and dropped as it comes (so a client finishes its upload normally), up to
             // `Limits.maxDiscardedBodyBytes`; past that, once the response is out, RST_STREAM NO_ERROR stops the
             // upload (RFC 9113 §8.1: "a server MAY request that the client abort transmission of a request without
             // error by sending a RST_STREAM with an error code of NO_ERROR after sending a complete response").
-            request.request.hadBody = true
+            request!.hadBody = true
             owner.uploads[id] = Upload()
         }
-        owner.complete.append(request.request)
+        owner.complete.append(request!)
         return 0
     }
 
@@ -503,8 +515,7 @@ public final class HTTP2ServerSession {
 
     private static let onStreamClose: nghttp2_on_stream_close_callback = { _, id, _, userData in
         let owner = session(userData)
-        owner.partial[id] = nil
-        if owner.receivingHeaders?.request.streamID == id { owner.receivingHeaders = nil }
+        if owner.receiving?.streamID == id { owner.receiving = nil }
         owner.uploads[id] = nil
         owner.bodies[id] = nil
         owner.closed.append(id)
@@ -565,10 +576,4 @@ public final class HTTP2ServerSession {
             nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
         }
     }
-}
-
-/// A request whose header block or body is still arriving, boxed so that each field is added in place.
-private final class RequestInProgress {
-    var request: HTTP2ServerSession.Request
-    init(_ request: HTTP2ServerSession.Request) { self.request = request }
 }

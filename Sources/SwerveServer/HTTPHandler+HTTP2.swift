@@ -31,7 +31,7 @@ extension HTTPHandler {
         guard let connection = http2Connections[context.connectionID] else { return .close(consumed: input.count, lingering: false) }
         let session = connection.session
         if !input.isEmpty { session.receive(input, now: context.monotonicMilliseconds) }
-        for request in session.takeRequests() {
+        session.takeRequests { request in
             connection.waiting.append(HTTP2Stream(request, key: takeStreamKey(), resumed: resumeFlags.popLast() ?? ResumeFlag()))
         }
         dropClosedStreams(connection)
@@ -101,7 +101,7 @@ extension HTTPHandler {
     /// Forgets the streams nghttp2 closed (answered, or reset by the client): their bodies are not sent, their
     /// listing jobs are not waited for, their records end with what was sent.
     private func dropClosedStreams(_ connection: HTTP2Connection) {
-        for id in connection.session.takeClosedStreams() {
+        connection.session.takeClosedStreams { id in
             if let body = connection.bodies.removeValue(forKey: id) {
                 body.abandonMarks { reportMark($0, unsentBytes: $1) }
             }
