@@ -10,10 +10,10 @@ final class HTTP2Connection {
     /// wait runs out.
     var waiting: [HTTP2Stream] = []
     /// Answered streams whose body is still (partly) to be sent, by stream id.
-    var bodies: [Int32: StagedOutput] = [:]
+    var bodies = StreamTable<StagedOutput>()
     /// Streams whose body is a compressed stream (`CompressionStream`, by the stream's key in the handler's `streams`), its pieces
     /// added to its body in `bodies` as they are compressed; by stream id.
-    var streamed: [Int32: HTTP2Stream] = [:]
+    var streamed = StreamTable<HTTP2Stream>()
     /// Serialized frames the connection's output had no room for, sent before anything else.
     var heldFrames: [UInt8] = []
     /// Access-log marks of answered streams without a body, queued after their HEADERS frame.

@@ -117,10 +117,10 @@ extension HTTPHandler {
     /// Everything an HTTP/2 connection leaves behind when it closes.
     func closeHTTP2(id: Int32) {
         guard let connection = http2Connections.removeValue(forKey: id) else { return }
-        for body in connection.bodies.values {
+        for (_, body) in connection.bodies {
             body.abandonMarks { reportMark($0, unsentBytes: $1) }
         }
-        for stream in connection.streamed.values { endStream(stream) }
+        for (_, stream) in connection.streamed { endStream(stream) }
         for stream in connection.waiting { listings[stream.key] = nil }
     }
 

@@ -187,6 +187,40 @@ struct HTTP2ServerSessionTests {
         #expect(server.takeClosedStreams() == [id])
     }
 
+    @Test("§8.2: responses whose heads repeat byte for byte, or differ in one byte of the same length, each reach the client with their own fields")
+    func repeatedHeads() {
+        let server = HTTP2ServerSession()
+        let client = Client()
+        let bodies = Bodies()
+        // Heads in answer order: a repeat of the first, one differing from it only in the ETag's last byte (same
+        // length), a different status, a head that is not one (refused, nothing sent), then the first again.
+        let heads: [(status: Int, etag: String)?] = [(200, "\"a-1\""), (200, "\"a-1\""), (200, "\"a-2\""), (304, "\"a-2\""), nil, (200, "\"a-1\"")]
+        var ids: [Int32] = []
+        for _ in heads { ids.append(client.get("/a")) }
+        var answered = 0
+        pump(client, server, bodies) { request in
+            guard let head = heads[answered] else {
+                let bad = Array("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n".utf8)
+                #expect(!bad.withUnsafeBytes { server.respond(streamID: request.streamID, http1Head: $0, bodyLength: 0) })
+                // The refused head must not become the one a later repeat is compared with: answer it properly.
+                bodies.respond(server, request.streamID, status: 404, fields: [("ETag", "\"none\"")], body: nil)
+                answered += 1
+                return
+            }
+            bodies.respond(server, request.streamID, status: head.status,
+                           fields: [("Content-Type", "text/plain"), ("ETag", head.etag)], body: head.status == 200 ? [1, 2, 3] : nil)
+            answered += 1
+        }
+        #expect(answered == heads.count)
+        for (id, head) in zip(ids, heads) {
+            #expect(client.statuses[id] == (head?.status ?? 404))
+            #expect(client.fields[id]?.first { $0.0 == "etag" }?.1 == (head?.etag ?? "\"none\""))
+            #expect(client.fields[id]?.map(\.0) == ["content-type", "etag"] || head == nil)
+            #expect(client.closed[id] == NGHTTP2_NO_ERROR.rawValue)
+        }
+        #expect(client.bodies[ids[5]] == [1, 2, 3])
+    }
+
     @Test("§8.1: a request with a body is answered at once; a short body is dropped and its stream ends normally, a long one is stopped with RST_STREAM NO_ERROR",
           arguments: [(100, false), (200_000, true)])
     func requestBody(bodySize: Int, stopped: Bool) {
