@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# What a server built on libnghttp2 reaches on the HTTP/2 1 KiB row: nghttpd (nghttp2's own server, Debian
-# nghttp2-server; libev, OpenSSL, files from disk, no compression or caching logic) beside Swerve and h2o, each held to
-# CAP% of core 0 (lib/cap.sh), h2load -t1 -c64 -m10 on core 1, over TLS (ALPN h2), ROUNDS rounds of DURATION seconds
-# per server in the order A B C C B A. Prints req/s and server CPU µs per request per run, then the medians.
+# What a server built on libnghttp2 reaches on the HTTP/2 1 KiB row, beside Swerve and h2o:
+#   - nghttpd, nghttp2's own server (Debian nghttp2-server; libev, OpenSSL, files from disk, no compression or
+#     caching logic);
+#   - the do-nothing responder (lib/h2-responder.c, compiled here with cc): libnghttp2 and OpenSSL and nothing else,
+#     every request answered with the same 1 KiB response from memory, headers never looked at.
+# Each is held to CAP% of core 0 (lib/cap.sh), h2load -t1 -c64 -m10 on core 1, over TLS (ALPN h2), ROUNDS rounds of
+# DURATION seconds per server in the order A B C D D C B A. Prints req/s and server CPU µs per request per run, then
+# the medians.
 #
-#   sudo Benchmarks/h2-library-ceiling.sh          # CAP=35 ROUNDS=3 DURATION=4; needs nghttp2-server, h2o, h2load
+#   sudo Benchmarks/h2-library-ceiling.sh          # CAP=35 ROUNDS=3 DURATION=4; needs nghttp2-server, h2o, h2load,
+#                                                  # libnghttp2-dev, libssl-dev
 #
-# Why: issue 17 asks HTTP/2 to match the best peer per CPU, and requires libnghttp2 for framing and HPACK. Where the
-# library's own server stays below the best peer, no server on that library can reach it; the gap between nghttpd
-# and Swerve is Swerve's own.
+# Why: issue 17 asks HTTP/2 to match the best peer per CPU, and requires libnghttp2 for framing and HPACK. What the
+# responder reaches is what the two libraries leave any server: where it stays below the best peer, no server on them
+# can reach that peer. The gap between the responder and Swerve is Swerve's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/lib/cap.sh
@@ -17,11 +22,12 @@ CAP=${CAP:-35} ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-4}
 BIN=${BIN:-.build/release/swerve}
 [[ -x $BIN ]] || swift build -c release --product swerve >/dev/null
 WORK=$(mktemp -d /tmp/swerve-h2ceiling-XXXXXX)
-declare -A port=([nghttpd]=18481 [swerve]=18482 [h2o]=18483) pid=()
+servers=(nghttpd swerve h2o responder)
+declare -A port=([nghttpd]=18481 [swerve]=18482 [h2o]=18483 [responder]=18484) pid=()
 cleanup() {
     for s in "${!pid[@]}"; do kill "${pid[$s]}" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    for s in nghttpd swerve h2o; do cap_remove "ceiling-$s"; done
+    for s in "${servers[@]}"; do cap_remove "ceiling-$s"; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -36,7 +42,11 @@ taskset -c 0 "$BIN" --root "$WORK/site" --host 127.0.0.1 --port "${port[swerve]}
 pid[swerve]=$!
 peer_start h2o "$WORK/h2o" "$WORK/site" "${port[h2o]}"
 pid[h2o]=$PEER_PID
-for s in nghttpd swerve h2o; do
+cc -O2 -o "$WORK/h2-responder" Benchmarks/lib/h2-responder.c $(pkg-config --cflags --libs libnghttp2 openssl)
+taskset -c 0 "$WORK/h2-responder" "${port[responder]}" "$WORK/cert.pem" "$WORK/key.pem" "$WORK/site/index.html" \
+    >"$WORK/responder.log" 2>&1 &
+pid[responder]=$!
+for s in "${servers[@]}"; do
     for _ in $(seq 100); do curl -fsk -o /dev/null "https://127.0.0.1:${port[$s]}/index.html" && break; sleep 0.05; done
     cap_create "ceiling-$s" "$CAP"
     cap_add "ceiling-$s" $(peer_pids "${pid[$s]}")
@@ -45,7 +55,7 @@ echo "## capped at ${CAP}% of core 0, h2load -t1 -c64 -m10 on core 1, 1 KiB over
 echo "## versions: swerve $(git rev-parse --short HEAD), $(nghttpd --version), h2o $(h2o --version | head -1 | awk '{print $3}')"
 results="$WORK/results"
 for round in $(seq 1 "$ROUNDS"); do
-    for s in nghttpd swerve h2o h2o swerve nghttpd; do
+    for s in nghttpd swerve h2o responder responder h2o swerve nghttpd; do
         mapfile -t tree < <(peer_pids "${pid[$s]}")
         before=0; for p in "${tree[@]}"; do before=$((before + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
         out=$(taskset -c 1 h2load -t1 -c64 -m10 -D "$DURATION" "https://127.0.0.1:${port[$s]}/index.html" 2>&1)
@@ -67,7 +77,7 @@ print()
 print("| server | req/s (median) | µs/req (median) | / h2o |")
 print("|---|---|---|---|")
 h2o = statistics.median(r for r, _ in rows["h2o"])
-for s in ("nghttpd", "swerve", "h2o"):
+for s in ("nghttpd", "responder", "swerve", "h2o"):
     r = statistics.median(x for x, _ in rows[s]); u = statistics.median(x for _, x in rows[s])
     print(f"| {s} | {r:.0f} | {u:.1f} | {r / h2o:.2f} |")
 PY
