@@ -29,6 +29,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "file-util.h"
 
 enum { OUTPUT_SIZE = 65536 };
 
@@ -63,19 +64,6 @@ static nghttp2_nv fields[] = {
     FIELD("server", "swerve-ceiling"),
 };
 
-static void fail(const char *what) { perror(what); exit(1); }
-
-static char *readAll(const char *path, size_t *length) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail(path);
-    fseek(f, 0, SEEK_END);
-    *length = (size_t)ftell(f);
-    rewind(f);
-    char *bytes = malloc(*length ? *length : 1);
-    if (!bytes || fread(bytes, 1, *length, f) != *length) fail(path);
-    fclose(f);
-    return bytes;
-}
 
 // The body, copied into nghttp2's DATA frames. The source's pointer is where the stream's next frame starts: nghttp2
 // keeps the source with the stream's DATA item, so a body longer than one frame goes on where the last one stopped.

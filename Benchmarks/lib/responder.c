@@ -27,6 +27,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "file-util.h"
 
 enum { MAX_FD = 65536 };
 
@@ -40,19 +41,6 @@ static int closeAfterAnswer;
 // "\r\n\r\n" the input ended with (a request head may arrive in pieces).
 static struct { unsigned pending; size_t sent; int matched, watchingOutput; } conns[MAX_FD];
 
-static void fail(const char *what) { perror(what); exit(1); }
-
-static char *readAll(const char *path, size_t *length) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail(path);
-    fseek(f, 0, SEEK_END);
-    *length = (size_t)ftell(f);
-    rewind(f);
-    char *bytes = malloc(*length ? *length : 1);
-    if (!bytes || fread(bytes, 1, *length, f) != *length) fail(path);
-    fclose(f);
-    return bytes;
-}
 
 // Sends pending answers. Returns 1 when all are out, 0 when the socket is full (EAGAIN), -1 on an error, 2 when an
 // answer is out and the connection is to be closed (`close`).
