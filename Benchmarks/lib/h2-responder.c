@@ -29,7 +29,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "file-util.h"
+#include "bench-util.h"
 
 enum { OUTPUT_SIZE = 65536 };
 
@@ -224,13 +224,7 @@ int main(int argc, char **argv) {
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, frameReceived);
     nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 128}};
 
-    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
-    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    setsockopt(listener, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);        // accepted sockets inherit it
-    setsockopt(listener, IPPROTO_TCP, TCP_DEFER_ACCEPT, &on, sizeof on);   // 1 s, as Swerve and the peers
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(listener, (struct sockaddr *)&address, sizeof address) || listen(listener, 4096)) fail("bind");
+    int listener = openListener(argv[1]);
 
     epoll = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event event = {.events = EPOLLIN, .data.ptr = NULL};   // NULL: the listener

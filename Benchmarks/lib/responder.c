@@ -27,7 +27,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "file-util.h"
+#include "bench-util.h"
 
 enum { MAX_FD = 65536 };
 
@@ -92,13 +92,7 @@ int main(int argc, char **argv) {
     }
     free(body);
 
-    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
-    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    setsockopt(listener, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);             // accepted sockets inherit it
-    setsockopt(listener, IPPROTO_TCP, TCP_DEFER_ACCEPT, &on, sizeof on);         // 1 s, as Swerve and every peer
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(listener, (struct sockaddr *)&address, sizeof address) || listen(listener, 4096)) fail("bind");
+    int listener = openListener(argv[1]);
 
     int epoll = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event event = {.events = EPOLLIN, .data.fd = listener};
