@@ -499,18 +499,17 @@ public final class HTTP2ServerSession {
         // DATA (a body, which a static server does not read: nghttp2 consumes it) and other frames: nothing to hand over.
         guard type == UInt8(NGHTTP2_HEADERS.rawValue), owner.receiving?.streamID == id else { return 0 }
         // The header block is complete: the next one may be another stream's.
-        var request: Request? = nil
-        swap(&request, &owner.receiving)
+        var request = owner.receiving.take()!
         if !endStream {
             // A request with a body is answered at once, without reading the body: nothing Swerve serves depends on
             // it. The body is read and dropped as it comes (so a client finishes its upload normally), up to
             // `Limits.maxDiscardedBodyBytes`; past that, once the response is out, RST_STREAM NO_ERROR stops the
             // upload (RFC 9113 §8.1: "a server MAY request that the client abort transmission of a request without
             // error by sending a RST_STREAM with an error code of NO_ERROR after sending a complete response").
-            request!.hadBody = true
+            request.hadBody = true
             owner.uploads[id] = Upload()
         }
-        owner.complete.append(request!)
+        owner.complete.append(request)
         return 0
     }
 

@@ -20,14 +20,7 @@ public struct StreamTable<Value>: Sequence {
     @inlinable public var isEmpty: Bool { ids.isEmpty }
     @inlinable public var count: Int { ids.count }
 
-    @inlinable func index(of id: Int32) -> Int? {
-        var i = ids.count - 1
-        while i >= 0 {
-            if ids[i] == id { return i }
-            i -= 1
-        }
-        return nil
-    }
+    @inlinable func index(of id: Int32) -> Int? { ids.lastIndex(of: id) }
 
     /// The value of stream `id`; assigning nil removes it.
     @inlinable public subscript(id: Int32) -> Value? {
