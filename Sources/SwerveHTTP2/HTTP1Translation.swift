@@ -15,25 +15,27 @@ public enum HTTP1Translation {
     /// so a CR or a space can never smuggle a field or a second request line.
     public static func head(of request: HTTP2ServerSession.Request, into bytes: inout [UInt8]) -> Int? {
         bytes.removeAll(keepingCapacity: true)
-        guard !request.malformed, !request.method.isEmpty, !request.path.isEmpty else { return nil }
-        bytes.reserveCapacity(request.method.count + request.path.count + (request.authority?.count ?? 0)
-                              + request.fieldLines.count + 40)
-        bytes.append(contentsOf: request.method)
-        bytes.append(0x20)
-        bytes.append(contentsOf: request.path)
-        requestLineEnd.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        if let authority = request.authority {
-            hostName.withUTF8Buffer { bytes.append(contentsOf: $0) }
-            bytes.append(contentsOf: authority)
+        guard !request.malformed else { return nil }
+        return request.withParts { block, method, path, authority, fieldLines in
+            guard !method.isEmpty, !path.isEmpty else { return nil }
+            bytes.reserveCapacity(method.count + path.count + (authority?.count ?? 0) + fieldLines.count + 40)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: block[method]))
+            bytes.append(0x20)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: block[path]))
+            requestLineEnd.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            if let authority {
+                hostName.withUTF8Buffer { bytes.append(contentsOf: $0) }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: block[authority]))
+                bytes.append(0x0D)
+                bytes.append(0x0A)
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: block[fieldLines]))
             bytes.append(0x0D)
             bytes.append(0x0A)
+            let headLength = bytes.count
+            logVersion.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            return headLength
         }
-        bytes.append(contentsOf: request.fieldLines)
-        bytes.append(0x0D)
-        bytes.append(0x0A)
-        let headLength = bytes.count
-        logVersion.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        return headLength
     }
 
     private static let requestLineEnd: StaticString = " HTTP/1.1\r\n"

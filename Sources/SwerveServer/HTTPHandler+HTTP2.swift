@@ -174,7 +174,7 @@ extension HTTPHandler {
     /// The stream's request through the HTTP/1.1 pipeline into `output`.
     private func answerStream(_ stream: HTTP2Stream, output: inout OutputWriter, context: ProcessContext) -> Answer {
         let now = context.wallClockSeconds
-        let isHead = stream.request.method.elementsEqual("HEAD".utf8)
+        let isHead = stream.request.methodIs("HEAD")
         // The request as an HTTP/1.1 head, in the loop's scratch (made again if the stream is asked again).
         guard !stream.request.headerListTooLarge, let headLength = HTTP1Translation.head(of: stream.request, into: &http2Head) else {
             // RFC 6585 §5 for a header list over the limit (its fields were dropped as they came); 400 for a request
