@@ -120,7 +120,9 @@ extension EventLoop {
             let count: Int
             // File bytes among `count` (for the connection's turn).
             var fileBytes = 0
-            if first.isFile {
+            // A cached body's memfd is mapped: without kernel TLS its bytes are copied from memory, as a body's.
+            let inMemory = first.isFile ? (slot.pointee.kernelTLS ? nil : first.mappedBytes) : out.pointee.memory(of: first)
+            if first.isFile && inMemory == nil {
                 // As on plain TCP: the other ready connections get their turn first.
                 if turnLeft == 0 { return yieldTurn(fd, slot) }
                 if slot.pointee.kernelTLS {
@@ -135,9 +137,9 @@ extension EventLoop {
                     }
                 }
             }
-            if !first.isFile && first.length >= Self.tlsChunk {
+            if let inMemory, first.length >= Self.tlsChunk {
                 // A large body in memory: OpenSSL reads it in place.
-                plaintext = out.pointee.memory(of: first)
+                plaintext = inMemory
                 count = first.length
             } else {
                 // A head, a small body, several pipelined responses, HTTP/2 frames (a 9-byte header, then up to 16 KiB
@@ -145,7 +147,8 @@ extension EventLoop {
                 // A large file range is one `tlsChunk` read of it.
                 // Before file pieces were gathered too, each HTTP/2 DATA frame's 9-byte header was a record and an
                 // `SSL_write` of its own (HTTP/2 cached gzip at 35% of a core: ×1.125 with the gathering).
-                guard let gathered = gatherForTLS(out, turnLeft: turnLeft, kernelTLS: slot.pointee.kernelTLS) else {
+                guard let gathered = out.pointee.gather(
+                    into: tlsScratch, capacity: Self.tlsChunk, fileBytesLeft: turnLeft, readFiles: !slot.pointee.kernelTLS) else {
                     // The file shrank under us (or cannot be read): the promised length cannot be delivered.
                     close(fd)
                     return .closed
@@ -173,37 +176,6 @@ extension EventLoop {
             if let stopped { return self.stopped(stopped, fd, slot) }
         }
         return .drained
-    }
-
-    /// Copies the queued output from its head into `tlsScratch`, up to `tlsChunk` bytes: memory segments copied, file
-    /// segments (not with kernel TLS, which sends them itself) read with `pread` while the turn lasts. Stops at a
-    /// segment it cannot take whole or a short read, so what it returns is a prefix of the queue. nil when the first
-    /// segment is a file that reads nothing (it shrank, or fails).
-    private func gatherForTLS(
-        _ out: UnsafeMutablePointer<OutputBuffer>, turnLeft: Int, kernelTLS: Bool
-    ) -> (count: Int, fileBytes: Int)? {
-        var total = 0
-        var fileBytes = 0
-        var index = out.pointee.head
-        while index < out.pointee.tail && total < Self.tlsChunk {
-            let segment = out.pointee.segments[index]
-            let take = min(segment.length, Self.tlsChunk - total)
-            if segment.isFile {
-                if kernelTLS || turnLeft - fileBytes <= 0 { break }
-                let n = pread(segment.fd, tlsScratch + total, min(take, turnLeft - fileBytes), off_t(segment.offset))
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return total == 0 ? nil : (total, fileBytes) }
-                total += n
-                fileBytes += n
-                if n < segment.length { break }
-            } else {
-                (tlsScratch + total).copyMemory(from: out.pointee.memory(of: segment), byteCount: take)
-                total += take
-                if take < segment.length { break }
-            }
-            index += 1
-        }
-        return (total, fileBytes)
     }
 
     /// What a write that OpenSSL did not complete means for the flush: wait for writable (or, for `wantRead`,

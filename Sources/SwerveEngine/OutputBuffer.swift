@@ -12,12 +12,17 @@ struct OutputSegment {
     /// Buffer memory: offset into the buffer's bytes. External memory: offset from `external`. File: file offset.
     var offset: Int
     var length: Int
-    /// External memory's base address; nil for the buffer's own bytes and for files.
+    /// External memory's base address; nil for the buffer's own bytes. For a file: where the whole file is mapped in
+    /// memory (its offset 0), kept valid by `owner` (a cached body's sealed memfd), so a path that copies the bytes
+    /// anyway (TLS without kernel TLS) reads memory instead of calling `pread`; nil for a file known only by its fd.
     var external: UnsafeRawPointer? = nil
     /// A +1 retained reference (Unmanaged) to whatever owns `external`, released once the segment is sent or dropped.
     var owner: UnsafeMutableRawPointer? = nil
 
     @inline(__always) var isFile: Bool { fd >= 0 }
+
+    /// A file segment's bytes in memory, where its file is mapped (see `external`); nil otherwise.
+    @inline(__always) var mappedBytes: UnsafeRawPointer? { isFile ? external.map { $0 + offset } : nil }
 
     /// Releases what the segment holds: closes an owned fd, drops the retain on an external owner.
     @inline(__always) func release() {
@@ -81,6 +86,39 @@ struct OutputBuffer {
     /// Where a memory segment's bytes start: in the buffer's own area, or in its external owner's.
     @inline(__always) func memory(of segment: OutputSegment) -> UnsafeRawPointer {
         UnsafeRawPointer(segment.external ?? UnsafeRawPointer(bytes)) + segment.offset
+    }
+
+    /// Copies the queue from its head into `scratch`, up to `capacity` bytes, for a sender that must copy anyway (TLS
+    /// without kernel TLS encrypts from one buffer, so small pieces share records): memory segments and mapped files
+    /// (`OutputSegment.mappedBytes`) copied; with `readFiles`, other file segments read with `pread`, at most
+    /// `fileBytesLeft` bytes of them (the connection's turn). Stops at a segment it cannot take whole or a short read,
+    /// so what it returns is a prefix of the queue: its length and how much of it was read from files. nil when the
+    /// first segment is a file that reads nothing (it shrank, or fails).
+    func gather(
+        into scratch: UnsafeMutableRawPointer, capacity: Int, fileBytesLeft: Int, readFiles: Bool
+    ) -> (count: Int, fileBytes: Int)? {
+        var total = 0
+        var fileBytes = 0
+        var index = head
+        while index < tail && total < capacity {
+            let segment = segments[index]
+            let take = min(segment.length, capacity - total)
+            if segment.isFile, !readFiles || segment.external == nil {
+                if !readFiles || fileBytesLeft - fileBytes <= 0 { break }
+                let n = pread(segment.fd, scratch + total, min(take, fileBytesLeft - fileBytes), off_t(segment.offset))
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return total == 0 ? nil : (total, fileBytes) }
+                total += n
+                fileBytes += n
+                if n < segment.length { break }
+            } else {
+                (scratch + total).copyMemory(from: segment.mappedBytes ?? memory(of: segment), byteCount: take)
+                total += take
+                if take < segment.length { break }
+            }
+            index += 1
+        }
+        return (total, fileBytes)
     }
 
     /// `n` bytes from the front of the queue were written: counts them and drops them, releasing the segments that
@@ -217,15 +255,16 @@ public struct OutputWriter: ~Copyable {
 
     /// Queues a byte range of a file whose descriptor someone else owns (a cache of open files): the segment retains
     /// `owner`, which must keep `fd` open for as long as it lives, so no `dup`/`close` pair is paid per response and
-    /// an eviction meanwhile cannot close the fd under a slow client.
+    /// an eviction meanwhile cannot close the fd under a slow client. `mapping`: where `owner` keeps the whole file
+    /// mapped (its offset 0), if it does; TLS without kernel TLS then copies from there instead of calling `pread`.
     @inline(__always)
-    public func appendFile(fd: Int32, offset: Int, length: Int, owner: AnyObject) {
+    public func appendFile(fd: Int32, offset: Int, length: Int, owner: AnyObject, mapping: UnsafeRawPointer? = nil) {
         let b = buffer
         precondition(b.pointee.tail < b.pointee.segmentCapacity, "OutputWriter out of segments")
         guard length > 0 else { return }
         b.pointee.queuedBytes += length
         b.pointee.segments[b.pointee.tail] = OutputSegment(
-            fd: fd, ownsFD: false, offset: offset, length: length, external: nil,
+            fd: fd, ownsFD: false, offset: offset, length: length, external: mapping,
             owner: Unmanaged.passRetained(owner).toOpaque())
         b.pointee.tail += 1
     }

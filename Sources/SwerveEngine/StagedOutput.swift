@@ -148,7 +148,7 @@ public final class StagedOutput {
             if piece.isFile {
                 if let owner = piece.owner {
                     writer.appendFile(fd: piece.fd, offset: piece.offset, length: take,
-                                      owner: Unmanaged<AnyObject>.fromOpaque(owner).takeUnretainedValue())
+                                      owner: Unmanaged<AnyObject>.fromOpaque(owner).takeUnretainedValue(), mapping: piece.external)
                 } else {
                     // A descriptor its lender keeps open for as long as the output lives (`appendFile(ownsFD: false)`).
                     writer.appendFile(fd: piece.fd, offset: piece.offset, length: take, ownsFD: false)

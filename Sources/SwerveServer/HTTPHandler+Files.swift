@@ -426,12 +426,13 @@ extension HTTPHandler {
     }
 
     /// Queues bytes `[first, first + count)` of a body in memory: with sendfile from its sealed memfd if it has one (the
-    /// socket references the memfd's pages instead of copying them), else by reference to its memory. The segment
-    /// retains the body, which keeps the fd open and the memory valid until the bytes are sent.
+    /// socket references the memfd's pages instead of copying them; TLS without kernel TLS copies them from the body's
+    /// mapping), else by reference to its memory. The segment retains the body, which keeps the fd open and the memory
+    /// valid until the bytes are sent.
     @inline(__always)
     private func appendBody(_ body: CompressedBody, first: Int, count: Int, output: inout OutputWriter) {
         if body.fd >= 0 {
-            output.appendFile(fd: body.fd, offset: first, length: count, owner: body)
+            output.appendFile(fd: body.fd, offset: first, length: count, owner: body, mapping: body.bytes.baseAddress)
         } else {
             output.appendExternal(UnsafeRawBufferPointer(rebasing: body.bytes[first..<(first + count)]), owner: body)
         }
