@@ -53,9 +53,11 @@ public struct ProcessContext: Sendable {
     public var wallClockNanoseconds: Int32
     /// Monotonic milliseconds, read at the same wake-up (for intervals: cache ages, re-checks).
     public var monotonicMilliseconds: Int64
-    /// Counts this loop's wake-ups (returns from `epoll_wait`), so a handler can make a check once per pass over the
-    /// ready connections instead of once per request.
-    public var wakeup: UInt64
+    /// Counts this loop's passes over input that arrived: each return from `epoll_wait`, and each batch of connections
+    /// accepted with their first bytes in and served before they are registered (`EventLoop.acceptConnections`). A
+    /// request is read in a pass that began after its bytes arrived (or, pipelined behind another, that began while
+    /// they were already waiting), so a handler can make a check once per pass instead of once per request.
+    public var pass: UInt64
     /// Wakes this connection after the handler returned `.suspend`; callable from any thread.
     public var resumer: ConnectionResumer
     /// Identifies the connection within its loop while it is open (its fd); handlers key side tables by it.

@@ -95,11 +95,12 @@ public final class FileBytes: @unchecked Sendable {
 ///   delete, a rename over the path – even while the old inode lives on under another hard link): a hit statxes the
 ///   cached fd and compares the whole `FileIdentity` (size, mtime, ctime with nanoseconds) and the link count. A
 ///   replaced inode loses a link, which moves its ctime. Either drops the entry and the path is opened afresh. The check
-///   is made at most once per loop wake-up (`wakeup`); later hits in the same pass over the ready connections trust
-///   it. A request sent after a change is read in a later wake-up – and sees the change – unless its connection
-///   already had bytes waiting when the loop woke (a client pipelining behind an earlier request): then it may be
-///   answered from a check made earlier in the same pass, microseconds old. Under load a wake-up serves many
-///   requests (about nine per `epoll_wait` at 64 busy connections), so most hits skip the statx.
+///   is made at most once per pass of the loop over arrived input (`pass`: a return from `epoll_wait`, or a batch of
+///   connections accepted with their first bytes in); later hits in the same pass trust it. A request sent after a
+///   change is read in a later pass – and sees the change – unless its connection already had bytes waiting when the
+///   pass began (a client pipelining behind an earlier request): then it may be answered from a check made earlier in
+///   the same pass, microseconds old. Under load a pass serves many requests (about nine per `epoll_wait` at 64 busy
+///   connections), so most hits skip the statx.
 /// - **The path** now naming another file while the old one is untouched (a parent directory renamed aside and
 ///   another moved in, a symlink re-pointed): statx on an open fd cannot see that, so an entry is trusted for
 ///   `maximumAgeMilliseconds` and then reopened.
@@ -124,8 +125,8 @@ public final class OpenFileCache {
     /// Bytes of small-file bodies held at most by one loop.
     public static let maximumBodyBytes = 8 * 1024 * 1024
 
-    /// The loop wake-up being served (`ProcessContext.wakeup`); the handler sets it before it handles input.
-    public var wakeup: UInt64 = 0
+    /// The loop's pass being served (`ProcessContext.pass`); the handler sets it before it handles input.
+    public var pass: UInt64 = 0
 
     struct Key: Hashable {
         /// Owned bytes for stored keys; lookups use `borrowed` and never allocate.
@@ -155,7 +156,7 @@ public final class OpenFileCache {
         let openedAt: Int64
         /// Monotonic milliseconds of the last hit (or the open), for LRU eviction.
         var usedAt: Int64
-        /// The wake-up under which the entry was last found fresh.
+        /// The pass (`pass`) under which the entry was last found fresh.
         var checkedAt: UInt64
         public let body: FileBytes?
         public var sidecars: SidecarIndex.Entry?
@@ -197,12 +198,12 @@ public final class OpenFileCache {
             remove(key)
             return nil
         }
-        if entry.checkedAt != wakeup {
+        if entry.checkedAt != pass {
             guard let status = FileStatus.of(fd: entry.fd), status.links > 0, status.identity == entry.identity else {
                 remove(key)
                 return nil
             }
-            entry.checkedAt = wakeup
+            entry.checkedAt = pass
         }
         entry.usedAt = now
         return OpenFile(cached: entry)
@@ -247,7 +248,7 @@ public final class OpenFileCache {
             guard let after = FileIdentity.of(fd: file.fd), after == file.identity else { return file }
             bodyBytes += file.identity.size
         }
-        let entry = Entry(fd: file.fd, identity: file.identity, openedAt: now, checkedAt: wakeup, body: body)
+        let entry = Entry(fd: file.fd, identity: file.identity, openedAt: now, checkedAt: pass, body: body)
         entries[key] = entry
         return OpenFile(cached: entry)
     }

@@ -261,7 +261,7 @@ final class HTTPHandler: ConnectionHandler {
         output: inout OutputWriter,
         context: ProcessContext
     ) -> ProcessOutcome {
-        files.wakeup = context.wakeup
+        files.pass = context.pass
         // A moved root empties the open-file cache: check before any lookup.
         if context.monotonicMilliseconds >= rootCheckDue { _ = resolver(now: context.monotonicMilliseconds) }
         if state.http2 { return processHTTP2(input, output: &output, context: context) }

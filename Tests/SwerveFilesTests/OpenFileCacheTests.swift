@@ -3,7 +3,7 @@ import Testing
 
 @testable import SwerveFiles
 
-/// The loop's open-file cache: re-checked with statx once per loop wake-up (`ProcessContext.wakeup`), trusted for
+/// The loop's open-file cache: re-checked with statx once per pass of the loop (`ProcessContext.pass`), trusted for
 /// `maximumAgeMilliseconds`, closed on the tick once older, least recently used first when full. Every clock here is
 /// injected: `now` is the loop's monotonic milliseconds, `clock` its coarse real-time reading.
 @Suite("OpenFileCache")
@@ -78,28 +78,28 @@ struct OpenFileCacheTests {
         #expect(!oldest.withUnsafeBytes { cache.isKnownMissing($0, now: 8000) })
     }
 
-    @Test("a change is seen under the next wake-up; within the one that checked, the check stands")
-    func checkedOncePerWakeup() throws {
+    @Test("a change is seen under the next pass; within the one that checked, the check stands")
+    func checkedOncePerPass() throws {
         let directory = try Directory()
         let path = directory.file("a.txt")
         try writeFile(path, Array(repeating: 0x61, count: 100))
         let cache = OpenFileCache()
-        cache.wakeup = 7
+        cache.pass = 7
         try Self.insert(cache, "a.txt", path: path, now: 0)
-        // Unchanged: a hit under the same wake-up, and again under the next (re-checked, still fresh).
+        // Unchanged: a hit under the same pass, and again under the next (re-checked, still fresh).
         #expect(Self.lookup(cache, "a.txt", now: 0)?.identity.size == 100)
-        cache.wakeup = 8
+        cache.pass = 8
         #expect(Self.lookup(cache, "a.txt", now: 0)?.identity.size == 100)
-        // The file grows after wake-up 8 checked it: requests handled under 8 keep that check...
+        // The file grows after pass 8 checked it: requests handled under 8 keep that check...
         Self.append(path, [0x62])
         #expect(Self.lookup(cache, "a.txt", now: 0)?.identity.size == 100)
-        // ...and the first lookup under wake-up 9 sees the change and drops the entry.
-        cache.wakeup = 9
+        // ...and the first lookup under pass 9 sees the change and drops the entry.
+        cache.pass = 9
         #expect(Self.lookup(cache, "a.txt", now: 0) == nil)
         #expect(Self.lookup(cache, "a.txt", now: 0) == nil)
     }
 
-    @Test("a same-size rewrite that puts the old mtime back is a miss under the next wake-up (the ctime moved)")
+    @Test("a same-size rewrite that puts the old mtime back is a miss under the next pass (the ctime moved)")
     func restoredMtimeIsSeen() throws {
         let directory = try Directory()
         let path = directory.file("a.txt")
@@ -107,7 +107,7 @@ struct OpenFileCacheTests {
         var times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 5), timespec(tv_sec: 1_600_000_000, tv_nsec: 5)]
         utimensat(AT_FDCWD, path, &times, 0)
         let cache = OpenFileCache()
-        cache.wakeup = 1
+        cache.pass = 1
         let first = try Self.insert(cache, "a.txt", path: path, now: 0)
         try waitUntilSettled(first.identity)
         // cp -p: same inode, other bytes of the same size, the old mtime back.
@@ -116,11 +116,11 @@ struct OpenFileCacheTests {
         let now = try #require(FileIdentity.of(path: path))
         #expect(now.inode == first.identity.inode && now.size == first.identity.size && now.modified == first.identity.modified)
         #expect(now.changed != first.identity.changed)
-        cache.wakeup = 2
+        cache.pass = 2
         #expect(Self.lookup(cache, "a.txt", now: 1) == nil)
     }
 
-    @Test("an entry is trusted for maximumAgeMilliseconds, then reopened, even under one wake-up")
+    @Test("an entry is trusted for maximumAgeMilliseconds, then reopened, even under one pass")
     func maximumAge() throws {
         let directory = try Directory()
         let path = directory.file("a.txt")
