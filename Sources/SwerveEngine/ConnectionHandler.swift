@@ -53,8 +53,8 @@ public struct ProcessContext: Sendable {
     public var wallClockNanoseconds: Int32
     /// Monotonic milliseconds, read at the same wake-up (for intervals: cache ages, re-checks).
     public var monotonicMilliseconds: Int64
-    /// Counts this loop's passes over input that arrived: each return from `epoll_wait`, and each batch of connections
-    /// accepted with their first bytes in and served before they are registered (`EventLoop.acceptConnections`). A
+    /// Counts this loop's passes over input that arrived: each return from `epoll_wait`, and each connection accepted
+    /// with its first bytes in and served at once, before it is registered (`EventLoop.acceptConnections`). A
     /// request is read in a pass that began after its bytes arrived (or, pipelined behind another, that began while
     /// they were already waiting), so a handler can make a check once per pass instead of once per request.
     public var pass: UInt64

@@ -95,8 +95,8 @@ public final class FileBytes: @unchecked Sendable {
 ///   delete, a rename over the path – even while the old inode lives on under another hard link): a hit statxes the
 ///   cached fd and compares the whole `FileIdentity` (size, mtime, ctime with nanoseconds) and the link count. A
 ///   replaced inode loses a link, which moves its ctime. Either drops the entry and the path is opened afresh. The check
-///   is made at most once per pass of the loop over arrived input (`pass`: a return from `epoll_wait`, or a batch of
-///   connections accepted with their first bytes in); later hits in the same pass trust it. A request sent after a
+///   is made at most once per pass of the loop over arrived input (`pass`: a return from `epoll_wait`, or a connection
+///   served as it is accepted); later hits in the same pass trust it. A request sent after a
 ///   change is read in a later pass – and sees the change – unless its connection already had bytes waiting when the
 ///   pass began (a client pipelining behind an earlier request): then it may be answered from a check made earlier in
 ///   the same pass, microseconds old. Under load a pass serves many requests (about nine per `epoll_wait` at 64 busy
