@@ -490,7 +490,6 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         }
     }
 
-
     private func pauseAccepting() {
         guard !acceptPaused, listenerOpen else { return }
         acceptPaused = true
