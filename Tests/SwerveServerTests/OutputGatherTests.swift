@@ -17,8 +17,12 @@ struct OutputGatherTests {
         let fd: Int32
         let connection = UnsafeMutablePointer<OutputBuffer>.allocate(capacity: 1)
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 16)
+        /// What the "mapping" of the file holds: 1,000 bytes of "m" (the file holds "f").
+        let mapping = UnsafeMutableRawBufferPointer.allocate(byteCount: 1000, alignment: 16)
+        let owner = Owner()
 
         init() {
+            mapping.initializeMemory(as: UInt8.self, repeating: UInt8(ascii: "m"))
             fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
             _ = Array(repeating: UInt8(ascii: "f"), count: 1000).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             connection.initialize(to: OutputBuffer(capacity: 4096, segmentCapacity: 16))
@@ -29,53 +33,46 @@ struct OutputGatherTests {
             connection.pointee.free()
             connection.deallocate()
             scratch.deallocate()
+            mapping.deallocate()
             close(fd)
             unlink(path)
         }
 
-        func gathered(_ result: (count: Int, fileBytes: Int)?) -> String {
-            guard let result else { return "nil" }
-            return String(decoding: UnsafeRawBufferPointer(start: scratch, count: result.count), as: UTF8.self)
+        /// Queues `head`, `length` bytes of the file from `offset` (with the mapping or without), then `tail`.
+        func queue(_ head: String, fileAt offset: Int, length: Int, mapped: Bool, _ tail: String) {
+            var writer = OutputWriter(connection)
+            Array(head.utf8).withUnsafeBytes { writer.append($0) }
+            writer.appendFile(fd: fd, offset: offset, length: length, owner: owner, mapping: mapped ? UnsafeRawPointer(mapping.baseAddress) : nil)
+            Array(tail.utf8).withUnsafeBytes { writer.append($0) }
+        }
+
+        /// The queue gathered into the scratch: what landed there, and how much of it was read from files.
+        func gather(fileBytesLeft: Int, readFiles: Bool = true) -> (bytes: String, fileBytes: Int?) {
+            let result = connection.pointee.gather(into: scratch, capacity: 4096, fileBytesLeft: fileBytesLeft, readFiles: readFiles)
+            guard let result else { return ("nil", nil) }
+            return (String(decoding: UnsafeRawBufferPointer(start: scratch, count: result.count), as: UTF8.self), result.fileBytes)
         }
     }
 
     @Test("a mapped file's range is copied from its mapping, after a head, and counts as memory, not against the turn")
     func mappedFileFromMemory() {
         let fixture = Fixture()
-        let mapping = Array(repeating: UInt8(ascii: "m"), count: 1000)
-        let owner = Owner()
-        var writer = OutputWriter(fixture.connection)
-        mapping.withUnsafeBytes { mapping in
-            Array("HEAD|".utf8).withUnsafeBytes { writer.append($0) }
-            writer.appendFile(fd: fixture.fd, offset: 10, length: 6, owner: owner, mapping: mapping.baseAddress)
-            Array("|TAIL".utf8).withUnsafeBytes { writer.append($0) }
-            let result = fixture.connection.pointee.gather(into: fixture.scratch, capacity: 4096, fileBytesLeft: 0, readFiles: true)
-            #expect(fixture.gathered(result) == "HEAD|mmmmmm|TAIL")
-            #expect(result?.fileBytes == 0)
-        }
+        fixture.queue("HEAD|", fileAt: 10, length: 6, mapped: true, "|TAIL")
+        let result = fixture.gather(fileBytesLeft: 0)
+        #expect(result.bytes == "HEAD|mmmmmm|TAIL" && result.fileBytes == 0)
     }
 
     @Test("an unmapped file is read with pread within the turn's budget; with kernel TLS the gather stops at any file")
     func unmappedFileAndKernelTLS() {
         let fixture = Fixture()
-        let mapping = Array(repeating: UInt8(ascii: "m"), count: 1000)
-        let owner = Owner()
-        var writer = OutputWriter(fixture.connection)
-        mapping.withUnsafeBytes { mapping in
-            Array("A|".utf8).withUnsafeBytes { writer.append($0) }
-            writer.appendFile(fd: fixture.fd, offset: 0, length: 8, owner: owner)
-            Array("|B".utf8).withUnsafeBytes { writer.append($0) }
-            let budgeted = fixture.connection.pointee.gather(into: fixture.scratch, capacity: 4096, fileBytesLeft: 5, readFiles: true)
-            #expect(fixture.gathered(budgeted) == "A|fffff")
-            #expect(budgeted?.fileBytes == 5)
-            let whole = fixture.connection.pointee.gather(into: fixture.scratch, capacity: 4096, fileBytesLeft: 100, readFiles: true)
-            #expect(fixture.gathered(whole) == "A|ffffffff|B")
-            // Kernel TLS sends files itself (SSL_sendfile), mapped or not.
-            fixture.connection.pointee.written(12)
-            writer.appendFile(fd: fixture.fd, offset: 0, length: 8, owner: owner, mapping: mapping.baseAddress)
-            let kernel = fixture.connection.pointee.gather(into: fixture.scratch, capacity: 4096, fileBytesLeft: 100, readFiles: false)
-            #expect(fixture.gathered(kernel) == "")
-        }
+        fixture.queue("A|", fileAt: 0, length: 8, mapped: false, "|B")
+        let budgeted = fixture.gather(fileBytesLeft: 5)
+        #expect(budgeted.bytes == "A|fffff" && budgeted.fileBytes == 5)
+        #expect(fixture.gather(fileBytesLeft: 100).bytes == "A|ffffffff|B")
+        // Kernel TLS sends files itself (SSL_sendfile), mapped or not.
+        fixture.connection.pointee.written(12)
+        fixture.queue("", fileAt: 0, length: 8, mapped: true, "")
+        #expect(fixture.gather(fileBytesLeft: 100, readFiles: false).bytes == "")
     }
 
     @Test("a mapped file keeps its mapping when an HTTP/2 body moves it into a connection in pieces")
@@ -89,8 +86,7 @@ struct OutputGatherTests {
             staged.write { $0.appendFile(fd: fixture.fd, offset: 2, length: 6, owner: owner, mapping: mapping.baseAddress) }
             staged.move(4, into: &writer)
             staged.move(2, into: &writer)
-            let result = fixture.connection.pointee.gather(into: fixture.scratch, capacity: 4096, fileBytesLeft: 0, readFiles: true)
-            #expect(fixture.gathered(result) == "234567")
+            #expect(fixture.gather(fileBytesLeft: 0).bytes == "234567")
         }
     }
 }
