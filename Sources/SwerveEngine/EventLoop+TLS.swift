@@ -121,7 +121,7 @@ extension EventLoop {
             // File bytes among `count` (for the connection's turn).
             var fileBytes = 0
             // A cached body's memfd is mapped: without kernel TLS its bytes are copied from memory, as a body's.
-            let inMemory = first.isFile ? (slot.pointee.kernelTLS ? nil : first.mappedBytes) : out.pointee.memory(of: first)
+            let inMemory = first.isFile && slot.pointee.kernelTLS ? nil : out.pointee.bytesInMemory(of: first)
             if first.isFile && inMemory == nil {
                 // As on plain TCP: the other ready connections get their turn first.
                 if turnLeft == 0 { return yieldTurn(fd, slot) }

@@ -21,9 +21,6 @@ struct OutputSegment {
 
     @inline(__always) var isFile: Bool { fd >= 0 }
 
-    /// A file segment's bytes in memory, where its file is mapped (see `external`); nil otherwise.
-    @inline(__always) var mappedBytes: UnsafeRawPointer? { isFile ? external.map { $0 + offset } : nil }
-
     /// Releases what the segment holds: closes an owned fd, drops the retain on an external owner.
     @inline(__always) func release() {
         if isFile && ownsFD { Glibc.close(fd) }
@@ -88,9 +85,15 @@ struct OutputBuffer {
         UnsafeRawPointer(segment.external ?? UnsafeRawPointer(bytes)) + segment.offset
     }
 
+    /// Where a segment's bytes are in memory: the buffer's own area or an owner's memory, or where a file segment's
+    /// file is mapped (`OutputSegment.external`); nil for a file known only by its descriptor.
+    @inline(__always) func bytesInMemory(of segment: OutputSegment) -> UnsafeRawPointer? {
+        segment.isFile ? segment.external.map { $0 + segment.offset } : memory(of: segment)
+    }
+
     /// Copies the queue from its head into `scratch`, up to `capacity` bytes, for a sender that must copy anyway (TLS
-    /// without kernel TLS encrypts from one buffer, so small pieces share records): memory segments and mapped files
-    /// (`OutputSegment.mappedBytes`) copied; with `readFiles`, other file segments read with `pread`, at most
+    /// without kernel TLS encrypts from one buffer, so small pieces share records): segments in memory, mapped files
+    /// included (`bytesInMemory(of:)`), copied; with `readFiles`, other file segments read with `pread`, at most
     /// `fileBytesLeft` bytes of them (the connection's turn). Stops at a segment it cannot take whole or a short read,
     /// so what it returns is a prefix of the queue: its length and how much of it was read from files. nil when the
     /// first segment is a file that reads nothing (it shrank, or fails).
@@ -103,18 +106,19 @@ struct OutputBuffer {
         while index < tail && total < capacity {
             let segment = segments[index]
             let take = min(segment.length, capacity - total)
-            if segment.isFile, !readFiles || segment.external == nil {
-                if !readFiles || fileBytesLeft - fileBytes <= 0 { break }
+            if segment.isFile && !readFiles { break }
+            if let source = bytesInMemory(of: segment) {
+                (scratch + total).copyMemory(from: source, byteCount: take)
+                total += take
+                if take < segment.length { break }
+            } else {
+                guard fileBytesLeft - fileBytes > 0 else { break }
                 let n = pread(segment.fd, scratch + total, min(take, fileBytesLeft - fileBytes), off_t(segment.offset))
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return total == 0 ? nil : (total, fileBytes) }
                 total += n
                 fileBytes += n
                 if n < segment.length { break }
-            } else {
-                (scratch + total).copyMemory(from: segment.mappedBytes ?? memory(of: segment), byteCount: take)
-                total += take
-                if take < segment.length { break }
             }
             index += 1
         }
