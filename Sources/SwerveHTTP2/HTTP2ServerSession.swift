@@ -540,28 +540,24 @@ public final class HTTP2ServerSession {
     private static let onFrameSent: nghttp2_on_frame_send_callback = { _, frame, userData in
         guard let frame, frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 else { return 0 }
         let id = frame.pointee.hd.stream_id
-        withSession(userData) { owner in
-            guard var upload = owner.uploads[id] else { return }
-            upload.responseSent = true
-            owner.uploads[id] = upload
-            owner.stopUploadIfTooLong(id)
-        }
+        withSession(userData) { $0.updateUpload(id) { $0.responseSent = true } }
         return 0
     }
 
     private static let onDataChunk: nghttp2_on_data_chunk_recv_callback = { _, _, id, _, length, userData in
-        withSession(userData) { owner in
-            guard var upload = owner.uploads[id] else { return }
-            upload.discarded += length
-            owner.uploads[id] = upload
-            owner.stopUploadIfTooLong(id)
-        }
+        withSession(userData) { $0.updateUpload(id) { $0.discarded += length } }
         return 0
     }
 
-    /// A request body being dropped past `maxDiscardedBodyBytes`, its response out: RST_STREAM NO_ERROR.
-    private func stopUploadIfTooLong(_ id: Int32) {
-        guard let upload = uploads[id], upload.responseSent, upload.discarded > limits.maxDiscardedBodyBytes else { return }
+    /// Applies `change` to stream `id`'s upload, if it has one (its response sent, body bytes dropped). A request body
+    /// being dropped past `maxDiscardedBodyBytes`, its response out, is then stopped: RST_STREAM NO_ERROR.
+    private func updateUpload(_ id: Int32, _ change: (inout Upload) -> Void) {
+        guard var upload = uploads[id] else { return }
+        change(&upload)
+        guard upload.responseSent, upload.discarded > limits.maxDiscardedBodyBytes else {
+            uploads[id] = upload
+            return
+        }
         uploads[id] = nil
         nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_NO_ERROR.rawValue)
     }
