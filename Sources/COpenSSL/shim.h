@@ -56,13 +56,26 @@ static inline int swerve_ticket_mac_init(EVP_MAC_CTX *hctx, unsigned char *key, 
     params[2] = OSSL_PARAM_construct_end();
     return EVP_MAC_CTX_set_params(hctx, params);
 }
-/// Ciphertext a connection has encrypted but not yet written to its socket: the write side of the connection's BIO
-/// (`swerve_ssl_use_send_buffer`), so the TLS records of one flush leave in one `write` instead of one each. The
-/// block is malloc'd when the first record comes and freed as soon as everything is written, so an idle connection
-/// holds none. Invariant: `start <= end <= SWERVE_SEND_BUFFER_CAPACITY`; `bytes` is NULL exactly when both are 0.
+/// The socket side of a TLS connection when Swerve, not OpenSSL's socket BIO, moves its bytes
+/// (`swerve_ssl_use_socket`): a write BIO that collects ciphertext and a read BIO that remembers whether the socket
+/// was drained.
+///
+/// Sending: ciphertext a connection has encrypted but not yet written, so the TLS records of one flush leave in one
+/// `write` instead of one each. The block is malloc'd when the first record comes and freed as soon as everything is
+/// written, so an idle connection holds none. Invariant: `start <= end <= SWERVE_SEND_BUFFER_CAPACITY`; `bytes` is
+/// NULL exactly when both are 0.
+///
+/// Receiving: OpenSSL reads ahead (`SSL_set_read_ahead`), asking for all the room in its record buffer, instead of
+/// a record's 5-byte header and then its body (two `read`s per record). `drained` is 1 when the last `read` returned
+/// fewer bytes than asked, hit EAGAIN or the end: the socket had nothing more at that moment, so under edge-triggered
+/// epoll any later arrival raises a new edge, and once OpenSSL holds nothing unprocessed (`SSL_has_pending`) the
+/// engine can stop without the `read` that would return EAGAIN (as a short read ends a plain-TCP read).
+/// `at_end` is 1 once a `read` returned 0 (OpenSSL asks through `BIO_eof`).
 #define SWERVE_SEND_BUFFER_CAPACITY (64 * 1024)
-struct swerve_send_buffer {
+struct swerve_tls_socket {
     int fd;
+    int drained;
+    int at_end;
     unsigned char *bytes;
     size_t start;
     size_t end;
@@ -70,7 +83,7 @@ struct swerve_send_buffer {
 
 /// Writes what is buffered. 1: all of it (the block is freed); 0: the socket is full (EAGAIN), the rest stays; -1: the
 /// connection failed (errno says why).
-static inline int swerve_send_flush(struct swerve_send_buffer *b) {
+static inline int swerve_send_flush(struct swerve_tls_socket *b) {
     while (b->start < b->end) {
         ssize_t n = write(b->fd, b->bytes + b->start, b->end - b->start);
         if (n > 0) { b->start += (size_t)n; continue; }
@@ -85,7 +98,7 @@ static inline int swerve_send_flush(struct swerve_send_buffer *b) {
 }
 
 static inline int swerve_send_bio_write(BIO *bio, const char *data, int length) {
-    struct swerve_send_buffer *b = (struct swerve_send_buffer *)BIO_get_data(bio);
+    struct swerve_tls_socket *b = (struct swerve_tls_socket *)BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
     if (length <= 0) return 0;
     if (b->bytes == NULL) {
@@ -118,7 +131,7 @@ static inline int swerve_send_bio_write(BIO *bio, const char *data, int length) 
 
 static inline long swerve_send_bio_ctrl(BIO *bio, int command, long number, void *pointer) {
     (void)number; (void)pointer;
-    struct swerve_send_buffer *b = (struct swerve_send_buffer *)BIO_get_data(bio);
+    struct swerve_tls_socket *b = (struct swerve_tls_socket *)BIO_get_data(bio);
     switch (command) {
     case BIO_CTRL_FLUSH: {
         // OpenSSL flushes at the end of each handshake flight and after an alert.
@@ -133,7 +146,46 @@ static inline long swerve_send_bio_ctrl(BIO *bio, int command, long number, void
     }
 }
 
-/// The method of the buffered write BIO, made once per process by the caller (`BIO_get_new_index` names it).
+/// One `read` of the socket, as OpenSSL's socket BIO does it (EAGAIN is a retry, 0 the end), and what it says about
+/// the socket (`drained`, `at_end`).
+static inline int swerve_receive_bio_read(BIO *bio, char *data, int length) {
+    struct swerve_tls_socket *b = (struct swerve_tls_socket *)BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    if (length <= 0) return 0;
+    for (;;) {
+        ssize_t n = read(b->fd, data, (size_t)length);
+        if (n > 0) {
+            b->drained = n < length;
+            return (int)n;
+        }
+        if (n == 0) {
+            b->drained = 1;
+            b->at_end = 1;
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            b->drained = 1;
+            BIO_set_retry_read(bio);
+        }
+        return -1;
+    }
+}
+
+static inline long swerve_receive_bio_ctrl(BIO *bio, int command, long number, void *pointer) {
+    (void)number; (void)pointer;
+    struct swerve_tls_socket *b = (struct swerve_tls_socket *)BIO_get_data(bio);
+    switch (command) {
+    // OpenSSL tells a TCP close from an error by BIO_eof after a read of 0 (SSL_OP_IGNORE_UNEXPECTED_EOF then makes
+    // it an ordinary end of input).
+    case BIO_CTRL_EOF: return b->at_end;
+    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_PUSH: case BIO_CTRL_POP: return 0;
+    default: return 0;
+    }
+}
+
+/// The methods of the two BIOs, made once per process by the caller (`BIO_get_new_index` names each).
 static inline BIO_METHOD *swerve_send_bio_method_new(void) {
     BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "swerve send buffer");
     if (method == NULL) return NULL;
@@ -142,18 +194,35 @@ static inline BIO_METHOD *swerve_send_bio_method_new(void) {
     return method;
 }
 
-/// Reads `ssl` from the socket and writes through `buffer` (whose `fd` is the socket). 1 on success.
-static inline int swerve_ssl_use_send_buffer(SSL *ssl, BIO_METHOD *method, struct swerve_send_buffer *buffer) {
-    BIO *rbio = BIO_new_socket(buffer->fd, BIO_NOCLOSE);
-    BIO *wbio = BIO_new(method);
+static inline BIO_METHOD *swerve_receive_bio_method_new(void) {
+    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "swerve socket read");
+    if (method == NULL) return NULL;
+    BIO_meth_set_read(method, swerve_receive_bio_read);
+    BIO_meth_set_ctrl(method, swerve_receive_bio_ctrl);
+    return method;
+}
+
+/// Reads and writes `ssl` through `socket` (whose `fd` is the socket), reading ahead. 1 on success.
+static inline int swerve_ssl_use_socket(SSL *ssl, BIO_METHOD *receive, BIO_METHOD *send, struct swerve_tls_socket *socket) {
+    BIO *rbio = BIO_new(receive);
+    BIO *wbio = BIO_new(send);
     if (rbio == NULL || wbio == NULL) {
         BIO_free(rbio);
         BIO_free(wbio);
         return 0;
     }
-    BIO_set_data(wbio, buffer);
+    BIO_set_data(rbio, socket);
+    BIO_set_init(rbio, 1);
+    BIO_set_data(wbio, socket);
     BIO_set_init(wbio, 1);
     SSL_set_bio(ssl, rbio, wbio);
+    SSL_set_read_ahead(ssl, 1);
     return 1;
+}
+
+/// Whether the socket was drained at the last `read` and OpenSSL holds none of its bytes, processed or not: then
+/// reading again would only return EAGAIN.
+static inline int swerve_ssl_received_all(SSL *ssl, const struct swerve_tls_socket *socket) {
+    return socket->drained && !SSL_has_pending(ssl);
 }
 #endif

@@ -4,12 +4,13 @@ import SwerveTLS
 /// TLS on the event loop: the non-blocking handshake, reading and writing through OpenSSL, and the close. The
 /// plain-TCP path is untouched but for one test of `Slot.tls` per read and per flush.
 ///
-/// Edge triggering under TLS: OpenSSL reads the socket for the records it needs, so a read that returns fewer bytes
-/// than asked says nothing about the socket (a record may be short). A connection is therefore read until OpenSSL
-/// reports `wantRead` — its socket read hit EAGAIN, so the next arrival raises a new edge — which costs one `read`
-/// more per request than plain TCP. Bytes OpenSSL holds decrypted but undelivered (a record longer than the space
-/// offered) are delivered by the next read, which every path that stops reading (a full output, a suspend) makes
-/// when it resumes, as it does for plain TCP.
+/// Edge triggering under TLS: OpenSSL reads the socket for the records it needs, so a decrypted read that returns
+/// fewer bytes than asked says nothing about the socket (a record may be short). A connection is therefore read until
+/// OpenSSL reports `wantRead` — its socket read hit EAGAIN, so the next arrival raises a new edge — or, with Swerve's
+/// own read BIO (`TLSConnection.receivedAll`), until the socket's last `read` came back short and OpenSSL holds
+/// none of its bytes, which saves the EAGAIN `read` as plain TCP does. Bytes OpenSSL holds decrypted but undelivered
+/// (a record longer than the space offered) are delivered by the next read, which every path that stops reading (a
+/// full output, a suspend) makes when it resumes, as it does for plain TCP.
 ///
 /// Writing: memory segments go out through `SSL_write` (a head and a small body gathered into one record), file
 /// segments either with `SSL_sendfile` when the kernel took over the connection's encryption (kTLS) or through a
@@ -62,7 +63,7 @@ extension EventLoop {
             case .done(let n):
                 slot.pointee.inputLength = Int32(have + n)
                 guard runHandler(fd, slot) else { return }
-                continue
+                if !tls.receivedAll { continue }
             case .wantRead:
                 break
             case .wantWrite:

@@ -17,11 +17,13 @@ import Glibc
 public struct TLSConnection: BitwiseCopyable {
     /// The `SSL *`.
     let ssl: OpaquePointer
-    /// With `bufferedSends`: the ciphertext not yet written (the write BIO's buffer, `swerve_send_buffer`), owned by
-    /// this connection and freed in `free()`. nil: OpenSSL writes each record to the socket itself.
-    let sends: UnsafeMutablePointer<swerve_send_buffer>?
+    /// With `bufferedSends`: the state of Swerve's own BIO pair on the socket (`swerve_tls_socket`: the ciphertext
+    /// not yet written, whether the last read drained the socket), owned by this connection and freed in `free()`.
+    /// nil: OpenSSL's socket BIO reads and writes each record itself.
+    let socket: UnsafeMutablePointer<swerve_tls_socket>?
 
-    /// The buffered write BIO's method, made once.
+    /// The methods of Swerve's read and write BIOs, made once.
+    nonisolated(unsafe) private static let receiveMethod: OpaquePointer? = swerve_receive_bio_method_new()
     nonisolated(unsafe) private static let sendMethod: OpaquePointer? = swerve_send_bio_method_new()
 
     /// The outcome of one step.
@@ -47,24 +49,24 @@ public struct TLSConnection: BitwiseCopyable {
     ///
     /// `bufferedSends`: records are collected in a buffer and written by `flushSends()` (or when it fills), one
     /// `write` for all the records of a flush instead of one per record (a 24 KB body is three records: head, 16 KiB,
-    /// the rest). Only where the kernel has no kTLS: OpenSSL hands a connection's encryption to the kernel only on
-    /// its own socket BIO.
+    /// the rest), and OpenSSL reads ahead, so `receivedAll` can tell when the socket is drained. Only where the kernel
+    /// has no kTLS: OpenSSL hands a connection's encryption to the kernel only on its own socket BIO.
     public init?(context: TLSContext, fd: Int32, bufferedSends: Bool) {
         guard let ssl = SSL_new(context.context) else {
             ERR_clear_error()
             return nil
         }
-        var sends: UnsafeMutablePointer<swerve_send_buffer>?
-        if bufferedSends, let method = Self.sendMethod {
-            let buffer = UnsafeMutablePointer<swerve_send_buffer>.allocate(capacity: 1)
-            buffer.initialize(to: swerve_send_buffer(fd: fd, bytes: nil, start: 0, end: 0))
-            guard swerve_ssl_use_send_buffer(ssl, method, buffer) == 1 else {
-                buffer.deallocate()
+        var socket: UnsafeMutablePointer<swerve_tls_socket>?
+        if bufferedSends, let receive = Self.receiveMethod, let send = Self.sendMethod {
+            let state = UnsafeMutablePointer<swerve_tls_socket>.allocate(capacity: 1)
+            state.initialize(to: swerve_tls_socket(fd: fd, drained: 0, at_end: 0, bytes: nil, start: 0, end: 0))
+            guard swerve_ssl_use_socket(ssl, receive, send, state) == 1 else {
+                state.deallocate()
                 SSL_free(ssl)
                 ERR_clear_error()
                 return nil
             }
-            sends = buffer
+            socket = state
         } else if SSL_set_fd(ssl, fd) != 1 {
             SSL_free(ssl)
             ERR_clear_error()
@@ -73,15 +75,15 @@ public struct TLSConnection: BitwiseCopyable {
         SSL_set_accept_state(ssl)
         swerve_ssl_set_server_modes(ssl)
         self.ssl = ssl
-        self.sends = sends
+        self.socket = socket
     }
 
     /// Writes the buffered ciphertext (`bufferedSends`): `.done(0)` when none is left, `.wantWrite` when the socket
     /// is full, `.failed` when the connection is gone. Without a buffer: `.done(0)`.
     @inline(__always)
     public func flushSends() -> Step {
-        guard let sends, sends.pointee.end > sends.pointee.start else { return .done(0) }
-        switch swerve_send_flush(sends) {
+        guard let socket, socket.pointee.end > socket.pointee.start else { return .done(0) }
+        switch swerve_send_flush(socket) {
         case 1: return .done(0)
         case 0: return .wantWrite
         default: return .failed
@@ -95,12 +97,22 @@ public struct TLSConnection: BitwiseCopyable {
     }
 
     /// Decrypts up to `count` bytes into `buffer`. Fewer than asked says nothing about the socket (a record may be
-    /// shorter): a reader that must drain it reads until `.wantRead`.
+    /// shorter): a reader that must drain it reads until `.wantRead` or `receivedAll`.
     @inline(__always)
     public func read(into buffer: UnsafeMutableRawPointer, count: Int) -> Step {
         var read = 0
         let rc = SSL_read_ex(ssl, buffer, count, &read)
         return rc == 1 ? .done(read) : failure(rc)
+    }
+
+    /// Whether a reader that must drain the socket is done: the socket's last `read` returned short (or EAGAIN, or
+    /// its end) and OpenSSL holds none of its bytes. Under edge-triggered epoll the next arrival raises a new edge, so
+    /// the `read` that would return EAGAIN is saved (one per request, as for plain TCP). Always false without
+    /// `bufferedSends`: OpenSSL's socket BIO does not say.
+    @inline(__always)
+    public var receivedAll: Bool {
+        guard let socket else { return false }
+        return swerve_ssl_received_all(ssl, socket) != 0
     }
 
     /// Encrypts and sends up to `count` bytes (one or more records); `.done(n)` may be fewer than `count`.
@@ -134,9 +146,9 @@ public struct TLSConnection: BitwiseCopyable {
     /// ciphertext. Last use.
     public func free() {
         SSL_free(ssl)
-        if let sends {
-            Glibc.free(sends.pointee.bytes)
-            sends.deallocate()
+        if let socket {
+            Glibc.free(socket.pointee.bytes)
+            socket.deallocate()
         }
     }
 
