@@ -200,7 +200,14 @@ struct CompressionTests {
         defer { server.shutdown() }
         let slow = try RawClient(port: server.port, timeoutSeconds: 30)
         try slow.send(get("/big.js", "Accept-Encoding: gzip\r\n"))
-        usleep(20_000)
+        // The loop has taken the big request once its cache miss is counted: the compression job is submitted right
+        // after it, on the same pass.
+        var taken = false
+        for _ in 0..<3000 where !taken {
+            taken = server.server.statistics.cache.misses >= 1
+            if !taken { usleep(1_000) }
+        }
+        #expect(taken, "the big request never reached the server")
         let start = monotonicSeconds()
         let small = try fetch(server.port, get("/small.txt"))
         let smallTime = monotonicSeconds() - start

@@ -182,7 +182,13 @@ struct EngineTests {
         #expect(busy.fill())
         let port = server.port
         let stopper = Thread { server.shutdown() }
-        usleep(100_000)
+        // The stop has begun once the listener refuses connections; the big response is still in flight then.
+        var refused = false
+        for _ in 0..<1000 where !refused {
+            refused = (try? RawClient(port: port)) == nil
+            if !refused { usleep(5_000) }
+        }
+        #expect(refused, "the listener never closed")
         let response = try busy.readResponse()
         #expect(response.body.count == data.count)
         #expect(response.body == data)
