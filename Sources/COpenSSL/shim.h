@@ -70,7 +70,8 @@ static inline int swerve_ticket_mac_init(EVP_MAC_CTX *hctx, unsigned char *key, 
 /// fewer bytes than asked, hit EAGAIN or the end: the socket had nothing more at that moment, so under edge-triggered
 /// epoll any later arrival raises a new edge, and once OpenSSL holds nothing unprocessed (`SSL_has_pending`) the
 /// engine can stop without the `read` that would return EAGAIN (as a short read ends a plain-TCP read).
-/// `at_end` is 1 once a `read` returned 0 (OpenSSL asks through `BIO_eof`).
+/// The engine sets `drained` to 0 when it starts a drain (`TLSConnection.startDrain`). `at_end` is 1 once a `read`
+/// returned 0 (OpenSSL asks through `BIO_eof`).
 #define SWERVE_SEND_BUFFER_CAPACITY (64 * 1024)
 struct swerve_tls_socket {
     int fd;

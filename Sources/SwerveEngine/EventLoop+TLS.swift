@@ -29,7 +29,9 @@ extension EventLoop {
             counters.countHandshake(kernelTLS: slot.pointee.kernelTLS)
             slot.pointee.timer = .header
             slot.pointee.deadline = now + headerTimeoutMS
-            onReadable(fd, slot)
+            // Read on to EAGAIN (or the end) this once: the edge that completed the handshake may have brought the
+            // request and the client's FIN with it, and no further edge will come for them.
+            onReadable(fd, slot, hangup: true)
         case .wantRead:
             return
         case .wantWrite:
@@ -54,8 +56,10 @@ extension EventLoop {
     }
 
     /// Reads and decrypts until OpenSSL has no more for now, running the handler after each piece (the plain path's
-    /// `onReadable`, which has checked that reading is allowed).
-    func readTLS(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ tls: TLSConnection) {
+    /// `onReadable`, which has checked that reading is allowed). With `hangup` (the peer has closed, or the edge is
+    /// otherwise spent) it reads on past a drained socket to OpenSSL's `wantRead` or the end, as the plain path does.
+    func readTLS(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ tls: TLSConnection, hangup: Bool) {
+        tls.startDrain()
         while true {
             guard let (free, space) = inputSpace(fd, slot) else { return }
             let have = Int(slot.pointee.inputLength)
@@ -63,7 +67,7 @@ extension EventLoop {
             case .done(let n):
                 slot.pointee.inputLength = Int32(have + n)
                 guard runHandler(fd, slot) else { return }
-                if !tls.receivedAll { continue }
+                if hangup || !tls.receivedAll { continue }
             case .wantRead:
                 break
             case .wantWrite:

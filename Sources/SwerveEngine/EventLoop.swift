@@ -525,7 +525,7 @@ final class EventLoop<Handler: ConnectionHandler>: @unchecked Sendable {
         }
         guard !slot.pointee.readPaused, !slot.pointee.suspended, !slot.pointee.peerClosed, !slot.pointee.closeAfterFlush else { return }
         if let tls = slot.pointee.tls {
-            readTLS(fd, slot, tls)
+            readTLS(fd, slot, tls, hangup: hangup)
             return
         }
         while true {

@@ -105,10 +105,18 @@ public struct TLSConnection: BitwiseCopyable {
         return rc == 1 ? .done(read) : failure(rc)
     }
 
-    /// Whether a reader that must drain the socket is done: the socket's last `read` returned short (or EAGAIN, or
-    /// its end) and OpenSSL holds none of its bytes. Under edge-triggered epoll the next arrival raises a new edge, so
-    /// the `read` that would return EAGAIN is saved (one per request, as for plain TCP). Always false without
-    /// `bufferedSends`: OpenSSL's socket BIO does not say.
+    /// Starts a drain: `receivedAll` is false until a `read` of the socket made from now on comes back short. The
+    /// engine calls it once per readable edge or resume, so a socket seen drained before an edge that went unread
+    /// (reading was paused, say) never ends a later drain while that edge's bytes wait unread.
+    @inline(__always)
+    public func startDrain() {
+        socket?.pointee.drained = 0
+    }
+
+    /// Whether a reader that must drain the socket is done: since `startDrain()`, the socket's last `read` returned
+    /// short (or EAGAIN, or its end), and OpenSSL holds none of its bytes. Under edge-triggered epoll the next arrival
+    /// raises a new edge, so the `read` that would return EAGAIN is saved (one per request, as for plain TCP). Always
+    /// false without `bufferedSends`: OpenSSL's socket BIO does not say.
     @inline(__always)
     public var receivedAll: Bool {
         guard let socket else { return false }

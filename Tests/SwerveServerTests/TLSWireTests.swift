@@ -172,6 +172,41 @@ struct TLSWireTests {
         #expect(client.receivedCloseNotify)
     }
 
+    @Test("a request and the client's FIN in one segment over TLS: answered, then closed at once (not at the keep-alive timeout)")
+    func requestWithFIN() throws {
+        let certificates = try TestCertificates()
+        let server = try Self.server(certificates) { $0.keepAliveTimeout = 30 }
+        defer { server.shutdown() }
+        for requests in [1, 2] {
+            let client = try RawClient(port: server.port, timeoutSeconds: 10, tls: true)
+            // The server's session tickets are here once it has finished the handshake (and read on to EAGAIN).
+            var ready = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&ready, 1, 5_000) == 1)
+            // Corked, the request's records and the FIN leave as one segment: the server's epoll reports data and
+            // EPOLLRDHUP in one event, its read of them comes back short, and no later edge comes for the FIN.
+            var on: Int32 = 1
+            setsockopt(client.fd, Int32(IPPROTO_TCP), TCP_CORK, &on, socklen_t(MemoryLayout<Int32>.size))
+            for _ in 0..<requests { try client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n") }
+            shutdown(client.fd, Int32(SHUT_WR))
+            for _ in 0..<requests { #expect(try client.readResponse().status == 200) }
+            #expect(client.readsEOF(), "\(requests): \(client.lastError)")
+        }
+    }
+
+    @Test("the handshake's last flight, a request and the FIN in one segment: answered, then closed at once")
+    func handshakeRequestAndFIN() throws {
+        let certificates = try TestCertificates()
+        let server = try Self.server(certificates) { $0.keepAliveTimeout = 30 }
+        defer { server.shutdown() }
+        // Corked from the start, the client's Finished waits for the request and both leave with the FIN: the event
+        // that completes the server's handshake is the only one that comes for all three.
+        let client = try RawClient(port: server.port, timeoutSeconds: 10, tls: true, corked: true)
+        try client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        shutdown(client.fd, Int32(SHUT_WR))
+        #expect(try client.readResponse().status == 200)
+        #expect(client.readsEOF(), "\(client.lastError)")
+    }
+
     @Test("reload: new connections get the new certificate, an open one keeps working; a bad pair keeps the current one")
     func reload() throws {
         let certificates = try TestCertificates()

@@ -63,10 +63,12 @@ final class RawClient {
     private(set) var eof = false
 
     /// `tls`: handshake first, offering `alpn` (protocol names, in order; none: no ALPN extension), and resuming
-    /// `session` when given (`session` of an earlier client).
+    /// `session` when given (`session` of an earlier client). `corked`: TCP_CORK from the start, so what the client
+    /// writes leaves only when a segment fills, 200 ms pass, or the socket is shut down (the handshake's last flight
+    /// then waits for what follows it).
     init(
         port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10, tls: Bool = false, alpn: [String] = [],
-        session: TLSClientSession? = nil, receiveBuffer: Int32? = nil
+        session: TLSClientSession? = nil, receiveBuffer: Int32? = nil, corked: Bool = false
     ) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -74,6 +76,10 @@ final class RawClient {
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if corked {
+            var on: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
         if var size = receiveBuffer {
             // Before connect, so the advertised window stays small: the server's socket fills at once.
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
