@@ -7,10 +7,10 @@ import SwerveTLS
 /// Edge triggering under TLS: OpenSSL reads the socket for the records it needs, so a decrypted read that returns
 /// fewer bytes than asked says nothing about the socket (a record may be short). A connection is therefore read until
 /// OpenSSL reports `wantRead` — its socket read hit EAGAIN, so the next arrival raises a new edge — or, with Swerve's
-/// own read BIO (`TLSConnection.receivedAll`), until the socket's last `read` came back short and OpenSSL holds
-/// none of its bytes, which saves the EAGAIN `read` as plain TCP does. Bytes OpenSSL holds decrypted but undelivered
-/// (a record longer than the space offered) are delivered by the next read, which every path that stops reading (a
-/// full output, a suspend) makes when it resumes, as it does for plain TCP.
+/// own read BIO (`TLSConnection.receivedAll`), until a `read` of this drain came back short and OpenSSL holds none
+/// of its bytes, which saves the EAGAIN `read` as plain TCP does (and, as there, not when the peer's FIN came). Bytes
+/// OpenSSL holds decrypted but undelivered (a record longer than the space offered) are delivered by the next read,
+/// which every path that stops reading (a full output, a suspend) makes when it resumes, as it does for plain TCP.
 ///
 /// Writing: memory segments go out through `SSL_write` (a head and a small body gathered into one record), file
 /// segments either with `SSL_sendfile` when the kernel took over the connection's encryption (kTLS) or through a
@@ -29,9 +29,9 @@ extension EventLoop {
             counters.countHandshake(kernelTLS: slot.pointee.kernelTLS)
             slot.pointee.timer = .header
             slot.pointee.deadline = now + headerTimeoutMS
-            // Read on to EAGAIN (or the end) this once: the edge that completed the handshake may have brought the
-            // request and the client's FIN with it, and no further edge will come for them.
-            onReadable(fd, slot, hangup: true)
+            // A request and a FIN that came with the last flight are already in OpenSSL's buffer or the socket:
+            // `readTLS` starts a drain, so it reads on past them to a short read of its own.
+            onReadable(fd, slot)
         case .wantRead:
             return
         case .wantWrite:
@@ -56,8 +56,8 @@ extension EventLoop {
     }
 
     /// Reads and decrypts until OpenSSL has no more for now, running the handler after each piece (the plain path's
-    /// `onReadable`, which has checked that reading is allowed). With `hangup` (the peer has closed, or the edge is
-    /// otherwise spent) it reads on past a drained socket to OpenSSL's `wantRead` or the end, as the plain path does.
+    /// `onReadable`, which has checked that reading is allowed). With `hangup` (EPOLLRDHUP came with the data) it
+    /// reads on past a drained socket to OpenSSL's `wantRead` or the end, as the plain path does.
     func readTLS(_ fd: Int32, _ slot: UnsafeMutablePointer<Slot>, _ tls: TLSConnection, hangup: Bool) {
         tls.startDrain()
         while true {
