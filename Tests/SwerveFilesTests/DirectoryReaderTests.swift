@@ -1,5 +1,6 @@
 import Glibc
 import SwerveHTTP
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveFiles
@@ -31,6 +32,12 @@ struct DirectoryReaderTests {
             mkfifo(root + "/fifo", 0o644)
         }
         deinit { removeTree(base) }
+    }
+
+    @Test("the tree, its name that is not UTF-8 included, is removed whole (a String-based rm -rf left one per run)")
+    func treeRemoved() throws {
+        let tree = try Tree()
+        #expect(removeTree(tree.base))
     }
 
     static func read(_ tree: Tree, _ relative: String = "", showHidden: Bool = false, follow: Bool = false,

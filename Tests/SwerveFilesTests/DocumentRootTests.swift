@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveFiles

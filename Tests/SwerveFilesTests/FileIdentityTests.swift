@@ -1,5 +1,6 @@
 import Glibc
 import SwerveHTTP
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveFiles

@@ -1,4 +1,5 @@
 import Glibc
+import SwerveTestSupport
 import Testing
 
 @testable import SwerveFiles

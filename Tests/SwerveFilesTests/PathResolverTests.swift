@@ -1,6 +1,7 @@
 import CSwerveSys
 import Glibc
 import SwerveHTTP
+import SwerveTestSupport
 import Testing
 @testable import SwerveFiles
 

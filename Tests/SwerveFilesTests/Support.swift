@@ -6,7 +6,7 @@ struct FilesTestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A new directory under /tmp (`mkdtemp`); the caller removes it (`removeTree`).
+/// A new directory under /tmp (`mkdtemp`); the caller removes it (`removeTree`, SwerveTestSupport).
 func makeTemporaryDirectory(_ prefix: String) throws -> String {
     var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else { throw FilesTestFailure("mkdtemp failed") }
@@ -36,26 +36,4 @@ func waitUntilSettled(_ identity: FileIdentity) throws {
         usleep(1000)
     }
     throw FilesTestFailure("the coarse clock never passed the file's ctime")
-}
-
-/// rm -rf, without shelling out.
-func removeTree(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    guard st.st_mode & S_IFMT == S_IFDIR else {
-        _ = unlink(path)
-        return
-    }
-    var names: [String] = []
-    if let dir = opendir(path) {
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        _ = closedir(dir)
-    }
-    for name in names { removeTree(path + "/" + name) }
-    _ = rmdir(path)
 }

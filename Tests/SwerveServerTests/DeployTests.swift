@@ -2,6 +2,7 @@ import Glibc
 import SwerveFiles
 import SwerveHTTP
 import SwerveServer
+import SwerveTestSupport
 import Testing
 
 /// Files changed the way deploy tools change them, over the wire: every case for the identity body (from memory
@@ -156,7 +157,7 @@ struct DeployTests {
         let after = try Self.fetchBoth(server.port, "/a.txt", expecting: two)
         #expect(after.identityTag != before.identityTag)
         #expect(after.gzipTag != before.gzipTag)
-        TestServer.removeTree(server.directory + "/backup.txt")
+        removeTree(server.directory + "/backup.txt")
     }
 
     @Test("a directory replaced by rename under the same name (the file's own inode untouched): fresh within a second", arguments: sizes)
@@ -285,7 +286,7 @@ struct DeployTests {
     func rootSymlinkSwap() throws {
         var template = Array("/tmp/swerve-deploy-XXXXXX".utf8CString)
         let base = String(cString: try #require(mkdtemp(&template)))
-        defer { TestServer.removeTree(base) }
+        defer { removeTree(base) }
         let big = pseudoRandomBytes(8 << 20, seed: 41)
         try TestServer.write(base + "/releases/41/index.html", Array("release 41\n".utf8))
         try TestServer.write(base + "/releases/41/big.bin", big)
@@ -313,7 +314,7 @@ struct DeployTests {
         #expect(elapsed < 2.5, "new root served after \(elapsed) s")
         // Release 41 is gone from the new root; its files are deleted while the download is still running.
         #expect(try fetch(server.port, get("/big.bin")).status == 404)
-        TestServer.removeTree(base + "/releases/41")
+        removeTree(base + "/releases/41")
         let response = try download.readResponse()
         #expect(response.status == 200)
         #expect(response.body.count == big.count)

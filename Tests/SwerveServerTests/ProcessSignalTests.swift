@@ -78,7 +78,7 @@ struct ProcessSignalTests {
                 kill(pid, SIGKILL)
                 waitpid(pid, &status, 0)
             }
-            TestServer.removeTree(directory)
+            removeTree(directory)
         }
     }
 

@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import SwerveFiles
 import SwerveServer
+import SwerveTestSupport
 import Testing
 
 /// A temporary document root with a real server on an ephemeral port (127.0.0.1:0). Everything it creates is
@@ -46,14 +47,14 @@ final class TestServer: @unchecked Sendable {
             server = try Server(configuration: configuration, logger: logger)
             try server.start()
         } catch {
-            TestServer.removeTree(directory)
+            removeTree(directory)
             throw TestFailure("\(error)")
         }
     }
 
     func shutdown() {
         server.stop()
-        TestServer.removeTree(directory)
+        removeTree(directory)
     }
 
     /// Writes a file, creating its parent directories.
@@ -87,27 +88,6 @@ final class TestServer: @unchecked Sendable {
             usleep(1000)
         }
         throw TestFailure("the coarse clock never passed the ctime of \(path)")
-    }
-
-    /// rm -rf, without shelling out.
-    static func removeTree(_ path: String) {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            if let dir = opendir(path) {
-                while let entry = readdir(dir) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                    }
-                    if name == "." || name == ".." { continue }
-                    removeTree(path + "/" + name)
-                }
-                closedir(dir)
-            }
-            rmdir(path)
-        } else {
-            unlink(path)
-        }
     }
 }
 
