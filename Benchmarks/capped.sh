@@ -12,7 +12,9 @@
 #   H2=1 Benchmarks/capped.sh                 # HTTP/2 over TLS (ALPN h2), h2load -m 10: SCENARIOS="1k gzip 10m"
 #
 # TLS=1: every server serves HTTPS with the same throwaway ECDSA P-256 certificate (made here with openssl), TLS 1.2-1.3
-# with the same OpenSSL (Debian's libssl3 for all four), session tickets on, wrk offers only http/1.1 by ALPN and speaks TLS. The
+# with the same OpenSSL (Debian's libssl3 for all four), session tickets on, wrk offers only http/1.1 by ALPN and speaks TLS.
+# The clients offer TLS 1.3's suites in the browsers' order (AES-128-GCM first), so every server negotiates the same
+# suite; the version, suite and ALPN protocol each one negotiated are printed before the rows. The
 # `close` row opens a new connection per request, so it measures full handshakes per second (wrk does not resume
 # sessions). No responder in this mode.
 #
@@ -159,10 +161,29 @@ client="wrk -t1"
 echo "## capped at ${CAP}% of core 0, $client on core 1, $ROUNDS rounds of 2 x ${DURATION}s per server and row (rotated, then reversed), $(date -u '+%F %T UTC'); uptime: $(uptime)"
 echo "## versions: swerve $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*: //'), h2o $(h2o --version | head -1 | awk '{print $3}'), $(lighttpd -v | awk '{print $1}')"
 if [[ $TLS == 1 ]]; then
-    # What each server negotiates with an OpenSSL client like wrk: the same version and suite, or the row is unfair.
+    # The clients offer TLS 1.3's suites in the browsers' order (Chrome's and Firefox's: AES-128-GCM first), through
+    # OpenSSL's configuration file, which wrk and h2load read at start (h2load's own default is this order already;
+    # wrk's, OpenSSL's, starts with AES-256-GCM). Set only now, after every server started: the servers keep their
+    # own configuration. Each server then negotiates the same suite, or the row is unfair: checked below with the
+    # row's own client.
+    cat >"$WORK/client-tls.cnf" <<'CNF'
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_section
+[ssl_section]
+system_default = client_defaults
+[client_defaults]
+Ciphersuites = TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+CNF
+    export OPENSSL_CONF="$WORK/client-tls.cnf"
     for s in swerve nginx h2o lighttpd; do
-        echo "## $s: $(openssl s_client -connect "127.0.0.1:${port[$s]}" -alpn "$([[ $H2 == 1 ]] && echo h2 || echo http/1.1)" </dev/null 2>/dev/null \
-            | awk '/^New, / {v=$2; c=$5} /ALPN protocol/ {a=$3} END {print v, c, "ALPN", a}')"
+        if [[ $H2 == 1 ]]; then
+            echo "## $s: $(h2load -n 1 -c 1 "$scheme://127.0.0.1:${port[$s]}/index.html" 2>/dev/null \
+                | awk '/^TLS Protocol:/ {v=$3} /^Cipher:/ {c=$2} /^Application protocol:/ {a=$3} END {print v, c, "ALPN", a}')"
+        else
+            echo "## $s: $(openssl s_client -connect "127.0.0.1:${port[$s]}" -alpn http/1.1 </dev/null 2>/dev/null \
+                | awk '/^New, / {v=$2; c=$5} /ALPN protocol/ {a=$3} END {print v, c, "ALPN", a}')"
+        fi
     done
 fi
 for round in $(seq 1 "$ROUNDS"); do

@@ -23,11 +23,12 @@ static inline long swerve_ssl_ctx_max_protocol(SSL_CTX *ctx) { return SSL_CTX_ge
 static const int swerve_tls1_2_version = TLS1_2_VERSION;
 static const int swerve_tls1_3_version = TLS1_3_VERSION;
 /// Options every Swerve context sets: no TLS-level compression (CRIME), no renegotiation (a client-driven CPU sink),
-/// the server's cipher order, kernel TLS where the kernel offers it (`SSL_sendfile`; issue 17), and a client's
-/// TCP close without close_notify read as an ordinary end of input (as every browser and curl do it), not an error.
+/// the server's cipher order (but ChaCha20 for a client that lists it first), kernel TLS where the kernel offers it
+/// (`SSL_sendfile`; issue 17), and a client's TCP close without close_notify read as an ordinary end of input (as
+/// every browser and curl do it), not an error.
 static const uint64_t swerve_ssl_server_options =
-    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_ENABLE_KTLS
-    | SSL_OP_IGNORE_UNEXPECTED_EOF;
+    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA
+    | SSL_OP_ENABLE_KTLS | SSL_OP_IGNORE_UNEXPECTED_EOF;
 
 /// Modes of every server connection: `SSL_write` may report a part written (one record at a time), a retry after
 /// WANT_WRITE may pass the same bytes from another address (the engine re-gathers them from its queue), and the
