@@ -4,19 +4,29 @@
 # side by side: throughput, p99 latency, server CPU per request, memory, the 10,000-connection row, syscalls per
 # request, each row against the best peer.
 #
-#   Benchmarks/compare.sh                      # full run: the capped table (~25 min), then 3 rounds of 10 s (~20 min)
+# Beside the four servers, every uncapped row also runs the do-nothing responder (lib/responder.c, as in capped.sh):
+# a process that parses nothing and answers every request with Swerve's exact bytes for that row, sent as Swerve sends
+# them, pinned to the servers' CPU and uncapped like them, rotated with them, started fresh for each run. Where one
+# wrk thread sets the pace (10m, c10k: wrk at ~100% of its core for every server), what it reaches is what the client
+# leaves any server: where even "responder / best" is not at the target, no server could be. It is never the best
+# peer, and it is not in the memory, sanity-check or syscall tables (only in the runs).
+#
+#   Benchmarks/compare.sh                      # full run: the capped table (~25 min), then 3 rounds of 10 s (~25 min)
 #   DURATION=5 Benchmarks/compare.sh           # shorter runs
 #   QUICK=1 Benchmarks/compare.sh              # CI smoke: 3 s runs, one round (capped and uncapped)
 #   CAPPED_ROUNDS=8 Benchmarks/compare.sh      # rounds of the capped table (default 6, each 2 x CAPPED_DURATION=3 s per server)
 #   SWERVE_SCRATCH=.build-bench Benchmarks/compare.sh   # build Swerve in its own scratch directory
+#   CEILING=0 Benchmarks/compare.sh            # without the do-nothing responder (uncapped rows and capped.sh's)
 #   RESULTS_DIR=/tmp/bench Benchmarks/compare.sh        # also keep the raw TSVs and wrk outputs there
 #
-# Needs root (apt installs, taskset, strace). See Benchmarks/README.md for what each number means.
+# Needs root (apt installs, taskset, strace) and gcc for the responder. See Benchmarks/README.md for what each number
+# means.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 source "$BENCH_DIR/lib/peers.sh"
+source "$BENCH_DIR/lib/responder.sh"
 
 SWERVE_SCRATCH="${SWERVE_SCRATCH:-.build}"   # relative paths are relative to the repository
 QUICK="${QUICK:-0}"
@@ -32,6 +42,7 @@ else
     CAPPED_ROUNDS="${CAPPED_ROUNDS:-6}"
 fi
 RESULTS_DIR="${RESULTS_DIR:-}"
+CEILING="${CEILING:-1}"   # 0: no do-nothing responder, here or in capped.sh
 
 SERVER_CPU=0          # both servers run on this CPU ...
 CLIENT_CPU=1          # ... and every load generator on this one
@@ -51,6 +62,13 @@ SERVERS=(swerve nginx h2o lighttpd)   # Swerve first; the others are its peers (
 SWERVE_PID="" ; SWERVE_PORT=""        # the same as PID[swerve] / PORT[swerve], for ceiling.sh
 NGINX_PID=""  ; NGINX_PORT=""
 HELPER_PIDS=()        # strace / connection holders we started
+# The do-nothing responder of the uncapped rows: its name in runs.tsv (report.py never takes it for a peer), the
+# compiled lib/responder.c, the process of the run in progress, and per answer kind the directory holding the
+# HEADFILE and BODYFILE it is given (head, body) and its options (memfd, close).
+RESPONDER=responder
+RESPONDER_EXE=""
+RESPONDER_RUN_PID="" ; RESPONDER_RUN_PORT=""
+declare -A RESPONDER_DIR=() RESPONDER_OPTIONS=()
 CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 
 log() { printf '%s\n' "$*" >&2; }
@@ -82,6 +100,7 @@ cleanup() {
     local status=$? pid name
     trap - EXIT INT TERM
     for pid in "${HELPER_PIDS[@]}"; do stop_pid "$pid"; done
+    stop_pid "${RESPONDER_RUN_PID:-}"
     for name in "${!PID[@]}"; do stop_pid "${PID[$name]}"; done   # TERM to the nginx master stops its worker too
     if [[ -n "$WORK" && -d "$WORK" ]]; then
         if [[ -n "$RESULTS_DIR" ]]; then
@@ -104,6 +123,7 @@ install_dependencies() {   # [COMMAND=PACKAGE ...]: more tools a caller needs (c
         [wrk]=wrk [nginx]=nginx [curl]=curl [gzip]=gzip [taskset]=util-linux
         [pgrep]=procps [strace]=strace [python3]=python3 [getconf]=libc-bin [h2o]=h2o [lighttpd]=lighttpd
     )
+    if [[ "$CEILING" != 0 ]]; then needs[gcc]=gcc; fi   # the responder (here and in capped.sh)
     local extra
     for extra in "$@"; do needs[${extra%%=*}]=${extra#*=}; done
     local missing=() cmd
@@ -135,6 +155,9 @@ print_environment() {
     echo "- swift: $(swift --version 2>&1 | head -1)"
     echo "- Swerve: $(cd "$REPO_DIR" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO_DIR" && git diff --quiet HEAD -- Sources 2>/dev/null || echo ' (+ uncommitted changes in Sources/)')"
     echo "- servers pinned to CPU $SERVER_CPU, wrk -t1 pinned to CPU $CLIENT_CPU; $ROUNDS round(s) of ${DURATION}s per server and scenario, order rotated every round; fd limit $(ulimit -n)"
+    if [[ "$CEILING" != 0 ]]; then
+        echo "- uncapped rows also run the do-nothing responder (lib/responder.c) with Swerve's bytes for each row, rotated with the servers, a fresh process per run"
+    fi
     echo
 }
 
@@ -363,6 +386,81 @@ measure_conn_rss() {   # SERVER
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# The do-nothing responder (CEILING=1): lib/responder.c answering with Swerve's bytes for the row, as capped.sh runs
+# it, but pinned to SERVER_CPU and uncapped like the servers here. A fresh process for every run: nothing carries over
+# between runs, and the c10k run meets a new process, as every server there.
+# ---------------------------------------------------------------------------------------------------------------
+# The answer a row's responder sends: pipeline16 and c10k ask for /index.html as 1k does.
+responder_kind() {   # SCENARIO
+    case "$1" in
+        pipeline16|c10k) echo 1k ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# Per answer kind: Swerve's answer to the row's own request (wrk's headers, Swerve's path), fetched from the running
+# Swerve after warm_up (so the cached gzip body is zopfli's), given to the responder as Swerve sends it: a body up to
+# SWERVE_INLINE_BODY_MAX in one write with its head (HEADFILE = head + body, an empty BODYFILE); the gzip cache's body
+# from a memfd; after `Connection: close`, the connection closed with the answer. The js-gzip body is Swerve's sidecar
+# app.js.gz, sent from a file in the page cache as Swerve sends it (no memfd); 404 is Swerve's 404 answer, as in
+# capped.sh. Each is checked: the responder must answer that request with exactly Swerve's bytes.
+prepare_responder() {
+    local kind dir url options size
+    for kind in 1k js-gzip js-gzip-cache js-identity 10m 404 close; do
+        dir="$WORK/responder-$kind"
+        mkdir -p "$dir"
+        scenario_setup "$kind" swerve     # PATH_ and WRK_ARGS: only -H headers in these rows, which curl takes as wrk does
+        url="http://127.0.0.1:$SWERVE_PORT$PATH_"
+        curl -s -D "$dir/swerve.head" -o "$dir/swerve.body" "${WRK_ARGS[@]}" "$url" || die "curl $url failed"
+        options=""
+        case "$kind" in
+            js-gzip-cache)
+                options=memfd
+                if ! { grep -qi '^server-timing: cache;desc="hit"' "$dir/swerve.head" && grep -qi '^etag: ".*-zopfli"' "$dir/swerve.head"; }; then
+                    log "warning: Swerve's answer for the js-gzip-cache responder is not zopfli's body from its cache"
+                fi ;;
+            close) options=close ;;
+        esac
+        size="$(stat -c %s "$dir/swerve.body")"
+        if sends_inline "$size"; then
+            cat "$dir/swerve.head" "$dir/swerve.body" >"$dir/head"
+            : >"$dir/body"
+        else
+            cp "$dir/swerve.head" "$dir/head"
+            cp "$dir/swerve.body" "$dir/body"
+        fi
+        RESPONDER_DIR[$kind]="$dir"
+        RESPONDER_OPTIONS[$kind]="$options"
+        start_row_responder "$kind"
+        curl -s -D "$dir/check.head" -o "$dir/check.body" "${WRK_ARGS[@]}" "http://127.0.0.1:$RESPONDER_RUN_PORT$PATH_" || true
+        stop_row_responder
+        if ! { cmp -s "$dir/check.head" "$dir/swerve.head" && cmp -s "$dir/check.body" "$dir/swerve.body"; }; then
+            die "the responder for $kind does not answer with Swerve's bytes ($dir)"
+        fi
+        log "responder $kind: head $(stat -c %s "$dir/swerve.head") B, body $size B$(sends_inline "$size" && echo ' (one write)')${options:+, $options}"
+    done
+}
+
+# Starts the responder for SCENARIO on a free port, pinned to SERVER_CPU -> RESPONDER_RUN_PID, RESPONDER_RUN_PORT
+# (not a $(...) call: cleanup must see the pid).
+start_row_responder() {   # SCENARIO
+    local kind dir options=()
+    kind="$(responder_kind "$1")"
+    dir="${RESPONDER_DIR[$kind]}"
+    read -r -a options <<<"${RESPONDER_OPTIONS[$kind]}"
+    RESPONDER_RUN_PORT="$(free_port)"
+    taskset -c "$SERVER_CPU" "$RESPONDER_EXE" "$RESPONDER_RUN_PORT" "$dir/head" "$dir/body" "${options[@]}" \
+        >>"$WORK/responder.log" 2>&1 &
+    RESPONDER_RUN_PID=$!
+    wait_listening "$RESPONDER_RUN_PORT" "$RESPONDER_RUN_PID" responder "$WORK/responder.log"
+}
+
+stop_row_responder() {
+    stop_pid "$RESPONDER_RUN_PID"
+    RESPONDER_RUN_PID="" RESPONDER_RUN_PORT=""
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # One wrk run.
 # ---------------------------------------------------------------------------------------------------------------
 # Sets PATH_ (the URL path), CONNS and WRK_ARGS (extra wrk arguments) for SCENARIO and SERVER.
@@ -395,18 +493,26 @@ to_ms() {
 
 RUN_HEADER=$'round\tscenario\tserver\tpath\tconns\trequests\tseconds\trps\tp99_ms\tcpu_ticks\tcpu_us_per_req\tsocket_errors\tnon2xx\ttransfer\tpeak_rss_kb\tserver_busy_pct\twrk_busy_pct\twrk_us_per_req'
 
-run_one() {   # ROUND SCENARIO SERVER
+run_one() {   # ROUND SCENARIO SERVER (or $RESPONDER)
     local round="$1" scenario="$2" server="$3"
-    scenario_setup "$scenario" "$server"
-    if [[ "$scenario" == c10k ]]; then
-        # A fresh server, so VmHWM is this scenario's peak.
-        stop_server "$server"
-        start_server "$server"
-        warm_up >/dev/null
-    fi
     local port pids out t0 t1 requests seconds rps p99 socket non2xx transfer ticks cpu busy wrk_busy wrk_cpu peak="-"
-    port="$(port_of "$server")"
-    pids="$(pids_of "$server")"
+    if [[ "$server" == "$RESPONDER" ]]; then
+        # Swerve's request for the row (its path, wrk's headers), answered by a fresh responder.
+        scenario_setup "$scenario" swerve
+        start_row_responder "$scenario"
+        port="$RESPONDER_RUN_PORT"
+        pids="$RESPONDER_RUN_PID"
+    else
+        scenario_setup "$scenario" "$server"
+        if [[ "$scenario" == c10k ]]; then
+            # A fresh server, so VmHWM is this scenario's peak.
+            stop_server "$server"
+            start_server "$server"
+            warm_up >/dev/null
+        fi
+        port="$(port_of "$server")"
+        pids="$(pids_of "$server")"
+    fi
     out="$WORK/results/wrk-r$round-$scenario-$server.txt"
 
     t0="$(cpu_ticks $pids)"
@@ -434,7 +540,8 @@ run_one() {   # ROUND SCENARIO SERVER
     # The load generator's own CPU per response: when wrk is saturated, this (not the server) sets req/s, and it
     # differs between servers only through what they put on the wire.
     wrk_cpu="$(awk -v n="$requests" '{ if (n > 0) printf "%.2f", ($1 + $2) * 1e6 / n; else print "-" }' "$out.time")"
-    if [[ "$scenario" == c10k ]]; then peak="$(status_kb "$(conn_pid_of "$server")" VmHWM)"; fi
+    # The responder's memory is no target: its peak is not recorded.
+    if [[ "$scenario" == c10k && "$server" != "$RESPONDER" ]]; then peak="$(status_kb "$(conn_pid_of "$server")" VmHWM)"; fi
 
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$PATH_" \
         "$CONNS" "$requests" "${seconds:-0}" "$rps" "$p99" "$ticks" "$cpu" "$socket" "$non2xx" "${transfer:--}" \
@@ -442,18 +549,22 @@ run_one() {   # ROUND SCENARIO SERVER
     log "$(printf '[round %s] %-13s %-6s %10s req/s  p99 %8s ms  CPU %7s µs/req  busy %3s%% (wrk %3s%%, %s µs/req)  errors %s non-2xx %s%s' \
         "$round" "$scenario" "$server" "$rps" "$p99" "$cpu" "$busy" "$wrk_busy" "$wrk_cpu" "$socket" "$non2xx" \
         "$([[ "$peak" != - ]] && echo "  VmHWM ${peak} KiB")")"
+    if [[ "$server" == "$RESPONDER" ]]; then stop_row_responder; fi
     sleep 1   # let connections from this run close before the next one
 }
 
 run_benchmarks() {
     echo "$RUN_HEADER" >"$WORK/results/runs.tsv"
-    local round scenario server order
+    # The servers and, unless CEILING=0, the responder: rotated alike.
+    local runners=("${SERVERS[@]}")
+    if [[ "$CEILING" != 0 ]]; then runners+=("$RESPONDER"); fi
+    local round scenario
     for round in $(seq 1 "$ROUNDS"); do
         # Rotate which server goes first, so a drift in machine speed does not always favour the same one.
-        local count=${#SERVERS[@]} k
+        local count=${#runners[@]} k
         for scenario in "${SCENARIOS[@]}"; do
             for k in $(seq 0 $((count - 1))); do
-                run_one "$round" "$scenario" "${SERVERS[$(( (round - 1 + k) % count ))]}"
+                run_one "$round" "$scenario" "${runners[$(( (round - 1 + k) % count ))]}"
             done
         done
     done
@@ -508,9 +619,13 @@ main() {
     print_environment
     make_site
     build_swerve
+    if [[ "$CEILING" != 0 ]]; then
+        RESPONDER_EXE="$WORK/responder"
+        build_responder "$RESPONDER_EXE" || die "could not compile lib/responder.c"
+    fi
     if [[ "${CAP:-35}" != 0 ]]; then
         # Per CPU, against the best of the three peers: the numbers that decide (see capped.sh and docs/PERFORMANCE.md).
-        BIN="$SWERVE_BIN" CAP="${CAP:-35}" ROUNDS="$CAPPED_ROUNDS" DURATION="${CAPPED_DURATION:-3}" \
+        BIN="$SWERVE_BIN" CAP="${CAP:-35}" ROUNDS="$CAPPED_ROUNDS" DURATION="${CAPPED_DURATION:-3}" CEILING="$CEILING" \
             "$BENCH_DIR/capped.sh"
         echo
     fi
@@ -521,6 +636,7 @@ main() {
     warm_up
     sanity_check
     for server in "${SERVERS[@]}"; do measure_conn_rss "$server"; done
+    if [[ "$CEILING" != 0 ]]; then prepare_responder; fi   # Swerve's answers, now that its caches are warm
 
     run_benchmarks
     run_syscalls

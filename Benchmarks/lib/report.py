@@ -12,6 +12,10 @@ Reads (all tab-separated, first line a header):
 Every figure is the median over the rounds of that scenario. Swerve is compared with the best peer of each row
 (the peer with the highest median req/s there): the ratios are the medians of the per-round Swerve / best-peer
 ratios. The servers of a round ran seconds apart, so pairing them cancels most of the machine's drift between rounds.
+
+runs.tsv may also hold the do-nothing responder (server "responder", lib/responder.c answering with Swerve's bytes,
+rotated with the servers): it is never a peer (never "best", not in "lowest p99" nor the memory table); the summary
+shows its req/s and its own per-round ratio to the same best peer, "–" where it has no data.
 """
 import csv
 import statistics
@@ -20,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 SWERVE = "swerve"
+RESPONDER = "responder"   # the do-nothing responder: a control, not a server
 PEER_ORDER = ("nginx", "h2o", "lighttpd")
 
 
@@ -59,11 +64,11 @@ def metric(run: dict, key: str) -> float | None:
 
 def peers_in(servers) -> list[str]:
     present = [s for s in PEER_ORDER if s in servers]
-    return present + sorted(s for s in servers if s != SWERVE and s not in present)
+    return present + sorted(s for s in servers if s not in (SWERVE, RESPONDER) and s not in present)
 
 
 def paired_ratio(swerve_runs: list[dict], peer_runs: list[dict], key: str) -> float | None:
-    """Median over rounds of Swerve / peer for the same round."""
+    """Median over rounds of Swerve (or the responder) / peer for the same round."""
     peer_by_round = {r["round"]: metric(r, key) for r in peer_runs}
     ratios = []
     for run in swerve_runs:
@@ -87,6 +92,7 @@ def summary(runs: list[dict]) -> None:
     rounds = max((int(r["round"]) for r in runs), default=0)
     peers = peers_in({r["server"] for r in runs})
     servers = [SWERVE] + peers
+    ceiling = any(r["server"] == RESPONDER for r in runs)
 
     print(f"### Uncapped: throughput, latency and server CPU per request (median of {rounds} round{'s' if rounds != 1 else ''})")
     print()
@@ -97,13 +103,23 @@ def summary(runs: list[dict]) -> None:
           "scenario's 404s are not counted). `busy` is the server's CPU time / wall time in % of one core: a server "
           "well below 100% while wrk is near 100% means wrk, not the server, set the req/s — the capped table above "
           "is the per-CPU comparison.")
+    if ceiling:
+        print()
+        print("`responder` is the do-nothing responder (lib/responder.c), run in every row beside the servers: it "
+              "parses nothing and answers with Swerve's exact bytes for the row, as Swerve sends them. `responder / "
+              "best` is the median of its per-round ratios to the same best peer: where even it does not reach a "
+              "target, no server could (the client or the kernel sets the pace).")
     print()
     head = "| scenario | " + " | ".join(f"{s} req/s" for s in servers)
-    head += " | best | req/s S / best | " + " | ".join(f"{s} p99 ms" for s in servers)
+    head += " | best | req/s S / best | "
+    if ceiling:
+        head += "responder req/s | responder / best | "
+    head += " | ".join(f"{s} p99 ms" for s in servers)
     head += " | p99 S / best | lowest p99 | " + " | ".join(f"{s} µs/req" for s in servers)
     head += " | CPU/req S / best | busy % " + " / ".join(s[0].upper() for s in servers) + " | errors " + " / ".join(s[0].upper() for s in servers) + " |"
     print(head)
-    print("|---|" + "--:|" * len(servers) + "---|--:|" + "--:|" * len(servers) + "--:|--:|" + "--:|" * len(servers) + "--:|--:|---|")
+    print("|---|" + "--:|" * len(servers) + "---|--:|" + ("--:|--:|" if ceiling else "") + "--:|" * len(servers)
+          + "--:|--:|" + "--:|" * len(servers) + "--:|--:|---|")
     for scenario in order:
         med, errors = {}, {}
         for server in servers:
@@ -123,6 +139,10 @@ def summary(runs: list[dict]) -> None:
         br = by[scenario][best] if best else []
         row = f"| {scenario} | " + " | ".join(fmt(med[s]["rps"], 0) for s in servers)
         row += f" | {best or '–'} | **{ratio_text(paired_ratio(sr, br, 'rps'))}** | "
+        if ceiling:
+            rr = by[scenario][RESPONDER]
+            rr_rps = median([v for v in (metric(r, "rps") for r in rr) if v is not None])
+            row += f"{fmt(rr_rps, 0)} | {ratio_text(paired_ratio(rr, br, 'rps'))} | "
         row += " | ".join(fmt(med[s]["p99_ms"], 2) for s in servers)
         row += f" | {ratio_text(paired_ratio(sr, br, 'p99_ms'))} | {fmt(min(p99s), 2) if p99s else '–'} | "
         row += " | ".join(fmt(med[s]["cpu_us_per_req"]) for s in servers)
