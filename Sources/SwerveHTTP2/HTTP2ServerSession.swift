@@ -196,18 +196,19 @@ public final class HTTP2ServerSession {
     private var dataSink: ((UnsafeRawBufferPointer, Int32, Int) -> Bool)?
     /// The DATA sink declined a frame during this `send` (no room): nghttp2 offers it again at the next one.
     private var dataBlocked = false
-    /// Reused by `respond`: the head with its names lowercased in place (`translatedHead`, memory of the session's own
-    /// so that the nghttp2 list can point into it between calls; `translatedHeadCapacity` bytes, grown as needed, freed
-    /// with the session), its field ranges, and the nghttp2 list. The list is that of `lastHead`, the head as it came,
-    /// so a response whose head is byte for byte the last one's (the same file again within the Date's second: a
-    /// page's assets, every benchmark) goes to nghttp2 without being parsed and lowercased again, for a memcmp (the
-    /// translation was 4.7% of a 1 KiB request's samples). Invariant: `nvScratch` is empty or points into
-    /// `translatedHead`'s current allocation.
-    private var translatedHead: UnsafeMutableRawPointer?
-    private var translatedHeadCapacity = 0
-    private var fieldScratch: [(name: Range<Int>, value: Range<Int>)] = []
-    private var nvScratch: [nghttp2_nv] = []
-    private var lastHead: [UInt8] = []
+    /// The last response head translated for nghttp2 (`ResponseFields`): a response whose head is byte for byte the
+    /// same goes out with the same fields, without being parsed and lowercased again, for a memcmp (the translation
+    /// was 4.7% of a 1 KiB request's samples).
+    private var fields = ResponseFields()
+    /// Earlier fields that HEADERS frames still owe (`unsent` > 0), until nghttp2 reports those sent or not sent: it
+    /// reads them when it packs the frames (`ResponseFields`' invariant). Usually none, or one.
+    private var owedFields: [ResponseFields] = []
+    /// HEADERS frames whose fields nghttp2 has not yet reported sent or not sent (for tests).
+    var headersOwed: Int { fields.unsent + owedFields.reduce(0) { $0 + $1.unsent } }
+    /// Fields no frame owes any more, for the next head that differs from the last while the last is still owed.
+    private(set) var spareFields: [ResponseFields] = []
+    /// Spare fields kept: a burst of different heads (a page's assets of several types) before the frames went out.
+    static let spareFieldsKept = 8
     /// The GOAWAY for a fatal error, written by hand (nghttp2 can send nothing after one), until `send` hands it out.
     private var finalGoAway: [UInt8]?
     /// Rapid-reset tokens and when they were last refilled (milliseconds of the caller's clock).
@@ -235,6 +236,7 @@ public final class HTTP2ServerSession {
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, Self.onStreamClose)
         nghttp2_session_callbacks_set_send_data_callback(callbacks, Self.sendData)
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, Self.onFrameSent)
+        nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, Self.onFrameNotSent)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, Self.onDataChunk)
         var options: OpaquePointer?
         nghttp2_option_new(&options)
@@ -264,8 +266,8 @@ public final class HTTP2ServerSession {
     }
 
     deinit {
+        // First: nghttp2's frames may point into the fields, which are released after this body.
         nghttp2_session_del(session)
-        translatedHead?.deallocate()
     }
 
     /// How a connection's first bytes compare with the HTTP/2 client preface (RFC 9113 §3.4: "the string
@@ -355,55 +357,42 @@ public final class HTTP2ServerSession {
     /// bytes come from the caller as `send` asks for them. False when `head` is not such a head (nothing is sent).
     @discardableResult
     public func respond(streamID: Int32, http1Head head: UnsafeRawBufferPointer, bodyLength: Int?) -> Bool {
-        if !sameAsLastHead(head) {
-            guard translate(head) else { return false }
+        if !fields.matches(head) {
+            // The last head's bytes stay until the frames that owe them are out.
+            if fields.unsent > 0 {
+                owedFields.append(fields)
+                fields = spareFields.popLast() ?? ResponseFields()
+            }
+            guard fields.fill(head) else { return false }
         }
-        // nghttp2 copies the fields (submit_response's contract without NO_COPY flags): the list is only read here.
+        let rc: Int32
         if bodyLength != 0 {
             bodies[streamID] = Body(available: bodyLength ?? 0, complete: bodyLength != nil)
             var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0), read_callback: Self.readBody)
-            nghttp2_submit_response(session, streamID, &nvScratch, nvScratch.count, &provider)
+            rc = fields.withList { nghttp2_submit_response(session, streamID, $0, $1, &provider) }
         } else {
-            nghttp2_submit_response(session, streamID, &nvScratch, nvScratch.count, nil)
+            rc = fields.withList { nghttp2_submit_response(session, streamID, $0, $1, nil) }
         }
+        // Refused (the stream is gone): no frame will read the fields.
+        if rc == 0 { fields.unsent += 1 }
         return true
     }
 
-    /// `head` into `translatedHead` and `nvScratch`, remembered as `lastHead`. False (and both emptied) when it is not
-    /// a response head.
-    private func translate(_ head: UnsafeRawBufferPointer) -> Bool {
-        nvScratch.removeAll(keepingCapacity: true)
-        lastHead.removeAll(keepingCapacity: true)
-        guard let source = head.baseAddress, !head.isEmpty else { return false }
-        if head.count > translatedHeadCapacity {
-            translatedHead?.deallocate()
-            translatedHeadCapacity = max(head.count, 1024)
-            translatedHead = .allocate(byteCount: translatedHeadCapacity, alignment: 1)
+    /// A HEADERS frame is sent, or will not be: the fields it was made from are owed one frame less, and free for reuse
+    /// once none. Which fields they were, nghttp2's copy of the list says: its values point into their bytes (NO_COPY).
+    private func headersDone(_ frame: UnsafePointer<nghttp2_frame>) {
+        guard frame.pointee.headers.nvlen > 0, let status = frame.pointee.headers.nva?.pointee.value else { return }
+        if fields.holds(status) {
+            fields.unsent -= 1
+            return
         }
-        let bytes = UnsafeMutableRawBufferPointer(start: translatedHead!, count: head.count)
-        bytes.baseAddress!.copyMemory(from: source, byteCount: head.count)
-        guard let status = HTTP1Translation.responseFields(bytes, into: &fieldScratch) else { return false }
-        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let flags = UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)
-        Self.statusName.withUTF8Buffer { name in
-            nvScratch.append(nghttp2_nv(name: UnsafeMutablePointer(mutating: name.baseAddress!), value: base + status.lowerBound,
-                                        namelen: name.count, valuelen: status.count, flags: flags))
+        guard let k = owedFields.firstIndex(where: { $0.holds(status) }) else { return }
+        owedFields[k].unsent -= 1
+        if owedFields[k].unsent == 0 {
+            let done = owedFields.remove(at: k)
+            if spareFields.count < Self.spareFieldsKept { spareFields.append(done) }
         }
-        for field in fieldScratch {
-            nvScratch.append(nghttp2_nv(name: base + field.name.lowerBound, value: base + field.value.lowerBound,
-                                        namelen: field.name.count, valuelen: field.value.count, flags: flags))
-        }
-        lastHead.append(contentsOf: head)
-        return true
     }
-
-    /// Whether `head` is byte for byte the head `nvScratch` was made from.
-    private func sameAsLastHead(_ head: UnsafeRawBufferPointer) -> Bool {
-        guard !nvScratch.isEmpty, head.count == lastHead.count, let base = head.baseAddress else { return false }
-        return lastHead.withUnsafeBytes { memcmp($0.baseAddress!, base, head.count) == 0 }
-    }
-
-    private static let statusName: StaticString = ":status"
 
     /// A streamed body (`respond` with `bodyLength` nil) has `count` more bytes; `complete`: they are its last. The
     /// stream's DATA frames go on at the next `send`.
@@ -538,9 +527,21 @@ public final class HTTP2ServerSession {
     }
 
     private static let onFrameSent: nghttp2_on_frame_send_callback = { _, frame, userData in
-        guard let frame, frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 else { return 0 }
-        let id = frame.pointee.hd.stream_id
-        withSession(userData) { $0.updateUpload(id) { $0.responseSent = true } }
+        guard let frame else { return 0 }
+        let header = frame.pointee.hd
+        withSession(userData) { owner in
+            if header.type == UInt8(NGHTTP2_HEADERS.rawValue) { owner.headersDone(frame) }
+            if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+                owner.updateUpload(header.stream_id) { $0.responseSent = true }
+            }
+        }
+        return 0
+    }
+
+    /// A frame nghttp2 dropped unsent (its stream closed first, say): a HEADERS frame's fields are owed no more.
+    private static let onFrameNotSent: nghttp2_on_frame_not_send_callback = { _, frame, _, userData in
+        guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+        withSession(userData) { $0.headersDone(frame) }
         return 0
     }
 

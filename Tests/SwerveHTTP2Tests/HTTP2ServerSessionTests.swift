@@ -221,6 +221,43 @@ struct HTTP2ServerSessionTests {
         #expect(client.bodies[ids[5]] == [1, 2, 3])
     }
 
+    @Test("response fields go to nghttp2 uncopied: each stays owed until its HEADERS frame is sent or dropped (a stream reset first), and heads answered before one send keep their own bytes")
+    func fieldsOwedUntilSent() {
+        let server = HTTP2ServerSession()
+        let client = Client()
+        let bodies = Bodies()
+        pump(client, server, bodies)
+        // Answered, then reset by the client before the server sent anything: nghttp2 drops the HEADERS frame.
+        let reset = client.get("/gone")
+        client.output().withUnsafeBytes { _ = server.receive($0, now: 0) }
+        for request in server.takeRequests() {
+            bodies.respond(server, request.streamID, status: 200, fields: [("ETag", "\"gone\"")], body: nil)
+        }
+        #expect(server.headersOwed == 1)
+        nghttp2_submit_rst_stream(client.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), reset, NGHTTP2_CANCEL.rawValue)
+        client.output().withUnsafeBytes { _ = server.receive($0, now: 0) }
+        client.receive(bodies.output(server).bytes)
+        #expect(server.headersOwed == 0)
+        #expect(client.statuses[reset] == nil)
+        // Three different heads answered before one send: each reaches its stream whole, and none is owed after.
+        let etags = ["\"one\"", "\"second\"", "\"third-etag\""]
+        var ids: [Int32] = []
+        for _ in etags { ids.append(client.get("/a")) }
+        client.output().withUnsafeBytes { _ = server.receive($0, now: 0) }
+        for (k, request) in server.takeRequests().enumerated() {
+            bodies.respond(server, request.streamID, status: 200 + k, fields: [("Content-Type", "text/plain"), ("ETag", etags[k])], body: nil)
+        }
+        #expect(server.headersOwed == 3)
+        pump(client, server, bodies)
+        for (k, id) in ids.enumerated() {
+            #expect(client.statuses[id] == 200 + k)
+            #expect(client.fields[id]?.map(\.0) == ["content-type", "etag"])
+            #expect(client.fields[id]?.last?.1 == etags[k])
+        }
+        #expect(server.headersOwed == 0)
+        #expect(server.spareFields.count == 2)
+    }
+
     @Test("§8.1: a request with a body is answered at once; a short body is dropped and its stream ends normally, a long one is stopped with RST_STREAM NO_ERROR",
           arguments: [(100, false), (200_000, true)])
     func requestBody(bodySize: Int, stopped: Bool) {
