@@ -134,7 +134,7 @@ if [[ $CEILING == 1 ]]; then
             >"$dir/log" 2>&1 &
         responder_pids+=($!)
         cap_add capped-responder $!
-        for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:${responder_port[$scenario]}/" && break; sleep 0.05; done
+        for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:${responder_port[$scenario]}/" && break; sleep 0.05; done
     done
 fi
 
