@@ -119,15 +119,9 @@ if [[ $CEILING == 1 ]]; then
             close) request=(-H 'Connection: close'); options=(close) ;;
             gzip) request=(-H 'Accept-Encoding: gzip'); options=(memfd) ;;   # from its cache: a memfd
         esac
-        curl -s -D "$dir/head" -o "$dir/body" ${request[@]+"${request[@]}"} "http://127.0.0.1:${port[swerve]}$(peer_url_path swerve "$scenario")"
+        # Swerve writes a small body with its head in one writev: so does the responder (lib/responder.sh).
+        responder_answer "$dir" "http://127.0.0.1:${port[swerve]}$(peer_url_path swerve "$scenario")" ${request[@]+"${request[@]}"}
         body="$dir/body"
-        if sends_inline "$(stat -c %s "$body")"; then
-            # Swerve writes a small body with its head in one writev: so does the responder (an empty BODYFILE).
-            cat "$dir/head" "$body" >"$dir/answer"
-            mv "$dir/answer" "$dir/head"
-            : >"$dir/empty"
-            body="$dir/empty"
-        fi
         responder_port[$scenario]=$next_port
         next_port=$((next_port + 1))
         taskset -c 0 "$WORK/responder" "${responder_port[$scenario]}" "$dir/head" "$body" ${options[@]+"${options[@]}"} \

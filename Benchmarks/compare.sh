@@ -411,7 +411,7 @@ prepare_responder() {
         mkdir -p "$dir"
         scenario_setup "$kind" swerve     # PATH_ and WRK_ARGS: only -H headers in these rows, which curl takes as wrk does
         url="http://127.0.0.1:$SWERVE_PORT$PATH_"
-        curl -s -D "$dir/swerve.head" -o "$dir/swerve.body" "${WRK_ARGS[@]}" "$url" || die "curl $url failed"
+        responder_answer "$dir" "$url" "${WRK_ARGS[@]}" || die "curl $url failed"
         options=""
         case "$kind" in
             js-gzip-cache)
@@ -422,13 +422,6 @@ prepare_responder() {
             close) options=close ;;
         esac
         size="$(stat -c %s "$dir/swerve.body")"
-        if sends_inline "$size"; then
-            cat "$dir/swerve.head" "$dir/swerve.body" >"$dir/head"
-            : >"$dir/body"
-        else
-            cp "$dir/swerve.head" "$dir/head"
-            cp "$dir/swerve.body" "$dir/body"
-        fi
         RESPONDER_DIR[$kind]="$dir"
         RESPONDER_OPTIONS[$kind]="$options"
         start_row_responder "$kind"
