@@ -258,6 +258,24 @@ struct HTTP2ServerSessionTests {
         #expect(server.spareFields.count == 2)
     }
 
+    @Test("RFC 9113 §5.3.1: closed streams are forgotten at once (RFC 7540's priority tree would keep up to 100 per connection)")
+    func closedStreamsForgotten() {
+        let server = HTTP2ServerSession()
+        let client = Client()
+        let bodies = Bodies()
+        var ids: [Int32] = []
+        for _ in 0..<3 { ids.append(client.get("/a")) }
+        pump(client, server, bodies) { request in
+            #expect(server.holdsStream(request.streamID))
+            bodies.respond(server, request.streamID, status: 200, fields: [("ETag", "\"a\"")], body: [1])
+        }
+        #expect(server.takeClosedStreams() == ids)
+        for id in ids {
+            #expect(client.bodies[id] == [1])
+            #expect(!server.holdsStream(id))
+        }
+    }
+
     @Test("§8.1: a request with a body is answered at once; a short body is dropped and its stream ends normally, a long one is stopped with RST_STREAM NO_ERROR",
           arguments: [(100, false), (200_000, true)])
     func requestBody(bodySize: Int, stopped: Bool) {

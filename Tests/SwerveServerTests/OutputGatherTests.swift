@@ -40,7 +40,7 @@ struct OutputGatherTests {
 
         /// Queues `head`, `length` bytes of the file from `offset` (with the mapping or without), then `tail`.
         func queue(_ head: String, fileAt offset: Int, length: Int, mapped: Bool, _ tail: String) {
-            var writer = OutputWriter(connection)
+            let writer = OutputWriter(connection)
             Array(head.utf8).withUnsafeBytes { writer.append($0) }
             writer.appendFile(fd: fd, offset: offset, length: length, owner: owner, mapping: mapped ? UnsafeRawPointer(mapping.baseAddress) : nil)
             Array(tail.utf8).withUnsafeBytes { writer.append($0) }
