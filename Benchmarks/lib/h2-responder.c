@@ -6,15 +6,16 @@
 // It answers every request on every connection with the same response: status 200, a fixed set of header fields
 // (content-type, content-length, etag, last-modified, accept-ranges, date, server; constants but for the length) and
 // BODYFILE, read into memory once at start (1 KiB in practice). It parses nothing of its own and plans nothing: it
-// never looks at a request's header fields (no on_header callback), and answers a stream as soon as nghttp2 reports
-// its END_STREAM. TLS 1.2 to 1.3, ALPN "h2" only (a client that offers no "h2" is refused), session tickets as
-// OpenSSL has them by default. Per connection it does what any server on these two libraries has to do at least:
-// SSL_read into one 16 KiB buffer, each piece straight into nghttp2_session_mem_recv; then every chunk of
-// nghttp2_session_mem_send gathered into a 64 KiB buffer of the connection and written with one SSL_write (more only
-// when a burst outgrows the buffer). Sockets are set up like Swerve's (TCP_NODELAY, TCP_DEFER_ACCEPT, edge-triggered
-// epoll, EPOLLOUT registered only while a write is blocked); while one is, the connection reads nothing more, which is
-// all the flow control it has beyond nghttp2's. Single thread. Held to the same CPU cap as the servers (lib/cap.sh),
-// what it reaches is what the two libraries leave any server. Loopback only.
+// never looks at a request's header fields (no on_header callback), and answers a stream as soon as nghttp2 reports its
+// END_STREAM, and nghttp2 forgets closed streams at once (as Swerve has it). TLS 1.2 to 1.3, ALPN "h2" only (a client
+// that offers no "h2" is refused), session tickets as OpenSSL has them by default. Per connection it does what any
+// server on these two libraries has to do at least: SSL_read into one 16 KiB buffer, each piece straight into
+// nghttp2_session_mem_recv; then every chunk of nghttp2_session_mem_send gathered into a 64 KiB buffer of the
+// connection and written with one SSL_write (more only when a burst outgrows the buffer). Sockets are set up like
+// Swerve's (TCP_NODELAY, TCP_DEFER_ACCEPT, edge-triggered epoll, EPOLLOUT registered only while a write is blocked);
+// while one is, the connection reads nothing more, which is all the flow control it has beyond nghttp2's. Single
+// thread. Held to the same CPU cap as the servers (lib/cap.sh), what it reaches is what the two libraries leave any
+// server. Loopback only.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -223,6 +224,11 @@ int main(int argc, char **argv) {
     if (nghttp2_session_callbacks_new(&callbacks)) fail("nghttp2_session_callbacks_new");
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, frameReceived);
     nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 128}};
+    // Closed streams forgotten at once, as Swerve does: otherwise nghttp2 keeps up to 128 per connection for RFC
+    // 7540's priority tree, which costs every new stream a walk through them.
+    nghttp2_option *options;
+    if (nghttp2_option_new(&options)) fail("nghttp2_option_new");
+    nghttp2_option_set_no_closed_streams(options, 1);
 
     int listener = openListener(argv[1]);
 
@@ -242,7 +248,7 @@ int main(int argc, char **argv) {
                     c->fd = client;
                     c->ssl = SSL_new(context);
                     if (!c->ssl || SSL_set_fd(c->ssl, client) != 1 ||
-                        nghttp2_session_server_new(&c->session, callbacks, c) ||
+                        nghttp2_session_server_new2(&c->session, callbacks, c, options) ||
                         nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, 1)) {
                         if (c->session) nghttp2_session_del(c->session);
                         SSL_free(c->ssl);
