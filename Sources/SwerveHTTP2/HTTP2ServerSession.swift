@@ -79,6 +79,22 @@ public final class HTTP2ServerSession {
 
         public init(streamID: Int32) { self.streamID = streamID }
 
+        /// A request whose block is written into `storage` (empty, with capacity kept from an earlier request).
+        init(streamID: Int32, storage: [UInt8]) {
+            self.streamID = streamID
+            block = storage
+        }
+
+        /// The block's storage, taken for `RequestBlocks` (nil when the request has none); the request is left as
+        /// a new one of its stream, with no fields. (Were a copy of the request still alive, emptying the storage
+        /// would allocate another: no worse than a request without a spare.)
+        mutating func takeBlock() -> [UInt8]? {
+            guard block.capacity > 0 else { return nil }
+            let taken = block
+            self = Request(streamID: streamID)
+            return taken
+        }
+
         /// One field of the header block, counted as RFC 9113 §6.5.2 counts SETTINGS_MAX_HEADER_LIST_SIZE (name + value
         /// + 32). Past `limit` the request is marked for a 431 and its regular fields dropped, so memory stays
         /// bounded (the pseudo-header values stay, for the log line).
@@ -164,6 +180,8 @@ public final class HTTP2ServerSession {
     }
 
     let limits: Limits
+    /// Spare storage for the blocks of the requests this session begins.
+    let blocks: RequestBlocks
     private var session: OpaquePointer?
     /// The request whose header block is being read (`onBeginHeaders` to its HEADERS frame's end). One at most: a
     /// header block arrives whole before any other frame (RFC 9113 §4.3: "Each field block is processed as a
@@ -227,8 +245,10 @@ public final class HTTP2ServerSession {
         case rapidReset
     }
 
-    public init(limits: Limits = Limits()) {
+    /// - Parameter blocks: where new requests take their block's storage from (the loop's, shared by its sessions).
+    public init(limits: Limits = Limits(), blocks: RequestBlocks = RequestBlocks()) {
         self.limits = limits
+        self.blocks = blocks
         resetTokens = limits.resetBurst
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
@@ -486,7 +506,7 @@ public final class HTTP2ServerSession {
     private static let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
         guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
               frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
-        withSession(userData) { $0.receiving = Request(streamID: frame.pointee.hd.stream_id) }
+        withSession(userData) { $0.receiving = Request(streamID: frame.pointee.hd.stream_id, storage: $0.blocks.take()) }
         return 0
     }
 

@@ -21,22 +21,23 @@ final class HTTP2Connection {
     /// GOAWAY has been submitted (the server is draining).
     var goingAway = false
 
-    init(limits: HTTP2ServerSession.Limits) {
-        session = HTTP2ServerSession(limits: limits)
+    init(limits: HTTP2ServerSession.Limits, blocks: RequestBlocks) {
+        session = HTTP2ServerSession(limits: limits, blocks: blocks)
     }
 
     /// Streams the connection still owes something: a response, or body bytes.
     var hasStreamsInFlight: Bool { !waiting.isEmpty || !bodies.isEmpty || !streamed.isEmpty }
 }
 
-/// A request of an HTTP/2 connection on its way through the HTTP/1.1 pipeline.
+/// A request of an HTTP/2 connection on its way through the HTTP/1.1 pipeline. Answered, it goes back to its loop's
+/// spares (`HTTPHandler.spareStreams`) unless something still holds it, and `reuse` makes it the next request's.
 final class HTTP2Stream {
-    let request: HTTP2ServerSession.Request
+    private(set) var request: HTTP2ServerSession.Request
     /// The per-request facts the pipeline keeps between suspends (compression attempts, a miss waited for).
     var state = HTTPConnectionState()
     /// The key of this stream's side-table entries (a listing job, a compressed stream), in place of a connection id: negative, so it
     /// never meets an HTTP/1.1 connection's fd.
-    let key: Int32
+    private(set) var key: Int32
     /// Monotonic milliseconds of the first suspend, 0 before: after `waitLimitMilliseconds` the stream is answered
     /// without waiting (as `ProcessContext.waitExpired` tells an HTTP/1.1 request).
     var waitingSince: Int64 = 0
@@ -52,5 +53,19 @@ final class HTTP2Stream {
         self.request = request
         self.key = key
         self.resumed = resumed
+    }
+
+    /// This spare stream as a new one, for `request`: everything as `init` sets it.
+    func reuse(_ request: HTTP2ServerSession.Request, key: Int32, resumed: ResumeFlag) {
+        self.request = request
+        self.key = key
+        self.resumed = resumed
+        state = HTTPConnectionState()
+        waitingSince = 0
+    }
+
+    /// The answered request's block storage, back to the loop's spares; the stream keeps an empty request.
+    func recycleRequest(into blocks: RequestBlocks) {
+        blocks.recycle(&request)
     }
 }

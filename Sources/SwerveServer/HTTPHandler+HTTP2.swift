@@ -20,7 +20,7 @@ extension HTTPHandler {
             return .needInput(consumed: 0, midMessage: true)
         case .complete:
             state.http2 = true
-            http2Connections[context.connectionID] = HTTP2Connection(limits: HTTP2ServerSession.Limits())
+            http2Connections[context.connectionID] = HTTP2Connection(limits: HTTP2ServerSession.Limits(), blocks: requestBlocks)
             return processHTTP2(input, output: &output, context: context)
         }
     }
@@ -32,23 +32,26 @@ extension HTTPHandler {
         let session = connection.session
         if !input.isEmpty { session.receive(input, now: context.monotonicMilliseconds) }
         session.takeRequests { request in
-            connection.waiting.append(HTTP2Stream(request, key: takeStreamKey(), resumed: resumeFlags.popLast() ?? ResumeFlag()))
+            let key = takeStreamKey()
+            let resumed = resumeFlags.popLast() ?? ResumeFlag()
+            if let spare = spareStreams.popLast() {
+                spare.reuse(request, key: key, resumed: resumed)
+                connection.waiting.append(spare)
+            } else {
+                connection.waiting.append(HTTP2Stream(request, key: key, resumed: resumed))
+            }
         }
         dropClosedStreams(connection)
         var index = 0
         while index < connection.waiting.count {
-            let stream = connection.waiting[index]
-            // A stream is asked once when it arrives, then again only when its own work finished (or its wait ran
-            // out): the connection runs for every frame, and asking on each would count a compression attempt per
-            // WINDOW_UPDATE.
-            let due = stream.waitingSince == 0 || stream.resumed.take()
-                || context.monotonicMilliseconds - stream.waitingSince >= HTTP2Stream.waitLimitMilliseconds
-            if due && answer(stream, on: connection, context: context) {
-                connection.waiting.remove(at: index)
-                recycleResumeFlag(of: stream)
-            } else {
+            guard ask(connection.waiting[index], on: connection, context: context) else {
                 index += 1
+                continue
             }
+            // Answered: the waiting list held the only reference, unless a compressed body still streams from it.
+            var stream = connection.waiting.remove(at: index)
+            recycleResumeFlag(of: stream)
+            recycle(&stream)
         }
         if (context.draining || context.idleExpired) && !connection.goingAway {
             // RFC 9113 §6.8: "A server that is attempting to gracefully shut down a connection SHOULD send an initial
@@ -81,6 +84,15 @@ extension HTTPHandler {
         return .needInput(consumed: input.count, midMessage: context.draining && connection.hasStreamsInFlight)
     }
 
+    /// Answers `stream` if it is due; true when it is answered. A stream is asked once when it arrives, then again
+    /// only when its own work finished (or its wait ran out): the connection runs for every frame, and asking on each
+    /// would count a compression attempt per WINDOW_UPDATE.
+    private func ask(_ stream: HTTP2Stream, on connection: HTTP2Connection, context: ProcessContext) -> Bool {
+        let due = stream.waitingSince == 0 || stream.resumed.take()
+            || context.monotonicMilliseconds - stream.waitingSince >= HTTP2Stream.waitLimitMilliseconds
+        return due && answer(stream, on: connection, context: context)
+    }
+
     /// Resume flags kept for reuse (one per stream would be a malloc per request): up to this many per loop.
     static let resumeFlagsKept = 128
 
@@ -90,6 +102,17 @@ extension HTTPHandler {
         guard resumeFlags.count < Self.resumeFlagsKept, isKnownUniquelyReferenced(&stream.resumed) else { return }
         _ = stream.resumed.take()
         resumeFlags.append(stream.resumed)
+    }
+
+    /// HTTP/2 streams kept for reuse: up to this many per loop (one object per request was a malloc and a free each).
+    static let spareStreamsKept = 64
+
+    /// An answered stream, back to the loop's spares with its request's block storage, unless something still holds
+    /// it (a compressed body's stream, in `HTTP2Connection.streamed`, until its last piece).
+    private func recycle(_ stream: inout HTTP2Stream) {
+        guard isKnownUniquelyReferenced(&stream) else { return }
+        stream.recycleRequest(into: requestBlocks)
+        if spareStreams.count < Self.spareStreamsKept { spareStreams.append(stream) }
     }
 
     /// An id for a stream's side-table entries: negative, unique among the loop's live streams.

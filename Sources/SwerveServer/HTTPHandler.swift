@@ -4,6 +4,7 @@ import SwerveCompression
 import SwerveEngine
 import SwerveFiles
 import SwerveHTTP
+import SwerveHTTP2
 
 /// Per-connection HTTP state, stored inline in the engine's connection table.
 public struct HTTPConnectionState: BitwiseCopyable {
@@ -177,6 +178,10 @@ final class HTTPHandler: ConnectionHandler {
     var resumeFlags: [ResumeFlag] = []
     /// Spare staged outputs for HTTP/2 streams (`recycle`).
     var stagedOutputs: [StagedOutput] = []
+    /// Spare HTTP/2 streams (`recycle`), and spare storage for their requests' header blocks, shared by the loop's
+    /// HTTP/2 sessions.
+    var spareStreams: [HTTP2Stream] = []
+    let requestBlocks = RequestBlocks()
 
     init(site: Site, observer: ResponseObserver?) {
         self.site = site

@@ -276,6 +276,35 @@ struct HTTP2ServerSessionTests {
         }
     }
 
+    @Test("§8.3.1: a request's block storage, recycled, is the next request's, and that request holds only its own fields")
+    func requestBlocksReused() {
+        let blocks = RequestBlocks()
+        let server = HTTP2ServerSession(blocks: blocks)
+        let client = Client()
+        let bodies = Bodies()
+        let first = client.get("/a-long-path-of-the-first-request", [("accept-encoding", "gzip"), ("referer", "https://example.org/x")])
+        var seen: [HTTP2ServerSession.Request] = []
+        pump(client, server, bodies) { request in
+            seen.append(request)
+            bodies.respond(server, request.streamID, status: 200, body: [1])
+        }
+        #expect(seen.map(\.streamID) == [first])
+        var answered = seen.removeFirst()
+        blocks.recycle(&answered)
+        #expect(blocks.count == 1)
+        #expect(answered.method.isEmpty && answered.fields.isEmpty)
+        let second = client.get("/b", [("accept", "*/*")])
+        pump(client, server, bodies) { request in
+            seen.append(request)
+            bodies.respond(server, request.streamID, status: 200, body: [2])
+        }
+        #expect(blocks.count == 0)
+        #expect(seen.map(\.streamID) == [second])
+        #expect(String(decoding: seen[0].path, as: UTF8.self) == "/b")
+        #expect(seen[0].fields.map { String(decoding: $0.name, as: UTF8.self) } == ["accept"])
+        #expect(client.bodies[second] == [2])
+    }
+
     @Test("§8.1: a request with a body is answered at once; a short body is dropped and its stream ends normally, a long one is stopped with RST_STREAM NO_ERROR",
           arguments: [(100, false), (200_000, true)])
     func requestBody(bodySize: Int, stopped: Bool) {
