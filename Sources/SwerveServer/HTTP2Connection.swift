@@ -42,7 +42,7 @@ final class HTTP2Stream {
     /// without waiting (as `ProcessContext.waitExpired` tells an HTTP/1.1 request).
     var waitingSince: Int64 = 0
     /// Raised when the work this stream waits for is done (its resumer is the connection's, raising this too).
-    /// From the loop's spares (`HTTPHandler.resumeFlags`).
+    /// A spare stream keeps its own (`HTTPHandler.recycle`).
     var resumed: ResumeFlag
 
     /// How long a stream waits for work off the loop before it is answered without it: the engine's default
@@ -55,11 +55,11 @@ final class HTTP2Stream {
         self.resumed = resumed
     }
 
-    /// This spare stream as a new one, for `request`: everything as `init` sets it.
-    func reuse(_ request: HTTP2ServerSession.Request, key: Int32, resumed: ResumeFlag) {
+    /// This spare stream as a new one, for `request`: everything as `init` sets it, its own resume flag kept
+    /// (lowered, and held by nothing else, when it was made a spare).
+    func reuse(_ request: HTTP2ServerSession.Request, key: Int32) {
         self.request = request
         self.key = key
-        self.resumed = resumed
         state = HTTPConnectionState()
         waitingSince = 0
     }

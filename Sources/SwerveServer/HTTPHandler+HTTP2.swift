@@ -33,12 +33,11 @@ extension HTTPHandler {
         if !input.isEmpty { session.receive(input, now: context.monotonicMilliseconds) }
         session.takeRequests { request in
             let key = takeStreamKey()
-            let resumed = resumeFlags.popLast() ?? ResumeFlag()
             if let spare = spareStreams.popLast() {
-                spare.reuse(request, key: key, resumed: resumed)
+                spare.reuse(request, key: key)
                 connection.waiting.append(spare)
             } else {
-                connection.waiting.append(HTTP2Stream(request, key: key, resumed: resumed))
+                connection.waiting.append(HTTP2Stream(request, key: key, resumed: ResumeFlag()))
             }
         }
         dropClosedStreams(connection)
@@ -50,7 +49,6 @@ extension HTTPHandler {
             }
             // Answered: the waiting list held the only reference, unless a compressed body still streams from it.
             var stream = connection.waiting.remove(at: index)
-            recycleResumeFlag(of: stream)
             recycle(&stream)
         }
         if (context.draining || context.idleExpired) && !connection.goingAway {
@@ -93,26 +91,21 @@ extension HTTPHandler {
         return due && answer(stream, on: connection, context: context)
     }
 
-    /// Resume flags kept for reuse (one per stream would be a malloc per request): up to this many per loop.
-    static let resumeFlagsKept = 128
 
-    /// An answered stream's flag, back to the spares when nothing else holds it (a worker still holding a resumer
-    /// made with it could raise it later, so such a flag is left to be freed).
-    private func recycleResumeFlag(of stream: HTTP2Stream) {
-        guard resumeFlags.count < Self.resumeFlagsKept, isKnownUniquelyReferenced(&stream.resumed) else { return }
-        _ = stream.resumed.take()
-        resumeFlags.append(stream.resumed)
-    }
+    /// HTTP/2 streams kept for reuse, each with its resume flag: up to this many per loop (a stream object and a
+    /// flag per request were two mallocs and two frees).
+    static let spareStreamsKept = 128
 
-    /// HTTP/2 streams kept for reuse: up to this many per loop (one object per request was a malloc and a free each).
-    static let spareStreamsKept = 64
-
-    /// An answered stream, back to the loop's spares with its request's block storage, unless something still holds
-    /// it (a compressed body's stream, in `HTTP2Connection.streamed`, until its last piece).
+    /// An answered stream, back to the loop's spares with its resume flag (lowered) and its request's block storage.
+    /// Not while anything else holds the stream (a compressed body's stream, in `HTTP2Connection.streamed`, raises
+    /// its flag until its last piece) or the flag (a worker still holding a resumer made with it could raise it later,
+    /// for a stream it no longer belongs to): then both are left to be freed.
     private func recycle(_ stream: inout HTTP2Stream) {
-        guard isKnownUniquelyReferenced(&stream) else { return }
+        guard spareStreams.count < Self.spareStreamsKept, isKnownUniquelyReferenced(&stream),
+              isKnownUniquelyReferenced(&stream.resumed) else { return }
+        _ = stream.resumed.take()
         stream.recycleRequest(into: requestBlocks)
-        if spareStreams.count < Self.spareStreamsKept { spareStreams.append(stream) }
+        spareStreams.append(stream)
     }
 
     /// An id for a stream's side-table entries: negative, unique among the loop's live streams.

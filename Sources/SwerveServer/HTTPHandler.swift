@@ -174,12 +174,10 @@ final class HTTPHandler: ConnectionHandler {
     var nextStreamKey: Int32 = 0
     /// The HTTP/2 stream being answered, as an HTTP/1.1 head (`HTTP1Translation.head`), then its log version.
     var http2Head: [UInt8] = []
-    /// Spare resume flags for HTTP/2 streams (`recycleResumeFlag`).
-    var resumeFlags: [ResumeFlag] = []
     /// Spare staged outputs for HTTP/2 streams (`recycle`).
     var stagedOutputs: [StagedOutput] = []
-    /// Spare HTTP/2 streams (`recycle`), and spare storage for their requests' header blocks, shared by the loop's
-    /// HTTP/2 sessions.
+    /// Spare HTTP/2 streams, each with its resume flag (`recycle`), and spare storage for their requests' header
+    /// blocks, shared by the loop's HTTP/2 sessions.
     var spareStreams: [HTTP2Stream] = []
     let requestBlocks = RequestBlocks()
 
