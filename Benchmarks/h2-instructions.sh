@@ -5,8 +5,9 @@
 # requests is what one more request costs (handshakes and connection set-up cancel out). Prints Ir per request by
 # object and the top functions by inclusive and exclusive Ir (lib/callgrind_costs.py).
 #
-#   sudo Benchmarks/h2-instructions.sh      # SHORT=10000 LONG=30000 SERVERS="swerve h2o responder"; needs valgrind,
-#                                           # h2o, h2load, libnghttp2-dev, libssl-dev; about 4 minutes
+#   sudo Benchmarks/h2-instructions.sh      # SHORT=10000 LONG=30000 SERVERS="swerve h2o responder" KEEP=DIR (keeps
+#                                           # the callgrind files, for callgrind_annotate); needs valgrind, h2o, h2load,
+#                                           # libnghttp2-dev, libssl-dev; about 2 minutes
 #
 # Why: on this machine one capped A/B round of the HTTP/2 1 KiB row swings ±30%, so a change of a few percent cannot
 # be seen in requests/s within a session. An instruction count is the same on every run (to a few Ir per request),
@@ -29,7 +30,7 @@ for tool in valgrind callgrind_control h2load h2o cc; do
 done
 mkdir -p "$BUILD/src"
 # The working tree's tracked files, copied where newer (so a rebuild is incremental), then the one change above.
-git ls-files -z | xargs -0 cp --parents -u -t "$BUILD/src"
+(cd "${TREE:-.}" && git ls-files -z | xargs -0 cp --parents -u -t "$OLDPWD/$BUILD/src")
 shim="$BUILD/src/Sources/CSwerveSys/shim.c"
 if ! grep -q COUNTING_ONLY "$shim"; then
     python3 - "$shim" <<'PY'
@@ -85,6 +86,7 @@ for s in $SERVERS; do
     callgrind_control -z "$vpid" >/dev/null 2>&1; load "$SHORT"; callgrind_control -d "$vpid" >/dev/null 2>&1
     callgrind_control -z "$vpid" >/dev/null 2>&1; load "$LONG"; callgrind_control -d "$vpid" >/dev/null 2>&1
     kill "$vpid"; wait "$vpid" 2>/dev/null || true; vpid=
+    [[ -n ${KEEP:-} ]] && mkdir -p "$KEEP" && cp "$WORK/cg.$s.1" "$WORK/cg.$s.2" "$KEEP/"
     echo
     echo "### $s"
     python3 Benchmarks/lib/callgrind_costs.py "$WORK/cg.$s.1" "$WORK/cg.$s.2" $((LONG - SHORT)) "$TOP" | tee "$WORK/$s.costs"

@@ -99,6 +99,16 @@ public struct ConnectionResumer: Sendable {
         copy.flag = flag
         return copy
     }
+
+    /// The same in place: this resumer raises `flag` from now on (in place of the flag it raised before).
+    public mutating func raiseAlso(_ flag: ResumeFlag) {
+        self.flag = flag
+    }
+
+    /// This resumer raises no flag any more (and holds none).
+    public mutating func raiseNone() {
+        flag = nil
+    }
 }
 
 /// Says whether a resumer made with `ConnectionResumer.raising` was called. Raised before the loop is woken, so a

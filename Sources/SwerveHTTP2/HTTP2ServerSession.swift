@@ -360,9 +360,10 @@ public final class HTTP2ServerSession {
     }
 
     /// The same, one by one, keeping the session's own list for reuse (handing the list out would make emptying it a
-    /// new allocation each time).
-    public func takeRequests(_ each: (Request) -> Void) {
-        for request in complete { each(request) }
+    /// new allocation each time). Each request is lent in place: `each` may move it out (`swap` with an empty one),
+    /// which hands it over without a copy (a copy is a retain of its block, and a release when the list empties).
+    public func takeRequests(_ each: (inout Request) -> Void) {
+        for i in complete.indices { each(&complete[i]) }
         complete.removeAll(keepingCapacity: true)
     }
 

@@ -49,19 +49,32 @@ final class HTTP2Stream {
     /// `suspendTimeout` (5 s), which HTTP/1.1 requests get.
     static let waitLimitMilliseconds: Int64 = 5000
 
-    init(_ request: HTTP2ServerSession.Request, key: Int32, resumed: ResumeFlag) {
-        self.request = request
+    /// A stream for `request`, moved in (the caller is left an empty request).
+    init(taking request: inout HTTP2ServerSession.Request, key: Int32, resumed: ResumeFlag) {
+        self.request = HTTP2ServerSession.Request(streamID: request.streamID)
+        swap(&self.request, &request)
         self.key = key
         self.resumed = resumed
     }
 
-    /// This spare stream as a new one, for `request`: everything as `init` sets it, its own resume flag kept
-    /// (lowered, and held by nothing else, when it was made a spare).
-    func reuse(_ request: HTTP2ServerSession.Request, key: Int32) {
-        self.request = request
+    /// This spare stream as a new one, for `request`, moved in (the caller gets the spare's empty request back):
+    /// everything as `init` sets it, its own resume flag kept (lowered, and held by nothing else, when it was made a
+    /// spare).
+    func reuse(taking request: inout HTTP2ServerSession.Request, key: Int32) {
+        swap(&self.request, &request)
         self.key = key
         state = HTTPConnectionState()
         waitingSince = 0
+    }
+
+    /// Runs `body` with the stream's request moved out of the stream and back after, so it is lent without a copy
+    /// (a copy of a request is a retain of its block and a release). Meanwhile the stream holds an empty request of
+    /// the same stream id.
+    func withRequest<Result>(_ body: (borrowing HTTP2ServerSession.Request) -> Result) -> Result {
+        var lent = HTTP2ServerSession.Request(streamID: request.streamID)
+        swap(&lent, &request)
+        defer { swap(&lent, &request) }
+        return body(lent)
     }
 
     /// The answered request's block storage, back to the loop's spares; the stream keeps an empty request.

@@ -34,16 +34,19 @@ extension HTTPHandler {
         session.takeRequests { request in
             let key = takeStreamKey()
             if let spare = spareStreams.popLast() {
-                spare.reuse(request, key: key)
+                spare.reuse(taking: &request, key: key)
                 connection.waiting.append(spare)
             } else {
-                connection.waiting.append(HTTP2Stream(request, key: key, resumed: ResumeFlag()))
+                connection.waiting.append(HTTP2Stream(taking: &request, key: key, resumed: ResumeFlag()))
             }
         }
         dropClosedStreams(connection)
+        // One copy of the context for all the streams asked (a copy retains its resumer's references), each stream's
+        // own facts set in it as it is asked.
+        var streamContext = context
         var index = 0
         while index < connection.waiting.count {
-            guard ask(connection.waiting[index], on: connection, context: context) else {
+            guard ask(connection.waiting[index], on: connection, context: &streamContext) else {
                 index += 1
                 continue
             }
@@ -85,10 +88,10 @@ extension HTTPHandler {
     /// Answers `stream` if it is due; true when it is answered. A stream is asked once when it arrives, then again
     /// only when its own work finished (or its wait ran out): the connection runs for every frame, and asking on each
     /// would count a compression attempt per WINDOW_UPDATE.
-    private func ask(_ stream: HTTP2Stream, on connection: HTTP2Connection, context: ProcessContext) -> Bool {
+    private func ask(_ stream: HTTP2Stream, on connection: HTTP2Connection, context: inout ProcessContext) -> Bool {
         let due = stream.waitingSince == 0 || stream.resumed.take()
             || context.monotonicMilliseconds - stream.waitingSince >= HTTP2Stream.waitLimitMilliseconds
-        return due && answer(stream, on: connection, context: context)
+        return due && answer(stream, on: connection, context: &context)
     }
 
 
@@ -142,14 +145,19 @@ extension HTTPHandler {
 
     /// Runs one stream through the pipeline. True when it is answered (its response submitted to the session); false
     /// when it waits for work off the loop (the connection's resumer runs the connection again when that is done).
-    private func answer(_ stream: HTTP2Stream, on connection: HTTP2Connection, context: ProcessContext) -> Bool {
-        var streamContext = context
-        streamContext.connectionID = stream.key
-        streamContext.resumer = context.resumer.raising(stream.resumed)
-        streamContext.waitExpired = stream.waitingSince != 0
+    /// `context` is the connection's, made the stream's here (its key for the connection id, its resume flag).
+    private func answer(_ stream: HTTP2Stream, on connection: HTTP2Connection, context: inout ProcessContext) -> Bool {
+        context.connectionID = stream.key
+        context.resumer.raiseAlso(stream.resumed)
+        context.waitExpired = stream.waitingSince != 0
             && context.monotonicMilliseconds - stream.waitingSince >= HTTP2Stream.waitLimitMilliseconds
         let staged = stagedOutputs.popLast() ?? StagedOutput()
-        let answer = staged.write { output in answerStream(stream, output: &output, context: streamContext) }
+        let answer = stream.withRequest { request in
+            staged.write { output in answerStream(stream, request, output: &output, context: context) }
+        }
+        // The flag is the stream's alone again (what it waits for holds a resumer of its own), so that an answered
+        // stream can be reused (`recycle`).
+        context.resumer.raiseNone()
         if answer == .suspend {
             stream.state.waitedForCompression = true
             if stream.waitingSince == 0 { stream.waitingSince = context.monotonicMilliseconds }
@@ -188,20 +196,22 @@ extension HTTPHandler {
     }
 
     /// The stream's request through the HTTP/1.1 pipeline into `output`.
-    private func answerStream(_ stream: HTTP2Stream, output: inout OutputWriter, context: ProcessContext) -> Answer {
+    private func answerStream(
+        _ stream: HTTP2Stream, _ request: borrowing HTTP2ServerSession.Request, output: inout OutputWriter, context: ProcessContext
+    ) -> Answer {
         let now = context.wallClockSeconds
-        let isHead = stream.request.methodIs("HEAD")
+        let isHead = request.methodIs("HEAD")
         // The request as an HTTP/1.1 head, in the loop's scratch (made again if the stream is asked again).
-        guard !stream.request.headerListTooLarge, let headLength = HTTP1Translation.head(of: stream.request, into: &http2Head) else {
+        guard !request.headerListTooLarge, let headLength = HTTP1Translation.head(of: request, into: &http2Head) else {
             // RFC 6585 §5 for a header list over the limit (its fields were dropped as they came); 400 for a request
             // that cannot be an HTTP/1.1 head.
-            writeError(stream.request.headerListTooLarge ? .requestHeaderFieldsTooLarge : .badRequest, isHead: isHead,
+            writeError(request.headerListTooLarge ? .requestHeaderFieldsTooLarge : .badRequest, isHead: isHead,
                        connection: .none, output: &output, now: now)
             if observer != nil {
                 // The log line shows what the client sent, as far as it can be shown.
-                var line = Array(stream.request.method)
+                var line = Array(request.method)
                 line.append(0x20)
-                line += stream.request.path
+                line += request.path
                 line.append(0x20)
                 HTTP1Translation.logVersion.withUTF8Buffer { line += $0 }
                 line.withUnsafeBytes { line in
@@ -216,7 +226,7 @@ extension HTTPHandler {
             switch parser.parse(UnsafeRawBufferPointer(rebasing: bytes[0..<headLength])) {
             case .head(let parsed):
                 let answer = respond(
-                    to: parsed, in: bytes, connection: .none, hasBody: stream.request.hadBody, state: &stream.state,
+                    to: parsed, in: bytes, connection: .none, hasBody: request.hadBody, state: &stream.state,
                     output: &output, context: context)
                 if answer == .suspend { return .suspend }
                 recordResponse(bytes, head: parsed, queuedFrom: 0, state: &stream.state, output: &output, context: context,
