@@ -12,7 +12,8 @@
 # Why: on this machine one capped A/B round of the HTTP/2 1 KiB row swings ±30%, so a change of a few percent cannot
 # be seen in requests/s within a session. An instruction count is the same on every run (to a few Ir per request),
 # so each step toward the row's target can be measured on its own. Instructions are not time: a memcpy with
-# `rep movsb` counts a byte per instruction, AES-GCM does much work per instruction, and kernel work is not counted
+# `rep movsb` counts a byte per instruction (so totals are also given without memcpy and memset), AES-GCM does much
+# work per instruction, and kernel work is not counted
 # (it is about the same per request in every server here). The capped benchmark (capped.sh) stays the judge of the
 # target; this says where the instructions go and whether a change removed any.
 #
@@ -29,8 +30,11 @@ for tool in valgrind callgrind_control h2load h2o cc; do
     command -v "$tool" >/dev/null || { echo "h2-instructions.sh: $tool is missing" >&2; exit 69; }
 done
 mkdir -p "$BUILD/src"
-# The working tree's tracked files, copied where newer (so a rebuild is incremental), then the one change above.
-(cd "${TREE:-.}" && git ls-files -z | xargs -0 cp --parents -u -t "$OLDPWD/$BUILD/src")
+BUILD=$(realpath "$BUILD") TREE=$(realpath "${TREE:-.}")
+# The working tree's files (tracked, and new ones not ignored), copied where newer (so a rebuild is incremental), and
+# sources it no longer has removed from the copy; then the one change above.
+(cd "$TREE" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -u -t "$BUILD/src")
+(cd "$BUILD/src" && find Sources -type f) | while read -r f; do [[ -e "$TREE/$f" ]] || rm "$BUILD/src/$f"; done
 shim="$BUILD/src/Sources/CSwerveSys/shim.c"
 if ! grep -q COUNTING_ONLY "$shim"; then
     python3 - "$shim" <<'PY'
@@ -64,9 +68,9 @@ PORT=18491
 PEER_TLS_CERT="$WORK/cert.pem" PEER_TLS_KEY="$WORK/key.pem" peer_conf_h2o "$WORK" "$WORK/site" "$PORT"
 cc -O2 -o "$WORK/h2-responder" Benchmarks/lib/h2-responder.c $(pkg-config --cflags --libs libnghttp2 openssl)
 url="https://127.0.0.1:$PORT/index.html"
-echo "## $(date -u '+%F %T UTC'), swerve $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'), h2o" \
+echo "## $(date -u '+%F %T UTC'), swerve $(git -C "$TREE" rev-parse --short HEAD)$(git -C "$TREE" diff --quiet || echo '+changes'), h2o" \
      "$(h2o --version | head -1 | awk '{print $3}'), h2load -t1 -c64 -m10 -n $SHORT and -n $LONG, $url"
-declare -A total
+declare -A total bare
 for s in $SERVERS; do
     case $s in
         swerve) cmd=("$WORK/swerve" --root "$WORK/site" --host 127.0.0.1 --port "$PORT" --workers 1 --access-log off
@@ -91,9 +95,11 @@ for s in $SERVERS; do
     echo "### $s"
     python3 Benchmarks/lib/callgrind_costs.py "$WORK/cg.$s.1" "$WORK/cg.$s.2" $((LONG - SHORT)) "$TOP" | tee "$WORK/$s.costs"
     total[$s]=$(awk '/^total:/ {print $2; exit}' "$WORK/$s.costs")
+    bare[$s]=$(awk '/^total:/ {print $NF; exit}' "$WORK/$s.costs")
 done
 echo
 echo "## Ir per request: $(for s in $SERVERS; do printf '%s %s  ' "$s" "${total[$s]}"; done)"
+echo "## without memcpy and memset: $(for s in $SERVERS; do printf '%s %s  ' "$s" "${bare[$s]}"; done)"
 if [[ -n ${total[swerve]:-} && -n ${total[h2o]:-} ]]; then
-    echo "## swerve / h2o: $(python3 -c "print(f'{${total[swerve]} / ${total[h2o]}:.2f}')")"
+    echo "## swerve / h2o: $(python3 -c "print(f'{${total[swerve]} / ${total[h2o]}:.2f}, without them {${bare[swerve]} / ${bare[h2o]}:.2f}')")"
 fi

@@ -2,44 +2,52 @@ import Glibc
 
 /// HTTP/2 messages in and out of HTTP/1.1's wire form, so one request pipeline (parser, planner, serialiser) answers
 /// both versions and every response field is the same in each (RFC 9113 §8.3 maps the pseudo-header fields onto the
-/// request line and Host; §8.2.2 lists the fields HTTP/2 leaves out). Pure.
+/// request line and Host, which `HTTP2ServerSession.Request` writes as its fields arrive; §8.2.2 lists the fields
+/// HTTP/2 leaves out). Pure.
 public enum HTTP1Translation {
     /// The version shown for HTTP/2 requests in an access log line (RFC 9113 §3: "HTTP/2").
     public static let logVersion: StaticString = "HTTP/2.0"
 
-    /// A request as an HTTP/1.1 head, for the HTTP/1.1 parser, written into `bytes` (a scratch reused per request;
-    /// the head's length is returned): the request line from :method and :path, Host from
-    /// :authority, then the request's field lines (`Request.fieldLines`, which leave out Content-Length: HTTP/2
-    /// frames the body itself, §8.1). After the head (outside `headLength`), `logVersion`, so a log line can show the
-    /// version the client spoke. nil when the request cannot be a head (`Request.malformed`, or no method or path),
-    /// so a CR or a space can never smuggle a field or a second request line.
-    public static func head(of request: HTTP2ServerSession.Request, into bytes: inout [UInt8]) -> Int? {
-        bytes.removeAll(keepingCapacity: true)
-        guard !request.malformed else { return nil }
-        return request.withParts { block, method, path, authority, fieldLines in
-            guard !method.isEmpty, !path.isEmpty else { return nil }
-            bytes.reserveCapacity(method.count + path.count + (authority?.count ?? 0) + fieldLines.count + 40)
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: block[method]))
-            bytes.append(0x20)
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: block[path]))
-            requestLineEnd.withUTF8Buffer { bytes.append(contentsOf: $0) }
-            if let authority {
-                hostName.withUTF8Buffer { bytes.append(contentsOf: $0) }
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: block[authority]))
-                bytes.append(0x0D)
-                bytes.append(0x0A)
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: block[fieldLines]))
-            bytes.append(0x0D)
-            bytes.append(0x0A)
-            let headLength = bytes.count
-            logVersion.withUTF8Buffer { bytes.append(contentsOf: $0) }
-            return headLength
-        }
-    }
-
     private static let requestLineEnd: StaticString = " HTTP/1.1\r\n"
     private static let hostName: StaticString = "host: "
+
+    /// The bytes of a request line and Host field (`writeRequestLine`).
+    static func requestLineLength(method: Range<Int>, path: Range<Int>, authority: Range<Int>?) -> Int {
+        method.count + 1 + path.count + requestLineEnd.utf8CodeUnitCount
+            + (authority.map { hostName.utf8CodeUnitCount + $0.count + 2 } ?? 0)
+    }
+
+    /// Writes at `start` of `bytes` an HTTP/1.1 request line from :method and :path and, from :authority, Host (the
+    /// HTTP/1.1 pipeline reads the authority from Host; RFC 9113 §8.3.1: "The recipient of an HTTP/2 request MUST NOT
+    /// use the Host header field to determine the target URI if ":authority" is present", so a Host field beside it
+    /// is never added), the three read from `bytes` at their ranges, which lie before `start`. `requestLineLength`
+    /// bytes are written.
+    static func writeRequestLine(
+        in bytes: UnsafeMutableBufferPointer<UInt8>, at start: Int, method: Range<Int>, path: Range<Int>, authority: Range<Int>?
+    ) {
+        guard let base = bytes.baseAddress else { return }
+        var at = start
+        func copy(_ range: Range<Int>) {
+            memcpy(base + at, base + range.lowerBound, range.count)
+            at += range.count
+        }
+        func put(_ text: StaticString) {
+            memcpy(base + at, text.utf8Start, text.utf8CodeUnitCount)
+            at += text.utf8CodeUnitCount
+        }
+        precondition(start + requestLineLength(method: method, path: path, authority: authority) <= bytes.count
+            && method.upperBound <= start && path.upperBound <= start && (authority?.upperBound ?? 0) <= start)
+        copy(method)
+        base[at] = 0x20
+        at += 1
+        copy(path)
+        put(requestLineEnd)
+        if let authority {
+            put(hostName)
+            copy(authority)
+            put("\r\n")
+        }
+    }
 
     /// A response head in HTTP/1.1's form as HTTP/2 fields, without copying: the status code's digits, and into
     /// `fields` (emptied first) the name and value ranges of every field but §8.2.2's connection-specific ones

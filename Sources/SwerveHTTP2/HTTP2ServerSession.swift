@@ -44,141 +44,6 @@ public final class HTTP2ServerSession {
         public init() {}
     }
 
-    /// One request, complete (its END_STREAM seen). Its header block is kept in one byte buffer, checked as it
-    /// arrives: the pseudo-header values, then the regular fields as HTTP/1.1 field lines, so that
-    /// `HTTP1Translation.head` is a few appends and no field costs an allocation of its own.
-    public struct Request: Sendable {
-        public var streamID: Int32
-        /// The pseudo-header values, then the field lines (from `linesStart`).
-        private var block: [UInt8] = []
-        private var methodRange = 0..<0
-        private var pathRange = 0..<0
-        private var authorityRange: Range<Int>?
-        private var schemeRange: Range<Int>?
-        private var linesStart: Int?
-        /// :method, :path, :authority and :scheme (RFC 9113 §8.3.1); nghttp2 has checked that each came once,
-        /// before the regular fields.
-        public var method: ArraySlice<UInt8> { block[methodRange] }
-        public var path: ArraySlice<UInt8> { block[pathRange] }
-        public var authority: ArraySlice<UInt8>? { authorityRange.map { block[$0] } }
-        public var scheme: ArraySlice<UInt8>? { schemeRange.map { block[$0] } }
-        /// The regular fields as "name: value\r\n" lines, in order (names lowercase: RFC 9113 §8.2.1 requires it of
-        /// the client, and nghttp2 checks). Content-Length is left out (HTTP/2 frames the body, which is
-        /// discarded), and Host when :authority came (§8.3.1: then the authority is the target's).
-        public var fieldLines: ArraySlice<UInt8> { block[(linesStart ?? block.count)...] }
-        /// A byte that would change an HTTP/1.1 head's framing (CR, LF or NUL in a value; a space or control in a
-        /// name, the method, path or authority): nghttp2 refuses such fields already, this is the second guard.
-        public private(set) var malformed = false
-        /// The header list exceeded `Limits.maxHeaderListBytes`: answer 431, the regular fields were not kept.
-        public private(set) var headerListTooLarge = false
-        /// Bytes counted against the limit so far.
-        var headerListBytes = 0
-        /// The request has a body (a HEADERS frame without END_STREAM): it is answered without it, and the body is
-        /// dropped as it arrives (up to `Limits.maxDiscardedBodyBytes`, then RST_STREAM NO_ERROR ends the upload).
-        public var hadBody = false
-
-        public init(streamID: Int32) { self.streamID = streamID }
-
-        /// A request whose block is written into `storage` (empty, with capacity kept from an earlier request).
-        init(streamID: Int32, storage: [UInt8]) {
-            self.streamID = streamID
-            block = storage
-        }
-
-        /// The block's storage, taken for `RequestBlocks` (nil when the request has none); the request is left as
-        /// a new one of its stream, with no fields. (Were a copy of the request still alive, emptying the storage
-        /// would allocate another: no worse than a request without a spare.)
-        mutating func takeBlock() -> [UInt8]? {
-            guard block.capacity > 0 else { return nil }
-            let taken = block
-            self = Request(streamID: streamID)
-            return taken
-        }
-
-        /// One field of the header block, counted as RFC 9113 §6.5.2 counts SETTINGS_MAX_HEADER_LIST_SIZE (name + value
-        /// + 32). Past `limit` the request is marked for a 431 and its regular fields dropped, so memory stays
-        /// bounded (the pseudo-header values stay, for the log line).
-        public mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, limit: Int) {
-            headerListBytes += name.count + value.count + 32
-            if headerListBytes > limit {
-                if !headerListTooLarge, let linesStart { block.removeSubrange(linesStart...) }
-                headerListTooLarge = true
-                return
-            }
-            guard !headerListTooLarge else { return }
-            if block.isEmpty { block.reserveCapacity(256) }
-            guard name.first == UInt8(ascii: ":") else {
-                if Self.equal(name, "content-length") { return }
-                if authorityRange != nil && Self.equal(name, "host") { return }
-                if name.isEmpty || !name.allSatisfy(Self.isVisible) || value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
-                    malformed = true
-                    return
-                }
-                if linesStart == nil { linesStart = block.count }
-                block.append(contentsOf: name)
-                block.append(0x3A)
-                block.append(0x20)
-                block.append(contentsOf: value)
-                block.append(0x0D)
-                block.append(0x0A)
-                return
-            }
-            // A pseudo-header field after a regular one is malformed (nghttp2 refuses it first).
-            guard linesStart == nil else {
-                malformed = true
-                return
-            }
-            let range = block.count..<(block.count + value.count)
-            if Self.equal(name, ":method") {
-                methodRange = range
-            } else if Self.equal(name, ":path") {
-                pathRange = range
-            } else if Self.equal(name, ":authority") {
-                authorityRange = range
-            } else if Self.equal(name, ":scheme") {
-                schemeRange = range
-            } else {
-                return
-            }
-            block.append(contentsOf: value)
-            // RFC 9110 §5.6.2: a method is a token; RFC 9113 §8.3.1: :path and :authority hold no space or control.
-            if !Self.equal(name, ":scheme") && !value.allSatisfy(Self.isVisible) { malformed = true }
-        }
-
-        /// Whether :method is `text`, read in place (a slice of the block, as `method`, is a retain and a release).
-        public func methodIs(_ text: StaticString) -> Bool {
-            block.withUnsafeBufferPointer { Self.equal(UnsafeBufferPointer(rebasing: $0[methodRange]), text) }
-        }
-
-        /// `body` with the block's bytes and where :method, :path, :authority and the field lines lie in it: what
-        /// `HTTP1Translation.head` copies, read in place rather than through a slice (a retain and a release) each.
-        func withParts<Result>(
-            _ body: (_ block: UnsafeBufferPointer<UInt8>, _ method: Range<Int>, _ path: Range<Int>, _ authority: Range<Int>?,
-                     _ fieldLines: Range<Int>) -> Result
-        ) -> Result {
-            block.withUnsafeBufferPointer { body($0, methodRange, pathRange, authorityRange, (linesStart ?? $0.count)..<$0.count) }
-        }
-
-        /// The regular fields, split (for tests and logs; the pipeline takes `fieldLines` whole).
-        public var fields: [(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>)] {
-            var fields: [(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>)] = []
-            let lines = fieldLines
-            var start = lines.startIndex
-            while let colon = lines[start...].firstIndex(of: 0x3A), let cr = lines[colon...].firstIndex(of: 0x0D) {
-                fields.append((lines[start..<colon], lines[(colon + 2)..<cr]))
-                start = cr + 2
-            }
-            return fields
-        }
-
-        /// Whether `bytes` are `text` (one length compare, then memcmp).
-        static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
-            bytes.count == text.utf8CodeUnitCount && (bytes.isEmpty || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
-        }
-
-        static func isVisible(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }
-    }
-
     let limits: Limits
     /// Spare storage for the blocks of the requests this session begins.
     let blocks: RequestBlocks
@@ -543,6 +408,7 @@ public final class HTTP2ServerSession {
         // DATA (a body, which a static server does not read: nghttp2 consumes it) and other frames: nothing to hand over.
         guard type == UInt8(NGHTTP2_HEADERS.rawValue), receiving?.streamID == id else { return }
         // The header block is complete: the next one may be another stream's.
+        receiving!.finish()
         var request = receiving.take()!
         if !endStream {
             // A request with a body is answered at once, without reading the body: nothing Swerve serves depends on

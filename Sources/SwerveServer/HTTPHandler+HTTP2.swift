@@ -201,26 +201,8 @@ extension HTTPHandler {
     ) -> Answer {
         let now = context.wallClockSeconds
         let isHead = request.methodIs("HEAD")
-        // The request as an HTTP/1.1 head, in the loop's scratch (made again if the stream is asked again).
-        guard !request.headerListTooLarge, let headLength = HTTP1Translation.head(of: request, into: &http2Head) else {
-            // RFC 6585 §5 for a header list over the limit (its fields were dropped as they came); 400 for a request
-            // that cannot be an HTTP/1.1 head.
-            writeError(request.headerListTooLarge ? .requestHeaderFieldsTooLarge : .badRequest, isHead: isHead,
-                       connection: .none, output: &output, now: now)
-            if observer != nil {
-                // The log line shows what the client sent, as far as it can be shown.
-                var line = Array(request.method)
-                line.append(0x20)
-                line += request.path
-                line.append(0x20)
-                HTTP1Translation.logVersion.withUTF8Buffer { line += $0 }
-                line.withUnsafeBytes { line in
-                    recordResponse(line, head: nil, queuedFrom: 0, state: &stream.state, output: &output, context: context, streaming: false)
-                }
-            }
-            return .done
-        }
-        return http2Head.withUnsafeBytes { bytes in
+        // The request as an HTTP/1.1 head, read where the session wrote it.
+        let answered = request.withHTTP1Head { bytes, headLength -> Answer in
             let version = headLength..<bytes.count
             if observer != nil && stream.state.requestStarted == 0 { stream.state.requestStarted = ResponseObserver.now() }
             switch parser.parse(UnsafeRawBufferPointer(rebasing: bytes[0..<headLength])) {
@@ -238,14 +220,31 @@ extension HTTPHandler {
                                streaming: false, version: version)
                 return .done
             case .incomplete:
-                // The translation always ends the head with a blank line; a head the parser still finds incomplete
-                // is one it cannot take (none is known), answered as malformed.
+                // The session always ends the head with a blank line; a head the parser still finds incomplete is one
+                // it cannot take (none is known), answered as malformed.
                 writeError(.badRequest, isHead: isHead, connection: .none, output: &output, now: now)
                 recordResponse(bytes, head: nil, queuedFrom: 0, state: &stream.state, output: &output, context: context,
                                streaming: false, version: version)
                 return .done
             }
         }
+        if let answered { return answered }
+        // RFC 6585 §5 for a header list over the limit (its fields were dropped as they came); 400 for a request that
+        // cannot be an HTTP/1.1 head.
+        writeError(request.headerListTooLarge ? .requestHeaderFieldsTooLarge : .badRequest, isHead: isHead,
+                   connection: .none, output: &output, now: now)
+        if observer != nil {
+            // The log line shows what the client sent, as far as it can be shown.
+            var line = Array(request.method)
+            line.append(0x20)
+            line += request.path
+            line.append(0x20)
+            HTTP1Translation.logVersion.withUTF8Buffer { line += $0 }
+            line.withUnsafeBytes { line in
+                recordResponse(line, head: nil, queuedFrom: 0, state: &stream.state, output: &output, context: context, streaming: false)
+            }
+        }
+        return .done
     }
 
     /// Compressed input a compressed stream may have ahead of what its client took: one piece is compressed while the

@@ -172,8 +172,6 @@ final class HTTPHandler: ConnectionHandler {
     var http2Connections: [Int32: HTTP2Connection] = [:]
     /// The last key given to an HTTP/2 stream's side-table entries (`HTTP2Stream.key`).
     var nextStreamKey: Int32 = 0
-    /// The HTTP/2 stream being answered, as an HTTP/1.1 head (`HTTP1Translation.head`), then its log version.
-    var http2Head: [UInt8] = []
     /// Spare staged outputs for HTTP/2 streams (`recycle`).
     var stagedOutputs: [StagedOutput] = []
     /// Spare HTTP/2 streams, each with its resume flag (`recycle`), and spare storage for their requests' header

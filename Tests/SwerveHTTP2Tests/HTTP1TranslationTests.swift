@@ -6,22 +6,27 @@ import Testing
 @Suite("HTTP/2 ⇄ HTTP/1.1 translation (RFC 9113 §8)")
 struct HTTP1TranslationTests {
     static func request(_ method: String, _ path: String, authority: String? = "example.org", _ fields: [(String, String)] = []) -> HTTP2ServerSession.Request {
-        var request = HTTP2ServerSession.Request(streamID: 1)
         // In the order a client sends them (RFC 9113 §8.3: pseudo-header fields first).
-        let all = [(":method", method), (":path", path)] + (authority.map { [(":authority", $0)] } ?? []) + fields
+        inOrder([(":method", method), (":path", path)] + (authority.map { [(":authority", $0)] } ?? []) + fields)
+    }
+
+    /// A request of `all`'s fields in that order, its block finished as the session finishes it.
+    static func inOrder(_ all: [(String, String)]) -> HTTP2ServerSession.Request {
+        var request = HTTP2ServerSession.Request(streamID: 1)
         for (name, value) in all {
             Array(name.utf8).withUnsafeBufferPointer { name in
                 Array(value.utf8).withUnsafeBufferPointer { value in request.add(name: name, value: value, limit: 1 << 20) }
             }
         }
+        request.finish()
         return request
     }
 
-    /// `HTTP1Translation.head` as text: the head, and what follows it (the log's version).
+    /// `Request.withHTTP1Head` as text: the head, and what follows it (the log's version).
     static func text(_ request: HTTP2ServerSession.Request) -> (head: String, rest: String)? {
-        var bytes: [UInt8] = [1, 2, 3]  // a used scratch: emptied first
-        guard let length = HTTP1Translation.head(of: request, into: &bytes) else { return nil }
-        return (String(decoding: bytes[0..<length], as: UTF8.self), String(decoding: bytes[length...], as: UTF8.self))
+        request.withHTTP1Head { bytes, length in
+            (String(decoding: bytes[0..<length], as: UTF8.self), String(decoding: bytes[length...], as: UTF8.self))
+        }
     }
 
     @Test("§8.3.1: the request line from :method and :path, Host from :authority, fields in order, the log's version after the head")
@@ -45,11 +50,13 @@ struct HTTP1TranslationTests {
         #expect(head?.head == "POST /form HTTP/1.1\r\nhost: example.org\r\ncontent-type: text/plain\r\n\r\n")
     }
 
-    @Test("bytes that would reframe the head are refused: CR, LF or NUL in a value, a space or control in the method, path or authority",
+    @Test("bytes that would reframe the head are refused: CR, LF or NUL in a value, a space or control in the method, path or authority; so are no method or path, and a pseudo-header field after a regular one",
           arguments: [
             request("GET", "/", [("x", "a\r\nInjected: 1")]), request("GET", "/", [("x", "a\0")]),
             request("GET", "/a b"), request("GE T", "/"), request("GET", "/\u{7F}"), request("GET", "/", authority: "h\r\nx: y"),
             request("", "/"), request("GET", ""),
+            // §8.3: "All pseudo-header fields MUST appear in a field block before all regular field lines".
+            inOrder([(":method", "GET"), (":path", "/"), ("accept", "*/*"), (":authority", "example.org")]),
           ])
     func refused(_ request: HTTP2ServerSession.Request) {
         #expect(Self.text(request) == nil)
