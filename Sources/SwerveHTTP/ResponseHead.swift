@@ -239,8 +239,10 @@ public enum ServerTiming: Sendable, Equatable {
 /// (ctime), both *with nanoseconds*. A same-size rewrite within one second changes the mtime's nanoseconds; a
 /// rewrite that puts the old mtime back (`cp -p`, `rsync --inplace -t`, `touch -r`) still changes the ctime, which
 /// nobody can set; so the tag changes whenever the bytes can have changed (a seconds-only tag, like nginx's, would
-/// keep validating stale content). Rendered `"inode-size-mtime-ctime"` in hex, each time in nanoseconds since the
-/// epoch. The numbers come from the files module (`ETag(metadataOf:)`); this module only renders them.
+/// keep validating stale content). The four numbers (each time in nanoseconds since the epoch) are folded into 64 bits
+/// (`digest`) and rendered as 16 hex digits, `"3f2a9c0d5e6b7a18"`: short, because HPACK never indexes an ETag (nghttp2
+/// sends it literally in every HTTP/2 response; as four hex numbers it was 48 bytes to Huffman-code each time). The
+/// numbers come from the files module (`ETag(metadataOf:)`); this module only renders them.
 ///
 /// Content tags (`--etag content`, and files dated 0 or 1 by reproducible builds, whose mtime says nothing) are the
 /// first 128 bits of the content's SHA-256: `"sha256-<32 hex>"`. Replicas behind a load balancer agree on them.
@@ -272,8 +274,31 @@ public struct ETag: Equatable, Sendable {
     /// `W/`: a weak validator (a compressed stream's).
     public var weak = false
 
-    /// Longest rendering: `W/`, two quotes, four 16-digit numbers, three separators, `-zopfli`.
-    public static let maximumLength = 2 + 2 + 4 * 16 + 3 + 7
+    /// Longest rendering: `W/`, two quotes, `sha256-` and 32 digits (a metadata tag has 16), `-zopfli`.
+    public static let maximumLength = 2 + 2 + 7 + 32 + 7
+
+    /// A metadata tag's four numbers folded into 64 bits: each is mixed into the running value by SplitMix64's
+    /// finaliser (a bijection of 64 bits, with full avalanche). With the other three fixed, each number maps to the
+    /// tag one to one, so a change of any one of them always changes the tag; changes of several at once collide with
+    /// odds of 2^-64. The same numbers give the same tag in every process and on every machine (no seed), so a tag
+    /// survives restarts and replicas of the same files agree.
+    static func digest(_ inode: UInt64, _ size: UInt64, _ modified: UInt64, _ changed: UInt64) -> UInt64 {
+        var h: UInt64 = 0
+        h = mix(h ^ inode)
+        h = mix(h ^ size)
+        h = mix(h ^ modified)
+        return mix(h ^ changed)
+    }
+
+    /// SplitMix64's output function (Steele, Lea and Flood, 2014): an increment by the golden ratio, then two
+    /// xor-shift-multiply rounds.
+    @inline(__always)
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 
     public init(source: Source, coding: ContentCoding = .identity) {
         self.source = source
@@ -316,13 +341,7 @@ public struct ETag: Equatable, Sendable {
         w.append(byte: 0x22)
         switch source {
         case .metadata(let inode, let size, let modified, let changed):
-            w.append(hex: inode)
-            w.append(byte: 0x2D)
-            w.append(hex: size)
-            w.append(byte: 0x2D)
-            w.append(hex: modified)
-            w.append(byte: 0x2D)
-            w.append(hex: changed)
+            w.appendFixedHex(Self.digest(inode, size, modified, changed))
         case .content(let high, let low):
             w.append("sha256-")
             w.appendFixedHex(high)
