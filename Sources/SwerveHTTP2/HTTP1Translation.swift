@@ -17,28 +17,25 @@ public enum HTTP1Translation {
             + (authority.map { hostName.utf8CodeUnitCount + $0.count + 2 } ?? 0)
     }
 
-    /// Writes at `start` of `bytes` an HTTP/1.1 request line from :method and :path and, from :authority, Host (the
-    /// HTTP/1.1 pipeline reads the authority from Host; RFC 9113 §8.3.1: "The recipient of an HTTP/2 request MUST NOT
-    /// use the Host header field to determine the target URI if ":authority" is present", so a Host field beside it
-    /// is never added), the three read from `bytes` at their ranges, which lie before `start`. `requestLineLength`
-    /// bytes are written.
+    /// Writes at `at` an HTTP/1.1 request line from :method and :path and, from :authority, Host (the HTTP/1.1
+    /// pipeline reads the authority from Host; RFC 9113 §8.3.1: "The recipient of an HTTP/2 request MUST NOT use the
+    /// Host header field to determine the target URI if ":authority" is present", so a Host field beside it is never
+    /// added): `requestLineLength` bytes. The three are read at their ranges from `base`, which end before `at`.
     static func writeRequestLine(
-        in bytes: UnsafeMutableBufferPointer<UInt8>, at start: Int, method: Range<Int>, path: Range<Int>, authority: Range<Int>?
+        at: UnsafeMutablePointer<UInt8>, from base: UnsafePointer<UInt8>, method: Range<Int>, path: Range<Int>, authority: Range<Int>?
     ) {
-        guard let base = bytes.baseAddress else { return }
-        var at = start
+        var at = at
         func copy(_ range: Range<Int>) {
-            memcpy(base + at, base + range.lowerBound, range.count)
+            precondition(base + range.upperBound <= at, "a pseudo-header value after the request line")
+            memcpy(at, base + range.lowerBound, range.count)
             at += range.count
         }
         func put(_ text: StaticString) {
-            memcpy(base + at, text.utf8Start, text.utf8CodeUnitCount)
+            memcpy(at, text.utf8Start, text.utf8CodeUnitCount)
             at += text.utf8CodeUnitCount
         }
-        precondition(start + requestLineLength(method: method, path: path, authority: authority) <= bytes.count
-            && method.upperBound <= start && path.upperBound <= start && (authority?.upperBound ?? 0) <= start)
         copy(method)
-        base[at] = 0x20
+        at.pointee = 0x20
         at += 1
         copy(path)
         put(requestLineEnd)

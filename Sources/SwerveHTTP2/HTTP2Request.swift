@@ -10,8 +10,12 @@ extension HTTP2ServerSession {
     /// costs an allocation of its own, and the head is never copied whole.
     public struct Request: Sendable {
         public var streamID: Int32
-        /// The pseudo-header values, then the HTTP/1.1 head (from `headStart`), then the log version.
+        /// The pseudo-header values, then the HTTP/1.1 head (from `headStart`), then the log version: the first `used`
+        /// bytes. The array's count is its capacity, and bytes past `used` are a former request's, never read: so each
+        /// field is written with a memcpy, not grown into by `append`s (each with its checks), and storage comes back
+        /// from `RequestBlocks` without being cleared.
         private var block: [UInt8] = []
+        private var used = 0
         private var methodRange = 0..<0
         private var pathRange = 0..<0
         private var authorityRange: Range<Int>?
@@ -33,8 +37,8 @@ extension HTTP2ServerSession {
         /// the client, and nghttp2 checks). Content-Length is left out (HTTP/2 frames the body, which is
         /// discarded), and Host when :authority came (§8.3.1: then the authority is the target's).
         public var fieldLines: ArraySlice<UInt8> {
-            guard headStart != nil else { return block[block.endIndex...] }
-            return block[linesStart..<(linesEnd ?? block.count)]
+            guard headStart != nil else { return block[used..<used] }
+            return block[linesStart..<(linesEnd ?? used)]
         }
         /// A byte that would change an HTTP/1.1 head's framing (CR, LF or NUL in a value; a space or control in a
         /// name, the method, path or authority), or no method or path: nghttp2 refuses such fields already, this is
@@ -50,7 +54,8 @@ extension HTTP2ServerSession {
 
         public init(streamID: Int32) { self.streamID = streamID }
 
-        /// A request whose block is written into `storage` (empty, with capacity kept from an earlier request).
+        /// A request whose block is written into `storage` (an earlier request's, its bytes left as they were, or
+        /// empty).
         init(streamID: Int32, storage: [UInt8]) {
             self.streamID = streamID
             block = storage
@@ -60,7 +65,7 @@ extension HTTP2ServerSession {
         /// a new one of its stream, with no fields. (Were a copy of the request still alive, emptying the storage
         /// would allocate another: no worse than a request without a spare.)
         mutating func takeBlock() -> [UInt8]? {
-            guard block.capacity > 0 else { return nil }
+            guard !block.isEmpty else { return nil }
             let taken = block
             self = Request(streamID: streamID)
             return taken
@@ -73,28 +78,33 @@ extension HTTP2ServerSession {
             headerListBytes += name.count + value.count + 32
             if headerListBytes > limit {
                 if !headerListTooLarge, let headStart {
-                    block.removeSubrange(headStart...)
+                    used = headStart
                     self.headStart = nil
                 }
                 headerListTooLarge = true
                 return
             }
             guard !headerListTooLarge else { return }
-            if block.isEmpty { block.reserveCapacity(256) }
-            guard name.first == UInt8(ascii: ":") else {
-                if Self.equal(name, "content-length") { return }
-                if authorityRange != nil && Self.equal(name, "host") { return }
-                if name.isEmpty || !name.allSatisfy(Self.isVisible) || value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
+            guard let first = name.first, first == UInt8(ascii: ":") else {
+                switch name.count {
+                case 14 where Self.equal(name, "content-length"): return
+                case 4 where authorityRange != nil && Self.equal(name, "host"): return
+                default: break
+                }
+                guard Self.isName(name), Self.isValue(value) else {
                     malformed = true
                     return
                 }
                 if headStart == nil { beginHead() }
-                block.append(contentsOf: name)
-                block.append(0x3A)
-                block.append(0x20)
-                block.append(contentsOf: value)
-                block.append(0x0D)
-                block.append(0x0A)
+                // "name: value\r\n"
+                write(name.count + value.count + 4) { at in
+                    memcpy(at, name.baseAddress!, name.count)
+                    at[name.count] = 0x3A
+                    at[name.count + 1] = 0x20
+                    if !value.isEmpty { memcpy(at + name.count + 2, value.baseAddress!, value.count) }
+                    at[name.count + 2 + value.count] = 0x0D
+                    at[name.count + 3 + value.count] = 0x0A
+                }
                 return
             }
             // A pseudo-header field after a regular one is malformed (nghttp2 refuses it first).
@@ -102,37 +112,50 @@ extension HTTP2ServerSession {
                 malformed = true
                 return
             }
-            let range = block.count..<(block.count + value.count)
+            let range = used..<(used + value.count)
+            // RFC 9110 §5.6.2: a method is a token; RFC 9113 §8.3.1: :path and :authority hold no space or control.
+            var visibleOnly = true
             switch name.count {
             case 7 where Self.equal(name, ":method"): methodRange = range
             case 5 where Self.equal(name, ":path"): pathRange = range
             case 10 where Self.equal(name, ":authority"): authorityRange = range
             case 7 where Self.equal(name, ":scheme"):
                 schemeRange = range
-                block.append(contentsOf: value)
-                return
+                visibleOnly = false
             default: return
             }
-            block.append(contentsOf: value)
-            // RFC 9110 §5.6.2: a method is a token; RFC 9113 §8.3.1: :path and :authority hold no space or control.
-            if !value.allSatisfy(Self.isVisible) { malformed = true }
+            if !value.isEmpty { write(value.count) { memcpy($0, value.baseAddress!, value.count) } }
+            if visibleOnly && !Self.isName(value) { malformed = true }
+        }
+
+        /// A new block's size: a browser's request, pseudo-header values and head, fits (a Chrome navigation's fields
+        /// are about 600 bytes).
+        static let initialBlockBytes = 1024
+
+        /// Appends `count` bytes to the block, which `body` writes at the pointer it gets. The block grows (doubled,
+        /// or to fit) when they do not fit.
+        private mutating func write(_ count: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Void) {
+            if used + count > block.count {
+                block.append(contentsOf: repeatElement(0, count: max(used + count, max(block.count * 2, Self.initialBlockBytes)) - block.count))
+            }
+            block.withUnsafeMutableBufferPointer { body($0.baseAddress! + used) }
+            used += count
         }
 
         /// The pseudo-header fields are all in: the head begins, with the request line and Host made from them. No
         /// method or path (a CONNECT, say) cannot be an HTTP/1.1 request line: malformed.
         private mutating func beginHead() {
-            headStart = block.count
+            headStart = used
             if methodRange.isEmpty || pathRange.isEmpty {
                 malformed = true
             } else {
                 let length = HTTP1Translation.requestLineLength(method: methodRange, path: pathRange, authority: authorityRange)
-                block.append(contentsOf: repeatElement(0, count: length))
-                block.withUnsafeMutableBufferPointer { bytes in
-                    HTTP1Translation.writeRequestLine(
-                        in: bytes, at: bytes.count - length, method: methodRange, path: pathRange, authority: authorityRange)
+                let (method, path, authority, start) = (methodRange, pathRange, authorityRange, used)
+                write(length) { at in
+                    HTTP1Translation.writeRequestLine(at: at, from: at - start, method: method, path: path, authority: authority)
                 }
             }
-            linesStart = block.count
+            linesStart = used
         }
 
         /// The header block ended: the head is completed (with its request line, if no regular field came, and its
@@ -140,10 +163,13 @@ extension HTTP2ServerSession {
         mutating func finish() {
             guard !headerListTooLarge, linesEnd == nil else { return }
             if headStart == nil { beginHead() }
-            linesEnd = block.count
-            block.append(0x0D)
-            block.append(0x0A)
-            HTTP1Translation.logVersion.withUTF8Buffer { block.append(contentsOf: $0) }
+            linesEnd = used
+            let version = HTTP1Translation.logVersion
+            write(2 + version.utf8CodeUnitCount) { at in
+                at[0] = 0x0D
+                at[1] = 0x0A
+                memcpy(at + 2, version.utf8Start, version.utf8CodeUnitCount)
+            }
         }
 
         /// `body` with the request as an HTTP/1.1 head for the HTTP/1.1 parser, read in place: the bytes from its
@@ -153,7 +179,7 @@ extension HTTP2ServerSession {
         /// header list was over the limit, or its block is not finished.
         public func withHTTP1Head<Result>(_ body: (_ bytes: UnsafeRawBufferPointer, _ headLength: Int) -> Result) -> Result? {
             guard !malformed, !headerListTooLarge, let headStart, let linesEnd else { return nil }
-            return block.withUnsafeBytes { all in body(UnsafeRawBufferPointer(rebasing: all[headStart...]), linesEnd + 2 - headStart) }
+            return block.withUnsafeBytes { all in body(UnsafeRawBufferPointer(rebasing: all[headStart..<used]), linesEnd + 2 - headStart) }
         }
 
         /// Whether :method is `text`, read in place (a slice of the block, as `method`, is a retain and a release).
@@ -178,6 +204,20 @@ extension HTTP2ServerSession {
             bytes.count == text.utf8CodeUnitCount && (bytes.isEmpty || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
         }
 
-        static func isVisible(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }
+        /// A field name, method, path or authority: not empty, and every byte visible ASCII (no space, no control, no
+        /// DEL, nothing past 0x7E).
+        static func isName(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard !bytes.isEmpty else { return false }
+            for byte in bytes where byte &- 0x21 > 0x7E - 0x21 { return false }
+            return true
+        }
+
+        /// A field value that cannot end its line early: no CR, LF or NUL (RFC 9113 §8.2.1: "A field value MUST NOT
+        /// contain the zero value (ASCII NUL, 0x00), line feed (ASCII LF, 0x0a), or carriage return (ASCII CR, 0x0d) at
+        /// any position"; nghttp2 checks it too).
+        static func isValue(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            for byte in bytes where byte <= 0x0D && (byte == 0x0D || byte == 0x0A || byte == 0) { return false }
+            return true
+        }
     }
 }

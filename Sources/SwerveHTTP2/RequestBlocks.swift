@@ -1,7 +1,7 @@
 /// Spare storage for HTTP/2 requests' header blocks (`HTTP2ServerSession.Request`), shared by the sessions of one
-/// event loop. A request's block is one array of about 256 bytes; made afresh per request it was one malloc and one
-/// free of the seven an HTTP/2 1 KiB request cost. A request answered goes back with `recycle`; the next request a
-/// session of the loop begins takes its storage.
+/// event loop. A request's block is one array of 1 KiB (`Request.initialBlockBytes`); made afresh per request it was
+/// one malloc and one free of the seven an HTTP/2 1 KiB request cost. A request answered goes back with `recycle`; the
+/// next request a session of the loop begins takes its storage.
 ///
 /// Kept per loop, not per session: ten thousand idle connections hold none, and a burst on one connection (a
 /// browser's page load opens dozens of streams at once) reuses what another's burst left.
@@ -27,9 +27,9 @@ public final class RequestBlocks {
 
     /// Keeps `request`'s block storage for a later request; `request` is left with none.
     public func recycle(_ request: inout HTTP2ServerSession.Request) {
-        guard spares.count < Self.maximumKept, var block = request.takeBlock(),
-              block.capacity <= Self.maximumKeptCapacity else { return }
-        block.removeAll(keepingCapacity: true)
+        // Its bytes stay: a request writes its block from the start and reads only what it wrote.
+        guard spares.count < Self.maximumKept, let block = request.takeBlock(),
+              block.count <= Self.maximumKeptCapacity else { return }
         spares.append(block)
     }
 }
