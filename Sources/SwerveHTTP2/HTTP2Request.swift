@@ -56,7 +56,7 @@ extension HTTP2ServerSession {
 
         /// A request whose block is written into `storage` (an earlier request's, its bytes left as they were, or
         /// empty).
-        init(streamID: Int32, storage: [UInt8]) {
+        init(streamID: Int32, storage: consuming [UInt8]) {
             self.streamID = streamID
             block = storage
         }

@@ -427,7 +427,7 @@ public final class HTTP2ServerSession {
             request.hadBody = true
             uploads[id] = Upload()
         }
-        complete.append(request)
+        complete.append(consume request)
     }
 
     private static let onFrameSent: nghttp2_on_frame_send_callback = { _, frame, userData in
