@@ -15,13 +15,19 @@ import Glibc
 ///
 /// The same object serves every response whose head is byte for byte the last one's (`source`): a page's assets, or
 /// the same file again within the Date's second, go to nghttp2 for a memcmp, without being parsed again.
+///
+/// Its own memory is raw (the head's bytes twice, as they came and lowercased, and the field list), allocated in
+/// `fill` and freed in `deinit`: read on every response, arrays would cost a retain and a release per read.
 final class ResponseFields {
-    /// The head as it came (for the byte-for-byte comparison).
-    private(set) var source: [UInt8] = []
-    /// The field list for nghttp2, ":status" first.
-    private(set) var list: [nghttp2_nv] = []
+    /// The head as it came (for the byte-for-byte comparison): `sourceCount` bytes, the first half of `storage`.
+    private var sourceCount = 0
+    /// The field list for nghttp2, ":status" first: `listCount` entries of `listCapacity`.
+    private var list: UnsafeMutablePointer<nghttp2_nv>?
+    private var listCount = 0
+    private var listCapacity = 0
     /// HEADERS frames submitted with `list` that nghttp2 has not yet reported sent or not sent.
     var unsent = 0
+    /// `capacity` bytes for the head as it came, then `capacity` for the copy the fields point into.
     private var storage: UnsafeMutableRawPointer?
     private var capacity = 0
     private var ranges: [(name: Range<Int>, value: Range<Int>)] = []
@@ -31,20 +37,21 @@ final class ResponseFields {
 
     /// Whether `head` is byte for byte the head `list` was made from.
     func matches(_ head: UnsafeRawBufferPointer) -> Bool {
-        guard !list.isEmpty, head.count == source.count, let base = head.baseAddress else { return false }
-        return source.withUnsafeBytes { memcmp($0.baseAddress!, base, head.count) == 0 }
+        guard listCount > 0, head.count == sourceCount, let base = head.baseAddress, let storage else { return false }
+        return memcmp(storage, base, head.count) == 0
     }
 
     /// Whether `pointer` points into these fields' bytes (nghttp2's copy of the list keeps our pointers).
     func holds(_ pointer: UnsafePointer<UInt8>) -> Bool {
         guard let storage else { return false }
         let p = UnsafeRawPointer(pointer)
-        return p >= UnsafeRawPointer(storage) && p < UnsafeRawPointer(storage) + capacity
+        return p >= UnsafeRawPointer(storage) + capacity && p < UnsafeRawPointer(storage) + 2 * capacity
     }
 
     /// `body` with the field list, as nghttp2's submit functions take it.
     func withList<Result>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> Result) -> Result {
-        list.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+        precondition(listCount > 0, "response fields used before a head filled them")
+        return body(list!, listCount)
     }
 
     /// Makes `list` from `head`, a response head in HTTP/1.1's form (`HTTP1Translation.responseFields`). False (and
@@ -52,29 +59,39 @@ final class ResponseFields {
     /// bytes otherwise.
     func fill(_ head: UnsafeRawBufferPointer) -> Bool {
         precondition(unsent == 0, "response fields rewritten while nghttp2 may still read them")
-        list.removeAll(keepingCapacity: true)
-        source.removeAll(keepingCapacity: true)
+        listCount = 0
+        sourceCount = 0
         guard let from = head.baseAddress, !head.isEmpty else { return false }
         if head.count > capacity {
             storage?.deallocate()
             capacity = max(head.count, 1024)
-            storage = .allocate(byteCount: capacity, alignment: 1)
+            storage = .allocate(byteCount: 2 * capacity, alignment: 1)
         }
-        let bytes = UnsafeMutableRawBufferPointer(start: storage!, count: head.count)
+        let bytes = UnsafeMutableRawBufferPointer(start: storage! + capacity, count: head.count)
         bytes.baseAddress!.copyMemory(from: from, byteCount: head.count)
         guard let status = HTTP1Translation.responseFields(bytes, into: &ranges) else { return false }
+        if ranges.count + 1 > listCapacity {
+            list?.deallocate()
+            listCapacity = max(ranges.count + 1, 32)
+            list = .allocate(capacity: listCapacity)
+        }
         let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        Self.statusName.withUTF8Buffer { name in
-            list.append(nghttp2_nv(name: UnsafeMutablePointer(mutating: name.baseAddress!), value: base + status.lowerBound,
-                                   namelen: name.count, valuelen: status.count, flags: Self.flags))
+        // nghttp2_nv is plain data (pointers and sizes): entries are initialised over old ones, nothing to deinitialise.
+        let statusName = UnsafeMutablePointer(mutating: Self.statusName.utf8Start)
+        list!.initialize(to: nghttp2_nv(name: statusName, value: base + status.lowerBound,
+                                        namelen: Self.statusName.utf8CodeUnitCount, valuelen: status.count, flags: Self.flags))
+        for (k, field) in ranges.enumerated() {
+            (list! + k + 1).initialize(to: nghttp2_nv(name: base + field.name.lowerBound, value: base + field.value.lowerBound,
+                                                     namelen: field.name.count, valuelen: field.value.count, flags: Self.flags))
         }
-        for field in ranges {
-            list.append(nghttp2_nv(name: base + field.name.lowerBound, value: base + field.value.lowerBound,
-                                   namelen: field.name.count, valuelen: field.value.count, flags: Self.flags))
-        }
-        source.append(contentsOf: head)
+        listCount = ranges.count + 1
+        storage!.copyMemory(from: from, byteCount: head.count)
+        sourceCount = head.count
         return true
     }
 
-    deinit { storage?.deallocate() }
+    deinit {
+        storage?.deallocate()
+        list?.deallocate()
+    }
 }
