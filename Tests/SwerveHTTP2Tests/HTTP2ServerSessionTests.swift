@@ -258,6 +258,24 @@ struct HTTP2ServerSessionTests {
         #expect(server.spareFields.count == 2)
     }
 
+    @Test("response fields of any size: a head of 40 fields and 2 KiB, a short one, then the long one again, each reaches its stream whole")
+    func largeResponseFields() {
+        let server = HTTP2ServerSession()
+        let client = Client()
+        let bodies = Bodies()
+        pump(client, server, bodies)
+        let long = (0..<40).map { ("X-Field-\($0)", String(repeating: "v", count: 40) + "\($0)") }
+        for fields in [long, [("ETag", "\"a\"")], long] {
+            let id = client.get("/a")
+            pump(client, server, bodies) { request in
+                bodies.respond(server, request.streamID, status: 200, fields: fields, body: [7])
+            }
+            #expect(client.statuses[id] == 200 && client.bodies[id] == [7])
+            #expect(client.fields[id]?.map(\.0) == fields.map { $0.0.lowercased() })
+            #expect(client.fields[id]?.map(\.1) == fields.map(\.1))
+        }
+    }
+
     @Test("RFC 9113 §5.3.1: closed streams are forgotten at once (RFC 7540's priority tree would keep up to 100 per connection)")
     func closedStreamsForgotten() {
         let server = HTTP2ServerSession()
