@@ -497,7 +497,7 @@ final class HTTPHandler: ConnectionHandler {
         defer { if let listed { Glibc.close(listed.fd) } }
         switch openCached(prepared, path, context: context) {
         case .file(let opened):
-            file = opened
+            file = consume opened
         case .failure(let status):
             lookup = status == .notFound ? .missing : .refused(status)
             // `/dir/` without an index: with listings on, whether `dir` is a directory decides (one more open).
@@ -533,7 +533,7 @@ final class HTTPHandler: ConnectionHandler {
                 : DirectoryListing.Query()
             return startListing(directory, query: query, request: request, context: context)
         case .file:
-            guard let file else { return .done }
+            guard let file = file.take() else { return .done }
             fileRequest.preconditions = preconditionInput(request)
             return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)
         case .fallback:
