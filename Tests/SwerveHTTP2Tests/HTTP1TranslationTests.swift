@@ -62,6 +62,26 @@ struct HTTP1TranslationTests {
         #expect(Self.text(request) == nil)
     }
 
+    @Test("the word-at-a-time checks agree with the byte rules: every byte value at every position of 1 to 24 bytes")
+    func fieldByteChecks() {
+        for length in 1...24 {
+            for position in 0..<length {
+                for byte in 0...255 {
+                    var bytes = [UInt8](repeating: 0x61, count: length)
+                    bytes[position] = UInt8(byte)
+                    bytes.withUnsafeBufferPointer { buffer in
+                        #expect(HTTP2ServerSession.Request.isName(buffer) == (byte > 0x20 && byte < 0x7F), "\(length) \(position) \(byte)")
+                        #expect(HTTP2ServerSession.Request.isValue(buffer) == !(byte == 0 || byte == 0x0A || byte == 0x0D),
+                                "\(length) \(position) \(byte)")
+                    }
+                }
+            }
+        }
+        [UInt8]().withUnsafeBufferPointer { empty in
+            #expect(!HTTP2ServerSession.Request.isName(empty) && HTTP2ServerSession.Request.isValue(empty))
+        }
+    }
+
     @Test("§8.2: a rendered head becomes a status and lowercase fields; §8.2.2's connection-specific fields are dropped")
     func responseFields() {
         let head = Array(("HTTP/1.1 206 Partial Content\r\nServer: swerve\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
