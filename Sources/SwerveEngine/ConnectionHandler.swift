@@ -96,7 +96,7 @@ public struct ConnectionResumer: Sendable {
     /// connection's streams waiting for work off the loop only those whose work finished are asked again.
     public func raising(_ flag: ResumeFlag) -> ConnectionResumer {
         var copy = self
-        copy.flag = flag
+        copy.raiseAlso(flag)
         return copy
     }
 

@@ -136,7 +136,8 @@ extension HTTP2ServerSession {
         /// or to fit) when they do not fit.
         private mutating func write(_ count: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Void) {
             if used + count > block.count {
-                block.append(contentsOf: repeatElement(0, count: max(used + count, max(block.count * 2, Self.initialBlockBytes)) - block.count))
+                let size = max(used + count, block.count * 2, Self.initialBlockBytes)
+                block.append(contentsOf: repeatElement(0, count: size - block.count))
             }
             block.withUnsafeMutableBufferPointer { body($0.baseAddress! + used) }
             used += count

@@ -52,11 +52,9 @@ public final class HTTP2ServerSession {
     /// header block arrives whole before any other frame (RFC 9113 §4.3: "Each field block is processed as a
     /// discrete unit. Field blocks MUST be transmitted as a contiguous sequence of frames, with no interleaved frames
     /// of any other type or from any other stream"), so neither a table by stream nor a box per request is needed,
-    /// and each field is added in place.
+    /// and each field is added in place. Its stream id is 0 when no header block is being read (stream 0 is never a
+    /// request's, RFC 9113 §5.1.1): an integer compare per field, where an optional request was a check of its tag.
     private var receiving = Request(streamID: 0)
-    /// Its stream, 0 when no header block is being read (stream 0 is never a request's, RFC 9113 §5.1.1): an integer
-    /// compare per field, where an optional request was a check of its tag.
-    private var receivingID: Int32 = 0
     /// Requests answered before their body ended, by stream: what was dropped, and whether the response is out.
     private var uploads = StreamTable<Upload>()
 
@@ -377,7 +375,6 @@ public final class HTTP2ServerSession {
               frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
         withSession(userData) { owner in
             owner.receiving = Request(streamID: frame.pointee.hd.stream_id, storage: owner.blocks.take())
-            owner.receivingID = frame.pointee.hd.stream_id
         }
         return 0
     }
@@ -387,7 +384,7 @@ public final class HTTP2ServerSession {
         withSession(userData) { owner in
             // The block being read is the request's (a trailer block has no request: its fields are not kept). In
             // place: no copy of the request per field.
-            guard owner.receivingID == frame.pointee.hd.stream_id, owner.receivingID != 0 else { return }
+            guard owner.receiving.streamID == frame.pointee.hd.stream_id, owner.receiving.streamID != 0 else { return }
             owner.receiving.add(
                 name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength),
                 limit: owner.limits.maxHeaderListBytes)
@@ -412,10 +409,9 @@ public final class HTTP2ServerSession {
             return
         }
         // DATA (a body, which a static server does not read: nghttp2 consumes it) and other frames: nothing to hand over.
-        guard type == UInt8(NGHTTP2_HEADERS.rawValue), receivingID == id, id != 0 else { return }
+        guard type == UInt8(NGHTTP2_HEADERS.rawValue), receiving.streamID == id, id != 0 else { return }
         // The header block is complete: the next one may be another stream's.
         receiving.finish()
-        receivingID = 0
         var request = Request(streamID: 0)
         swap(&request, &receiving)
         if !endStream {
@@ -469,9 +465,9 @@ public final class HTTP2ServerSession {
 
     private static let onStreamClose: nghttp2_on_stream_close_callback = { _, id, _, userData in
         withSession(userData) { owner in
-            if owner.receivingID == id && id != 0 {
-                owner.receivingID = 0
+            if owner.receiving.streamID == id && id != 0 {
                 owner.blocks.recycle(&owner.receiving)
+                owner.receiving.streamID = 0
             }
             owner.uploads[id] = nil
             owner.bodies[id] = nil

@@ -22,7 +22,8 @@ public final class RequestBlocks {
     /// Blocks held now.
     public var count: Int { spares.count }
 
-    /// Storage for a new request's block: a spare one, emptied, or none (the request reserves its own).
+    /// Storage for a new request's block: a spare one, its old bytes left (never read), or none (the request makes its
+    /// own at its first field).
     func take() -> [UInt8] { spares.popLast() ?? [] }
 
     /// Keeps `request`'s block storage for a later request; `request` is left with none.
