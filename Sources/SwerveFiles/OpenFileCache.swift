@@ -162,6 +162,9 @@ public final class OpenFileCache {
         public var sidecars: SidecarIndex.Entry?
         /// Content-Type, Cache-Control and compressibility of this entry's path, once the handler looked them up.
         public var traits: PathTraits?
+        /// Whether the cache still holds the entry: false once it was removed (evicted, expired, found changed,
+        /// or the cache cleared), after which it is never served again, though its holders may keep it open.
+        public internal(set) var isCached = true
 
         init(fd: Int32, identity: FileIdentity, openedAt: Int64, checkedAt: UInt64, body: FileBytes?) {
             self.fd = fd
@@ -194,19 +197,27 @@ public final class OpenFileCache {
         let key = Key(owned: nil, borrowed: path)
         guard let index = entries.index(forKey: key) else { return nil }
         let entry = entries.values[index]
-        guard now - entry.openedAt < Self.maximumAgeMilliseconds else {
+        guard isFresh(entry, now: now) else {
             remove(key)
             return nil
         }
+        return OpenFile(cached: entry)
+    }
+
+    /// Whether `entry`, found earlier, may be served now exactly as `lookup` would serve it: still in the cache, within
+    /// its age, and checked (statx on its fd) in this pass. Counts as a hit for LRU. An entry that fails stays until
+    /// the `lookup` that follows (or the tick) removes it. For holders of an entry that skip the path lookup
+    /// (`AnswerMemo`): they get the same freshness as every hit.
+    public func isFresh(_ entry: Entry, now: Int64) -> Bool {
+        guard entry.isCached, now - entry.openedAt < Self.maximumAgeMilliseconds else { return false }
         if entry.checkedAt != pass {
             guard let status = FileStatus.of(fd: entry.fd), status.links > 0, status.identity == entry.identity else {
-                remove(key)
-                return nil
+                return false
             }
             entry.checkedAt = pass
         }
         entry.usedAt = now
-        return OpenFile(cached: entry)
+        return true
     }
 
     /// Whether `path` was found missing less than `maximumAgeMilliseconds` ago (`recordMissing`).
@@ -272,6 +283,7 @@ public final class OpenFileCache {
 
     public func clear() {
         // Dropping the entries releases them; each closes its fd once no queued segment holds it any more.
+        for entry in entries.values { entry.isCached = false }
         entries.removeAll(keepingCapacity: true)
         missing.removeAll(keepingCapacity: true)
         bodyBytes = 0
@@ -279,6 +291,7 @@ public final class OpenFileCache {
 
     private func remove(_ key: Key) {
         guard let entry = entries.removeValue(forKey: key) else { return }
+        entry.isCached = false
         bodyBytes -= entry.body?.count ?? 0
     }
 

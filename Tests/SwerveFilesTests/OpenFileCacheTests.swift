@@ -132,6 +132,40 @@ struct OpenFileCacheTests {
         #expect(Self.lookup(cache, "a.txt", now: 100_000 + OpenFileCache.maximumAgeMilliseconds) == nil)
     }
 
+    @Test("isFresh holds an entry found earlier to every check a lookup makes: its pass, its age, its removal")
+    func entryFoundEarlierIsFresh() throws {
+        let directory = try Directory()
+        let path = directory.file("a.txt")
+        try writeFile(path, Array(repeating: 0x61, count: 100))
+        let cache = OpenFileCache()
+        cache.pass = 1
+        let entry = try #require(try Self.insert(cache, "a.txt", path: path, now: 0).cached)
+        #expect(entry.isCached && cache.isFresh(entry, now: 0))
+        // Changed after pass 1 checked it: still fresh under pass 1, not under pass 2 (as `lookup`).
+        Self.append(path, [0x62])
+        #expect(cache.isFresh(entry, now: 1))
+        cache.pass = 2
+        #expect(!cache.isFresh(entry, now: 1))
+        // The lookup that follows drops it; then it is never fresh again, even unchanged under a new pass.
+        #expect(Self.lookup(cache, "a.txt", now: 1) == nil)
+        #expect(!entry.isCached)
+        cache.pass = 3
+        #expect(!cache.isFresh(entry, now: 1))
+
+        // Past its age, and once replaced, evicted by the tick or cleared.
+        let second = try #require(try Self.insert(cache, "a.txt", path: path, now: 10).cached)
+        #expect(cache.isFresh(second, now: 10 + OpenFileCache.maximumAgeMilliseconds - 1))
+        #expect(!cache.isFresh(second, now: 10 + OpenFileCache.maximumAgeMilliseconds))
+        let third = try #require(try Self.insert(cache, "a.txt", path: path, now: 20).cached)
+        #expect(!second.isCached && !cache.isFresh(second, now: 20))
+        #expect(cache.isFresh(third, now: 20))
+        cache.evictExpired(now: 20 + OpenFileCache.maximumAgeMilliseconds)
+        #expect(!third.isCached && !cache.isFresh(third, now: 21))
+        let fourth = try #require(try Self.insert(cache, "a.txt", path: path, now: 30).cached)
+        cache.clear()
+        #expect(!fourth.isCached && !cache.isFresh(fourth, now: 30))
+    }
+
     @Test("the tick closes every entry past its age, requested again or not: a deleted file's descriptor is let go")
     func tickClosesExpiredEntries() throws {
         let directory = try Directory()
