@@ -315,7 +315,16 @@ extension HTTPHandler {
         case .notModified, .preconditionFailed:
             break  // answered above
         case .full:
-            writeHead(response, output: &output, now: now)
+            let rendered = writeHead(response, output: &output, now: now)
+            // Kept for the same request again: the path's own small file as it is, whole (see `AnswerMemo`).
+            if request.memoizable, let rendered, representation.coding == .identity, representation.serverTiming == nil,
+               case .file(let file) = representation.source, let entry = file.cached, entry.body != nil || request.isHead {
+                answers.store(
+                    UnsafeRawBufferPointer(rebasing: request.bytes[0..<request.head.headerLength]),
+                    connection: request.connection, hasBody: request.hasBody, second: now, head: rendered, entry: entry,
+                    body: request.isHead ? 0..<0 : 0..<length,
+                    outcome: AnswerMemo.Outcome(status: lastHead.status, headBytes: lastHead.bytes, coding: .identity, cache: responseCache))
+            }
             sendBody(representation.source, first: 0, count: length, isHead: request.isHead, output: &output)
             if representation.coding != .identity && !request.isHead { responseSavedBytes = max(0, identitySize - length) }
         case .unsatisfiable:

@@ -205,6 +205,13 @@ extension HTTPHandler {
         let answered = request.withHTTP1Head { bytes, headLength -> Answer in
             let version = headLength..<bytes.count
             if observer != nil && stream.state.requestStarted == 0 { stream.state.requestStarted = ResponseObserver.now() }
+            // Nothing to record: a head answered before (`AnswerMemo`) needs no parse. It parsed then, and the same
+            // bytes parse the same; its Connection field and body are the stream's.
+            if observer == nil && isMemoizable(state: stream.state, context: context) && replayAnswer(
+                UnsafeRawBufferPointer(rebasing: bytes[0..<headLength]), connection: .none, hasBody: request.hadBody,
+                output: &output, context: context) {
+                return .done
+            }
             switch parser.parse(UnsafeRawBufferPointer(rebasing: bytes[0..<headLength])) {
             case .head(let parsed):
                 let answer = respond(

@@ -138,6 +138,8 @@ final class HTTPHandler: ConnectionHandler {
     let lastModifiedDates = HTTPDateMemo()
     /// This loop's recently rendered heads (a keep-alive client gets the same head for a file all second long).
     let heads = ResponseHeadMemo()
+    /// This loop's answers to repeated requests (a keep-alive client asks for the same file with the same head).
+    let answers = AnswerMemo()
     let pathScratch: UnsafeMutableRawBufferPointer
     /// Compressed streams in progress, by connection id. Touched only by this loop.
     var streams: [Int32: CompressionStream] = [:]
@@ -433,6 +435,12 @@ final class HTTPHandler: ConnectionHandler {
         responseCache = .none
         responseSavedBytes = 0
         lastHead = (0, 0, .identity)
+        let memoizable = isMemoizable(state: state, context: context)
+        if memoizable && replayAnswer(
+            UnsafeRawBufferPointer(rebasing: request[0..<head.headerLength]), connection: connection, hasBody: hasBody,
+            output: &output, context: context) {
+            return .done
+        }
         if let health = site.health, head.method == .get || head.method == .head,
            health.matches(head.pathWithoutQuery(in: request)) {
             writeHealth(health, isHead: isHead, connection: connection, output: &output, context: context)
@@ -513,7 +521,7 @@ final class HTTPHandler: ConnectionHandler {
         // Preconditions are read only for what is served as a resource: an error page ignores them.
         var fileRequest = FileRequest(
             head: head, bytes: request, isHead: isHead, connection: connection, hasBody: hasBody,
-            waited: state.waitedForCompression, preconditions: PreconditionInput())
+            waited: state.waitedForCompression, preconditions: PreconditionInput(), memoizable: false)
         var acceptsHTML = false
         if lookup == .missing && site.pages.fallback != nil {
             // Whether the fallback answers depends on Accept: so do this path's answers, 200 or 404 (RFC 9110 §12.5.5).
@@ -535,6 +543,9 @@ final class HTTPHandler: ConnectionHandler {
         case .file:
             guard let file = file.take() else { return .done }
             fileRequest.preconditions = preconditionInput(request)
+            // The path's own file: its answer depends on the request and the file alone (not a fallback's on the
+            // path's absence), so it may be replayed (`AnswerMemo`).
+            fileRequest.memoizable = memoizable
             return serveFile(file, name: name, request: fileRequest, state: &state, output: &output, context: context)
         case .fallback:
             guard let fallback = site.pages.fallback, let file = openSitePath(fallback, context: context) else {
@@ -556,6 +567,30 @@ final class HTTPHandler: ConnectionHandler {
         case .error(let status):
             return serveError(status, request: &fileRequest, state: &state, output: &output, context: context)
         }
+    }
+
+    /// Queues the answer `answers` keeps for the request head `head` (the request's first bytes, through its empty
+    /// line), and leaves what its record needs as `writeHead` and `serveFile` would; false when there is none (then
+    /// the request is planned). Only for a request `isMemoizable` allows.
+    func replayAnswer(
+        _ head: UnsafeRawBufferPointer, connection: ResponseHead.ConnectionField, hasBody: Bool,
+        output: inout OutputWriter, context: ProcessContext
+    ) -> Bool {
+        guard let replayed = answers.replay(
+            head, connection: connection, hasBody: hasBody, second: context.wallClockSeconds, files: files,
+            now: context.monotonicMilliseconds, output: &output) else { return false }
+        lastHead = (replayed.status, replayed.headBytes, replayed.coding)
+        responseCache = replayed.cache
+        responseSavedBytes = 0
+        return true
+    }
+
+    /// Whether the request being answered may be answered from, and into, `answers`: only when the planner would
+    /// decide from the request and the file alone, not from this request's history (a wait for compression, its
+    /// attempts) or a listing read for it.
+    func isMemoizable(state: HTTPConnectionState, context: ProcessContext) -> Bool {
+        !state.waitedForCompression && state.compressionAttempts == 0 && !context.waitExpired
+            && (listings.isEmpty || listings[context.connectionID] == nil)
     }
 
     /// An error answered with the site's page for it (`--error-page`, or a `404.html` at the root), sent like a
@@ -692,13 +727,16 @@ final class HTTPHandler: ConnectionHandler {
         if !isHead { output.appendErrorPage(status) }
     }
 
-    func writeHead(_ response: borrowing ResponseHead, output: inout OutputWriter, now: Int) {
+    /// Queues the head of `response`. Returns its bytes as `heads` keeps them (valid until the next `writeHead`), or
+    /// nil for a head that is not memoised.
+    @discardableResult
+    func writeHead(_ response: borrowing ResponseHead, output: inout OutputWriter, now: Int) -> UnsafeRawBufferPointer? {
         let key = ResponseHeadMemo.Key(response, second: now)
         lastHead = (Int(response.status.code), 0, response.contentEncoding)
         if let key, let rendered = heads.bytes(for: key) {
             output.append(rendered)
             lastHead.bytes = rendered.count
-            return
+            return rendered
         }
         let dateBytes = date.bytes(at: now)
         let lastModifiedText = response.lastModified.map { lastModifiedDates.bytes($0) }
@@ -709,6 +747,7 @@ final class HTTPHandler: ConnectionHandler {
             lastHead.bytes = w.count
             return w.count
         }
+        return key.flatMap { heads.bytes(for: $0) }
     }
 }
 
@@ -722,6 +761,8 @@ struct FileRequest {
     var waited: Bool
     /// If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, read once.
     var preconditions: PreconditionInput
+    /// The answer may be kept for the same request again (`AnswerMemo`; `HTTPHandler.isMemoizable`).
+    var memoizable: Bool
     /// 200 for the resource (or the SPA fallback); an error status when the file is the site's page for that error.
     var status: HTTPStatus = .ok
 

@@ -70,6 +70,43 @@ struct AccessLogWireTests {
         ])
     }
 
+    @Test("a repeated request, answered again from the loop's memo of answers, is logged like the first (HTTP/1.1 and HTTP/2)")
+    func repeatedRequestLines() throws {
+        let (server, path) = try Self.server()
+        defer { server.shutdown() }
+        // Settled, so its bytes are kept in memory: only such answers are kept for replay.
+        try TestServer.waitUntilSettled(server.root + "/a.txt")
+        // Byte for byte the same request again on one connection, with another answer between (a replay must leave
+        // its own status and size for the record, not the last response's).
+        let h1 = try RawClient(port: server.port)
+        for (method, target) in [("GET", "/a.txt"), ("GET", "/missing.html"), ("GET", "/a.txt"), ("HEAD", "/a.txt"),
+                                 ("GET", "/missing.html"), ("HEAD", "/a.txt")] {
+            try h1.send("\(method) \(target) HTTP/1.1\r\nHost: h\r\nUser-Agent: tester/1\r\n\r\n")
+            _ = try h1.readResponse(headRequest: method == "HEAD")
+        }
+        let h2 = HTTP2Client(try RawClient(port: server.port))
+        var missing = 0
+        for target in ["/a.txt", "/missing.html", "/a.txt"] {
+            let response = try h2.response(h2.request(target, [("user-agent", "tester/2")]))
+            if target == "/a.txt" { #expect(response.status == 200 && response.body == Self.small) } else { missing = response.body.count }
+        }
+        let lines = try Self.lines(path, count: 9).map(Self.timeless)
+        let notFound = { (version: String, agent: String) in
+            #"127.0.0.1 - - [T] "GET /missing.html HTTP/\#(version)" 404 \#(missing) "-" "\#(agent)""#
+        }
+        #expect(lines == [
+            #"127.0.0.1 - - [T] "GET /a.txt HTTP/1.1" 200 1024 "-" "tester/1""#,
+            notFound("1.1", "tester/1"),
+            #"127.0.0.1 - - [T] "GET /a.txt HTTP/1.1" 200 1024 "-" "tester/1""#,
+            #"127.0.0.1 - - [T] "HEAD /a.txt HTTP/1.1" 200 0 "-" "tester/1""#,
+            notFound("1.1", "tester/1"),
+            #"127.0.0.1 - - [T] "HEAD /a.txt HTTP/1.1" 200 0 "-" "tester/1""#,
+            #"127.0.0.1 - - [T] "GET /a.txt HTTP/2.0" 200 1024 "-" "tester/2""#,
+            notFound("2.0", "tester/2"),
+            #"127.0.0.1 - - [T] "GET /a.txt HTTP/2.0" 200 1024 "-" "tester/2""#,
+        ])
+    }
+
     @Test("combined: GET, HEAD, 304, 206, 404 and gzip each give one exact line, in order, with the body bytes sent")
     func combinedLines() throws {
         let (server, path) = try Self.server()
