@@ -120,13 +120,17 @@ public struct ResponseHeadMemo: ~Copyable {
         return UnsafeRawBufferPointer(start: storage + slot * Self.slotBytes, count: lengths[slot])
     }
 
-    /// Remembers `rendered` as the head for `key` (a head longer than `slotBytes` is not kept).
-    public func store(_ key: Key, _ rendered: UnsafeRawBufferPointer) {
-        guard rendered.count <= Self.slotBytes, let base = rendered.baseAddress else { return }
+    /// Remembers `rendered` as the head for `key` (a head longer than `slotBytes` is not kept). Returns the bytes as
+    /// kept, valid until the next `store`; nil when not kept.
+    @discardableResult
+    public func store(_ key: Key, _ rendered: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard rendered.count <= Self.slotBytes, let base = rendered.baseAddress else { return nil }
         let slot = key.slot
-        (storage + slot * Self.slotBytes).copyMemory(from: base, byteCount: rendered.count)
+        let kept = storage + slot * Self.slotBytes
+        kept.copyMemory(from: base, byteCount: rendered.count)
         lengths[slot] = rendered.count
         (keys + slot).initialize(to: key)
         filled[slot] = true
+        return UnsafeRawBufferPointer(start: kept, count: rendered.count)
     }
 }

@@ -5,7 +5,7 @@ import SwerveHTTP
 
 /// Whole answers to requests repeated within one second: a small file's 200, replayed byte for byte for the next
 /// request whose head is the same bytes, without asking the planner again. A keep-alive or HTTP/2 client fetching
-/// the same file sends the same head every time; resolving, looking up and planning it again is ~4,000 instructions
+/// the same file sends the same head every time; parsing, resolving, looking up, planning and rendering it again is ~4,500 instructions
 /// of an HTTP/2 1 KiB request's ~28,000 (Benchmarks/h2-instructions.sh), for the answer it got a moment ago.
 ///
 /// Never stale, because an answer is kept only where everything the planner read is in its key or its file:
@@ -18,7 +18,7 @@ import SwerveHTTP
 ///   when a planned answer would. The body is the entry's immutable in-memory bytes.
 /// - **The site**: its configuration is immutable while the server runs, and a moved root clears the open-file
 ///   cache, which fails every entry.
-/// Only answers that depend on nothing else are stored (`HTTPHandler.memoizable`, and `send`): the path's own file
+/// Only answers that depend on nothing else are stored (`HTTPHandler.isMemoizable`, and `send`): the path's own file
 /// (not a fallback, an error page or a sidecar), served as it is (identity) and whole, from a request that did not
 /// wait for compression; with a head `ResponseHeadMemo` keeps (no Location, Content-Range, boundary or echoed CORS
 /// origin). What a replay must leave for the request's record (status, head size, cache) is kept with it.
@@ -47,12 +47,12 @@ final class AnswerMemo {
         var second = 0
         var connection = ResponseHead.ConnectionField.none
         var hasBody = false
-        var headLength = 0
         /// Weak: the open-file cache alone decides how long a file stays open (a deleted file's descriptor and
         /// space are let go when the cache drops it, not when this slot is overwritten).
         weak var entry: OpenFileCache.Entry?
         /// The body's bytes within `entry.body`; empty for a HEAD.
         var body: Range<Int> = 0..<0
+        /// Its `headBytes` is the length of the response head kept in the slot.
         var outcome = Outcome(status: 0, headBytes: 0, coding: .identity, cache: .none)
     }
 
@@ -114,7 +114,7 @@ final class AnswerMemo {
         // `store` had the bytes, and an entry's bytes never change.
         let fileBytes = entry.body
         guard body.isEmpty || fileBytes != nil else { return nil }
-        output.append(UnsafeRawBufferPointer(start: bytes + Self.requestBytes, count: slot.pointee.headLength))
+        output.append(UnsafeRawBufferPointer(start: bytes + Self.requestBytes, count: slot.pointee.outcome.headBytes))
         if !body.isEmpty, let fileBytes {
             output.appendExternal(UnsafeRawBufferPointer(rebasing: fileBytes.bytes[body]), owner: fileBytes)
         }
@@ -122,7 +122,8 @@ final class AnswerMemo {
     }
 
     /// Keeps the answer just queued for `request`: its rendered `head`, then `body` of `entry`'s in-memory bytes
-    /// (which must hold them). A request or head too long for a slot is not kept.
+    /// (which must hold them); `outcome.headBytes` is `head`'s length. A request or head too long for a slot is not
+    /// kept.
     func store(
         _ request: UnsafeRawBufferPointer, connection: ResponseHead.ConnectionField, hasBody: Bool, second: Int,
         head: UnsafeRawBufferPointer, entry: OpenFileCache.Entry, body: Range<Int>, outcome: Outcome
@@ -130,6 +131,7 @@ final class AnswerMemo {
         guard request.count <= Self.requestBytes, head.count <= Self.headBytes,
               let requestBase = request.baseAddress, let headBase = head.baseAddress else { return }
         precondition(body.isEmpty || body.upperBound <= (entry.body?.count ?? 0), "a memoised body outside its file's bytes")
+        precondition(outcome.headBytes == head.count, "a memoised answer's record names another head length")
         let hash = Self.hash(request)
         let index = Self.slot(hash)
         let bytes = storage + index * Self.slotStorage
@@ -137,6 +139,6 @@ final class AnswerMemo {
         (bytes + Self.requestBytes).copyMemory(from: headBase, byteCount: head.count)
         table[index] = Slot(
             requestLength: request.count, hash: hash, second: second, connection: connection, hasBody: hasBody,
-            headLength: head.count, entry: entry, body: body, outcome: outcome)
+            entry: entry, body: body, outcome: outcome)
     }
 }

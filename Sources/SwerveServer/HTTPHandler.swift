@@ -740,14 +740,15 @@ final class HTTPHandler: ConnectionHandler {
         }
         let dateBytes = date.bytes(at: now)
         let lastModifiedText = response.lastModified.map { lastModifiedDates.bytes($0) }
+        var kept: UnsafeRawBufferPointer?
         output.appendBytes(count: min(response.sizeBound, output.freeBytes)) { area in
             var w = ByteWriter(area)
             response.render(into: &w, date: dateBytes, lastModifiedText: lastModifiedText)
-            if let key { heads.store(key, UnsafeRawBufferPointer(rebasing: area[0..<w.count])) }
+            if let key { kept = heads.store(key, UnsafeRawBufferPointer(rebasing: area[0..<w.count])) }
             lastHead.bytes = w.count
             return w.count
         }
-        return key.flatMap { heads.bytes(for: $0) }
+        return kept
     }
 }
 
